@@ -1,0 +1,343 @@
+//! kascope: HTTP/1.x connection reuse, pipelining and keep-alive behaviour from packet captures.
+//!
+//! One streaming pipeline, each stage in its own module, data flowing one way:
+//!
+//! ```text
+//! source ──Frame──▶ decode ──Segment──▶ tcp ──StreamEvent──▶ http ──HttpEvent──▶ analysis ──▶ report
+//! ```
+//!
+//! [`Analyzer`] wires the stages together around one flow table. Feed it frames (from
+//! [`source::Source`] or anywhere else) and take the finished records with
+//! [`Analyzer::take_output`]; records come out as connections end, so memory follows the
+//! connections that are open, not the size of the capture.
+
+pub mod analysis;
+pub mod decode;
+pub mod http;
+pub mod report;
+pub mod source;
+pub mod tcp;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::SocketAddr;
+
+use analysis::{
+    CloseKind, ConnectionRecord, EndReason, Ledger, PendingTransaction, TransactionRecord,
+};
+use decode::{Segment, Skip};
+use http::{HttpConnection, HttpEvent};
+use source::Frame;
+use tcp::TcpConnection;
+
+/// Tunables of the pipeline.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Out-of-order bytes one direction may buffer before a hole is given up.
+    pub reassembly_limit: usize,
+    /// Longest message head kept while waiting for its end.
+    pub max_head: usize,
+    /// Produce a [`TransactionRecord`] per request.
+    pub transactions: bool,
+    /// How long a closed connection stays in the table for late ACKs and retransmitted FINs.
+    pub linger_ns: u64,
+    /// Connections without a packet for this long are written out as evicted.
+    pub idle_evict_ns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            reassembly_limit: 4 << 20,
+            max_head: http::DEFAULT_MAX_HEAD,
+            transactions: false,
+            linger_ns: 5_000_000_000,
+            idle_evict_ns: 300_000_000_000,
+        }
+    }
+}
+
+/// A finished record.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Connection(Box<ConnectionRecord>),
+    Transaction(Box<TransactionRecord>),
+}
+
+/// Frames that did not make it to the TCP stage, by reason.
+#[derive(Debug, Clone, Default)]
+pub struct FrameCounts {
+    pub frames: u64,
+    pub tcp_segments: u64,
+    pub not_ip: u64,
+    pub not_tcp: u64,
+    pub fragments: u64,
+    pub truncated: u64,
+    pub unsupported_link: u64,
+    /// DLT numbers of unsupported link types seen.
+    pub unsupported_link_types: Vec<i32>,
+    pub bytes: u64,
+    pub first_ts: Option<u64>,
+    pub last_ts: Option<u64>,
+}
+
+/// Canonical 4-tuple: the lower endpoint first, so both directions share a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+impl FlowKey {
+    fn new(a: SocketAddr, b: SocketAddr) -> FlowKey {
+        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+    }
+}
+
+/// Every stage's state for one connection.
+struct Slot {
+    tcp: TcpConnection,
+    http: HttpConnection,
+    ledger: Ledger,
+    /// Capture time at which both FINs or a RST were seen.
+    closed_at: Option<u64>,
+}
+
+/// The whole pipeline from frames to records.
+pub struct Analyzer {
+    config: Config,
+    table: HashMap<FlowKey, Slot>,
+    next_stream: u64,
+    counts: FrameCounts,
+    output: Vec<Output>,
+    /// Reused buffer for transactions finished by one segment.
+    done: Vec<PendingTransaction>,
+    last_sweep_ns: u64,
+}
+
+const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
+
+impl Analyzer {
+    pub fn new(config: Config) -> Analyzer {
+        Analyzer {
+            config,
+            table: HashMap::new(),
+            next_stream: 0,
+            counts: FrameCounts::default(),
+            output: Vec::new(),
+            done: Vec::new(),
+            last_sweep_ns: 0,
+        }
+    }
+
+    pub fn counts(&self) -> &FrameCounts {
+        &self.counts
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Records finished since the last call.
+    pub fn take_output(&mut self) -> std::vec::Drain<'_, Output> {
+        self.output.drain(..)
+    }
+
+    pub fn process_frame(&mut self, frame: &Frame<'_>) {
+        let counts = &mut self.counts;
+        counts.frames += 1;
+        counts.bytes += frame.data.len() as u64;
+        counts.first_ts.get_or_insert(frame.ts_ns);
+        counts.last_ts = Some(frame.ts_ns);
+        match decode::decode(frame) {
+            Ok(segment) => {
+                counts.tcp_segments += 1;
+                self.process_segment(&segment);
+            }
+            Err(Skip::NotIp) => counts.not_ip += 1,
+            Err(Skip::NotTcp) => counts.not_tcp += 1,
+            Err(Skip::Fragment) => counts.fragments += 1,
+            Err(Skip::Truncated) => counts.truncated += 1,
+            Err(Skip::UnsupportedLink(link)) => {
+                counts.unsupported_link += 1;
+                if !counts.unsupported_link_types.contains(&link) {
+                    counts.unsupported_link_types.push(link);
+                }
+            }
+        }
+        if frame.ts_ns >= self.last_sweep_ns.saturating_add(SWEEP_INTERVAL_NS) {
+            self.sweep(frame.ts_ns);
+        }
+    }
+
+    pub fn process_segment(&mut self, segment: &Segment<'_>) {
+        let config = &self.config;
+        let key = FlowKey::new(segment.src, segment.dst);
+        let new_slot = |stream| {
+            let tcp = TcpConnection::new(segment, stream, config.reassembly_limit);
+            let client = tcp.client.map(|(dir, _)| dir);
+            Slot {
+                tcp,
+                http: HttpConnection::new(client, config.max_head),
+                ledger: Ledger::new(config.transactions),
+                closed_at: None,
+            }
+        };
+        let slot = match self.table.entry(key) {
+            Entry::Occupied(entry) if entry.get().tcp.is_reused_by(segment) => {
+                let entry = entry.into_mut();
+                let old = std::mem::replace(entry, new_slot(self.next_stream));
+                self.next_stream += 1;
+                let reason = if old.closed_at.is_some() {
+                    EndReason::Closed
+                } else {
+                    EndReason::Superseded
+                };
+                finish(
+                    old,
+                    reason,
+                    config.transactions,
+                    &mut self.done,
+                    &mut self.output,
+                );
+                entry
+            }
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let slot = entry.insert(new_slot(self.next_stream));
+                self.next_stream += 1;
+                slot
+            }
+        };
+        let Slot {
+            tcp, http, ledger, ..
+        } = slot;
+        let ts = segment.ts_ns;
+        let done = &mut self.done;
+        let mut learned_client = None;
+        tcp.on_segment(segment, |dir, event| {
+            http.on_stream_event(dir, event, &mut |http_event| {
+                if let HttpEvent::ClientIs(client) = http_event {
+                    learned_client = Some(client);
+                }
+                ledger.on_http(&http_event, ts, &mut |transaction| done.push(transaction));
+            });
+        });
+        if let Some(client) = learned_client {
+            tcp.learn_client(client);
+        }
+        if let Some((client, _)) = tcp.client {
+            http.learn_client(client);
+        }
+        let dir = tcp.direction_of(segment);
+        if segment.flags.rst() {
+            ledger.on_close_flag(dir, CloseKind::Rst, ts);
+        } else if segment.flags.fin() {
+            ledger.on_close_flag(dir, CloseKind::Fin, ts);
+        }
+        emit_transactions(&mut self.done, tcp, config.transactions, &mut self.output);
+        if slot.closed_at.is_none() && slot.tcp.is_closed() {
+            slot.closed_at = Some(ts);
+            slot.tcp.release_buffers();
+        }
+    }
+
+    /// Writes out connections that closed a while ago or went idle too long.
+    fn sweep(&mut self, now: u64) {
+        self.last_sweep_ns = now;
+        let linger = self.config.linger_ns;
+        let idle = self.config.idle_evict_ns;
+        let expired: Vec<FlowKey> = self
+            .table
+            .iter()
+            .filter(|(_, slot)| match slot.closed_at {
+                Some(closed) => now.saturating_sub(closed.max(slot.tcp.last_ts)) > linger,
+                None => now.saturating_sub(slot.tcp.last_ts) > idle,
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        let mut expired: Vec<Slot> = expired
+            .iter()
+            .filter_map(|key| self.table.remove(key))
+            .collect();
+        expired.sort_by_key(|slot| slot.tcp.stream);
+        for slot in expired {
+            let reason = if slot.closed_at.is_some() {
+                EndReason::Closed
+            } else {
+                EndReason::Evicted
+            };
+            finish(
+                slot,
+                reason,
+                self.config.transactions,
+                &mut self.done,
+                &mut self.output,
+            );
+        }
+    }
+
+    /// End of input: every connection still open is written out, in stream order.
+    pub fn finish_all(&mut self) {
+        let mut slots: Vec<Slot> = self.table.drain().map(|(_, slot)| slot).collect();
+        slots.sort_by_key(|slot| slot.tcp.stream);
+        for slot in slots {
+            let reason = if slot.closed_at.is_some() {
+                EndReason::Closed
+            } else {
+                EndReason::CaptureEnded
+            };
+            finish(
+                slot,
+                reason,
+                self.config.transactions,
+                &mut self.done,
+                &mut self.output,
+            );
+        }
+    }
+}
+
+fn emit_transactions(
+    done: &mut Vec<PendingTransaction>,
+    tcp: &TcpConnection,
+    wanted: bool,
+    output: &mut Vec<Output>,
+) {
+    for transaction in done.drain(..) {
+        if wanted {
+            output.push(Output::Transaction(Box::new(transaction.into_record(tcp))));
+        }
+    }
+}
+
+/// Flushes a connection through every stage and writes its records.
+fn finish(
+    slot: Slot,
+    reason: EndReason,
+    transactions: bool,
+    done: &mut Vec<PendingTransaction>,
+    output: &mut Vec<Output>,
+) {
+    let Slot {
+        mut tcp,
+        mut http,
+        mut ledger,
+        ..
+    } = slot;
+    let ts = tcp.last_ts;
+    let mut learned_client = None;
+    let mut to_ledger = |http_event: HttpEvent<'_>| {
+        if let HttpEvent::ClientIs(client) = http_event {
+            learned_client = Some(client);
+        }
+        ledger.on_http(&http_event, ts, &mut |transaction| done.push(transaction));
+    };
+    tcp.flush(|dir, event| http.on_stream_event(dir, event, &mut to_ledger));
+    http.finish(&mut to_ledger);
+    if let Some(client) = learned_client {
+        tcp.learn_client(client);
+    }
+    let unanswered = ledger.queued() as u32;
+    ledger.drain_unanswered(&mut |transaction| done.push(transaction));
+    let record = ledger.record(&tcp, reason, unanswered);
+    emit_transactions(done, &tcp, transactions, output);
+    output.push(Output::Connection(Box::new(record)));
+}

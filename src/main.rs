@@ -1,0 +1,248 @@
+//! Command line: wires arguments to the kascope library.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use kascope::report::{CsvOutput, JsonLines, Summary, Table};
+use kascope::source::Source;
+use kascope::{Analyzer, Config, Output};
+
+/// HTTP/1.x connection reuse, pipelining and keep-alive behaviour from packet captures.
+///
+/// Reads pcap/pcapng files (or `-` for standard input) and prints one row per TCP
+/// connection plus a summary. Arguments after the capture files form a BPF filter
+/// expression, as with tcpdump: `kascope trace.pcap tcp port 8080`.
+#[derive(Parser, Debug)]
+#[command(name = "kascope", version)]
+struct Cli {
+    /// Capture file to read (repeatable; files are read in order as one capture).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    read: Vec<PathBuf>,
+
+    /// Capture files, then an optional BPF filter expression.
+    #[arg(
+        value_name = "FILE... [FILTER]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+
+    /// Write one CSV row per connection to FILE (columns: docs/csv.md).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Write one CSV row per HTTP request/response pair to FILE.
+    #[arg(long, value_name = "FILE")]
+    transactions_csv: Option<PathBuf>,
+
+    /// Write one JSON object per connection per line to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Print only the summary, not the per-connection table.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Most rows the terminal table shows.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    rows: usize,
+
+    /// Out-of-order bytes buffered per direction before a hole is given up.
+    #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
+    reassembly_limit: usize,
+
+    /// Seconds without packets after which an open connection is written out as evicted.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    idle_timeout: u64,
+
+    /// Never draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Splits positional arguments into capture files and the filter expression that follows.
+fn split_inputs(cli: &Cli) -> Result<(Vec<PathBuf>, Option<String>), String> {
+    let mut files = cli.read.clone();
+    let mut rest = cli.args.as_slice();
+    if files.is_empty() {
+        while let Some(first) = rest.first() {
+            let looks_like_file = first == "-"
+                || Path::new(first).exists()
+                || first.contains('/')
+                || [".pcap", ".pcapng", ".cap", ".gz"]
+                    .iter()
+                    .any(|ext| first.ends_with(ext));
+            if !looks_like_file {
+                break;
+            }
+            files.push(PathBuf::from(first));
+            rest = &rest[1..];
+        }
+    }
+    if files.is_empty() {
+        return Err("no capture file given (kascope FILE... [FILTER], or -r FILE)".into());
+    }
+    let filter = (!rest.is_empty()).then(|| rest.join(" "));
+    Ok((files, filter))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("kascope: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct Outputs {
+    csv: Option<CsvOutput>,
+    transactions: Option<CsvOutput>,
+    json: Option<JsonLines>,
+    table: Table,
+    summary: Summary,
+}
+
+impl Outputs {
+    fn take(&mut self, output: Output) -> std::io::Result<()> {
+        match output {
+            Output::Connection(record) => {
+                self.summary.add(&record);
+                self.table.add(&record);
+                if let Some(csv) = &mut self.csv {
+                    csv.write(&record)?;
+                }
+                if let Some(json) = &mut self.json {
+                    json.write(&record)?;
+                }
+            }
+            Output::Transaction(record) => {
+                if let Some(csv) = &mut self.transactions {
+                    csv.write(&record)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(csv) = &mut self.csv {
+            csv.flush()?;
+        }
+        if let Some(csv) = &mut self.transactions {
+            csv.flush()?;
+        }
+        if let Some(json) = &mut self.json {
+            json.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn create<T>(
+    path: &Option<PathBuf>,
+    open: fn(&Path) -> std::io::Result<T>,
+) -> Result<Option<T>, String> {
+    path.as_deref()
+        .map(|p| open(p).map_err(|e| format!("{}: cannot write: {e}", p.display())))
+        .transpose()
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, String> {
+    let (files, filter) = split_inputs(cli)?;
+    let mut source = Source::open(files, filter).map_err(|e| e.to_string())?;
+    let mut outputs = Outputs {
+        csv: create(&cli.csv, CsvOutput::create)?,
+        transactions: create(&cli.transactions_csv, CsvOutput::create)?,
+        json: create(&cli.json, JsonLines::create)?,
+        table: Table::new(if cli.quiet { 0 } else { cli.rows }),
+        summary: Summary::default(),
+    };
+    let config = Config {
+        reassembly_limit: cli.reassembly_limit,
+        transactions: cli.transactions_csv.is_some(),
+        idle_evict_ns: cli.idle_timeout.saturating_mul(1_000_000_000),
+        ..Config::default()
+    };
+    let mut analyzer = Analyzer::new(config);
+
+    let progress = match source.total_bytes() {
+        Some(total) if !cli.no_progress && std::io::stderr().is_terminal() => {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            Some(bar)
+        }
+        _ => None,
+    };
+
+    let mut warnings = Vec::new();
+    let mut write_error = None;
+    let mut frames: u64 = 0;
+    let mut bytes: u64 = 0;
+    source
+        .run(
+            |frame| {
+                frames += 1;
+                bytes += 16 + frame.data.len() as u64;
+                analyzer.process_frame(&frame);
+                for output in analyzer.take_output() {
+                    if let Err(err) = outputs.take(output) {
+                        write_error = Some(err);
+                        return ControlFlow::Break(());
+                    }
+                }
+                if frames.is_multiple_of(8192)
+                    && let Some(bar) = &progress
+                {
+                    bar.set_position(bytes);
+                }
+                ControlFlow::Continue(())
+            },
+            |damage| warnings.push(damage),
+        )
+        .map_err(|e| e.to_string())?;
+    if let Some(err) = write_error {
+        return Err(format!("writing output: {err}"));
+    }
+    analyzer.finish_all();
+    for output in analyzer.take_output() {
+        outputs
+            .take(output)
+            .map_err(|e| format!("writing output: {e}"))?;
+    }
+    outputs
+        .flush()
+        .map_err(|e| format!("writing output: {e}"))?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    let counts = analyzer.counts();
+    if !counts.unsupported_link_types.is_empty() {
+        warnings.push(format!(
+            "{} frames of unsupported link type(s) {:?} were not analysed",
+            counts.unsupported_link, counts.unsupported_link_types
+        ));
+    }
+    if !cli.quiet {
+        print!("{}", outputs.table.render());
+        println!();
+    }
+    print!("{}", outputs.summary.render(counts));
+    for warning in &warnings {
+        eprintln!("kascope: warning: {warning}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
