@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Throughput benchmark: kascope vs tshark (HTTP parsing + TCP reassembly) on one big capture.
+#
+# usage: bench/run.sh [--small]
+#   default  ~1.2 GB capture  (gen.sh OUT 1100 340 30 240), file ${BENCH_PCAP:-/var/tmp/kascope-bench.pcap}
+#   --small  ~50 MB capture   (gen.sh OUT 50 16 25 120),    file ${BENCH_PCAP:-/var/tmp/kascope-bench-small.pcap}
+# env:
+#   BENCH_PCAP    capture to use (generated there if missing)
+#   BENCH_RUNS    runs per tool, best (min) wall time is reported (default 3)
+#   KASCOPE       kascope command (default target/release/kascope; release build runs first
+#                 only when this is left at the default), e.g. KASCOPE=cat KASCOPE_ARGS=
+#   KASCOPE_ARGS  arguments after the capture path (default --quiet)
+#   BENCH_TSHARK  set to 0 to skip the tshark runs
+#   BENCH_GEN     capture generator (default ../shared/bench/gen.sh next to the repo)
+# The capture generator needs root (network namespaces); sudo is used when not root.
+set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT"
+
+MODE=big
+for a in "$@"; do
+  case "$a" in
+    --small) MODE=small ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument: $a" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$MODE" = small ]; then
+  PCAP=${BENCH_PCAP:-/var/tmp/kascope-bench-small.pcap}; GEN_ARGS=(50 16 25 120)
+else
+  PCAP=${BENCH_PCAP:-/var/tmp/kascope-bench.pcap}; GEN_ARGS=(1100 340 30 240)
+fi
+RUNS=${BENCH_RUNS:-3}
+KASCOPE_DEFAULT=target/release/kascope
+KASCOPE=${KASCOPE:-$KASCOPE_DEFAULT}
+KASCOPE_ARGS=${KASCOPE_ARGS---quiet}
+GEN=${BENCH_GEN:-$HERE/../../shared/bench/gen.sh}
+
+run() { printf '+ %s\n' "$*" >&2; "$@"; }
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kascope-bench.XXXXXX")
+cleanup() {
+  rm -rf "$WORK"
+  # gen.sh removes its namespaces itself; make sure nothing is left if it was interrupted
+  for ns in kaPerfC kaPerfS; do
+    if ip netns list 2>/dev/null | grep -qw "$ns"; then "${SUDO[@]}" ip netns del "$ns" 2>/dev/null || true; fi
+  done
+}
+trap cleanup EXIT
+
+run bash scripts/install-deps.sh
+
+# ---- capture
+if [ ! -s "$PCAP" ]; then
+  GEN=$(cd "$(dirname "$GEN")" 2>/dev/null && pwd)/$(basename "$GEN")
+  [ -x "$GEN" ] || { log "capture $PCAP missing and generator $GEN not found"; exit 1; }
+  tmp="${PCAP%.pcap}.partial.pcap"          # gen.sh logs to ${OUT%.pcap}.gen.log
+  log "generating $PCAP (this takes ${GEN_ARGS[2]}..${GEN_ARGS[3]} s)"
+  "${SUDO[@]}" rm -f "$tmp"
+  run "${SUDO[@]}" "$GEN" "$tmp" "${GEN_ARGS[@]}" >&2
+  if [ ! -s "$tmp" ] || ! capinfos -c "$tmp" >/dev/null 2>&1; then
+    log "generation failed (see ${tmp%.pcap}.gen.log)"; exit 1
+  fi
+  "${SUDO[@]}" mv -f "$tmp" "$PCAP"
+  "${SUDO[@]}" mv -f "${tmp%.pcap}.gen.log" "${PCAP%.pcap}.gen.log" 2>/dev/null || true
+  "${SUDO[@]}" chmod a+r "$PCAP"
+fi
+if ip netns list 2>/dev/null | grep -qwE 'kaPerfS|kaPerfC'; then log "warning: leftover kaPerf namespaces"; fi
+
+BYTES=$(stat -c %s "$PCAP")
+PACKETS=$(capinfos -c -M "$PCAP" | awk -F: '/Number of packets/ {gsub(/[^0-9]/, "", $2); print $2}')
+[ -n "$PACKETS" ] || { log "capinfos could not count packets in $PCAP"; exit 1; }
+log "capture $PCAP: $BYTES bytes, $PACKETS packets"
+
+# ---- build
+if [ "$KASCOPE" = "$KASCOPE_DEFAULT" ]; then
+  run cargo build --release --locked
+fi
+
+# warm the page cache so every run reads from memory
+avail_kb=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+if [ "$((BYTES / 1024))" -gt "$avail_kb" ]; then log "warning: capture larger than available memory; runs will hit the disk"; fi
+run cat "$PCAP" > /dev/null
+
+# ---- runs
+# bench_tool NAME CMD...   -> appends "NAME best_s max_rss_kb user_s sys_s all_times" to $WORK/results
+bench_tool() {
+  local name=$1; shift
+  local best="" rss=0 times="" i t0 t1 s r bu="" bs=""
+  for ((i = 1; i <= RUNS; i++)); do
+    printf '+ [%s %d/%d] %s\n' "$name" "$i" "$RUNS" "$*" >&2
+    t0=$(date +%s%N)
+    if ! /usr/bin/time -v -o "$WORK/time" "$@" > "$WORK/out" 2> "$WORK/err"; then
+      log "$name failed:"; tail -20 "$WORK/err" >&2; exit 1
+    fi
+    t1=$(date +%s%N)
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+    r=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$WORK/time")
+    times="$times${times:+,}$s"
+    [ "$r" -gt "$rss" ] && rss=$r
+    if [ -z "$best" ] || awk -v a="$s" -v b="$best" 'BEGIN {exit !(a < b)}'; then
+      best=$s
+      bu=$(awk -F': ' '/User time/ {print $2}' "$WORK/time")
+      bs=$(awk -F': ' '/System time/ {print $2}' "$WORK/time")
+      mv -f "$WORK/out" "$WORK/out.$name"
+    fi
+  done
+  echo "$name $best $rss $bu $bs $times" >> "$WORK/results"
+  local sz; sz=$(stat -c %s "$WORK/out.$name")
+  if [ "$sz" -le 8192 ]; then
+    echo "---- $name output (best run)" >&2; cat "$WORK/out.$name" >&2
+  elif head -c 4096 "$WORK/out.$name" | grep -Iq .; then
+    echo "---- $name output: $sz bytes; first lines:" >&2; head -c 4096 "$WORK/out.$name" | head -n 20 >&2; echo >&2
+  else
+    echo "---- $name output: $sz bytes of binary data (not shown)" >&2
+  fi
+}
+
+read -r -a kascope_cmd <<< "$KASCOPE"
+read -r -a kascope_args <<< "$KASCOPE_ARGS"
+bench_tool kascope "${kascope_cmd[@]}" "$PCAP" "${kascope_args[@]}"
+if [ "${BENCH_TSHARK:-1}" != 0 ]; then
+  bench_tool tshark tshark -n -r "$PCAP" -q -z http,tree
+fi
+
+# ---- report
+echo
+echo "capture: $PCAP  ($(awk -v b="$BYTES" 'BEGIN {printf "%.1f MB", b / 1e6}'), $PACKETS packets)  runs: $RUNS (best wall time)"
+echo "kascope command: $KASCOPE <capture> $KASCOPE_ARGS"
+awk -v bytes="$BYTES" -v pk="$PACKETS" '
+  BEGIN { printf "%-8s %9s %9s %12s %13s %9s  %s\n", "tool", "seconds", "MB/s", "packets/s", "peak RSS MB", "CPU s", "all runs (s)" }
+  { printf "%-8s %9.3f %9.1f %12.0f %13.1f %9.2f  %s\n", $1, $2, bytes / 1e6 / $2, pk / $2, $3 / 1024, $4 + $5, $6 }
+' "$WORK/results"

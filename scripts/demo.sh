@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Demo: install deps, build release, analyse a bundled capture.
+# usage: scripts/demo.sh [CAPTURE.pcap] [extra kascope args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run() { printf '+ %s\n' "$*" >&2; "$@"; }
+
+capture=${1:-captures/pipeline-5.pcap}
+shift || true
+
+run bash scripts/install-deps.sh
+run cargo build --release --locked
+run target/release/kascope "$capture" "$@"

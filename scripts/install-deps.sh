@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Install the system packages kascope needs (idempotent, Debian/Ubuntu).
+#   build:      pkg-config, libpcap-dev (+ a C linker for rustc)
+#   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump
+#   bench/gen:  nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
+#               time (GNU /usr/bin/time for peak RSS); hyperfine is optional
+# Packages already installed (per dpkg) are skipped; `apt-get update` runs only when
+# something is missing. Newly installed nginx/apache2 services are not left running.
+# The Rust toolchain itself is not installed here (use rustup; edition 2024 needs >= 1.85).
+set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2)
+OPTIONAL=(hyperfine)
+# any of these satisfies "nginx"; nginx-light is preferred when it has to be installed
+NGINX_ALTS=(nginx-light nginx nginx-core nginx-full nginx-extras)
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+  log "dpkg/apt-get not found: install manually: ${REQUIRED[*]} nginx ${OPTIONAL[*]}"
+  exit 1
+fi
+
+missing=()
+for p in "${REQUIRED[@]}"; do installed "$p" || missing+=("$p"); done
+have_nginx=
+for p in "${NGINX_ALTS[@]}"; do if installed "$p"; then have_nginx=$p; break; fi; done
+missing_opt=()
+for p in "${OPTIONAL[@]}"; do installed "$p" || missing_opt+=("$p"); done
+
+if command -v cargo >/dev/null; then :; else
+  log "warning: cargo not found (install Rust via rustup; kascope needs Rust >= 1.85)"
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ -n "$have_nginx" ] && [ ${#missing_opt[@]} -eq 0 ]; then
+  log "all packages present (nginx via $have_nginx); nothing to do"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null; then
+  SUDO=(sudo)
+else
+  log "not root and sudo is unavailable; cannot install: ${missing[*]} ${missing_opt[*]}"
+  exit 1
+fi
+as_root() { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "$@"; }
+APT=(apt-get -o DPkg::Lock::Timeout=300 -y -q --no-install-recommends)
+
+# pick the nginx package to install (nginx-light where the distro still ships it)
+if [ -z "$have_nginx" ]; then
+  nginx_pkg=nginx
+  if apt-cache show nginx-light >/dev/null 2>&1; then nginx_pkg=nginx-light; fi
+  missing+=("$nginx_pkg")
+fi
+
+# keep maintainer scripts from starting nginx/apache2 during installation
+# (only if no policy-rc.d exists yet; ours is removed again on exit)
+POLICY=/usr/sbin/policy-rc.d
+created_policy=
+cleanup() {
+  if [ -n "$created_policy" ]; then as_root rm -f "$POLICY"; fi
+}
+trap cleanup EXIT
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\n# temporary, created by kascope scripts/install-deps.sh\nexit 101\n' \
+    | as_root tee "$POLICY" >/dev/null
+  as_root chmod 755 "$POLICY"
+  created_policy=1
+fi
+
+# tshark would otherwise ask whether non-root users may capture
+echo 'wireshark-common wireshark-common/install-setuid boolean false' | as_root debconf-set-selections
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "missing: ${missing[*]}"
+  log "running: apt-get update"
+  as_root apt-get -o DPkg::Lock::Timeout=300 -q update
+  log "running: apt-get install ${missing[*]}"
+  as_root "${APT[@]}" install "${missing[@]}"
+fi
+if [ ${#missing_opt[@]} -gt 0 ]; then
+  log "installing optional: ${missing_opt[*]}"
+  if [ ${#missing[@]} -eq 0 ]; then as_root apt-get -o DPkg::Lock::Timeout=300 -q update || true; fi
+  as_root "${APT[@]}" install "${missing_opt[@]}" || log "warning: optional packages not installed: ${missing_opt[*]}"
+fi
+
+# belt and braces: if this run installed nginx/apache2 and something started them anyway, stop them
+for p in "${missing[@]}"; do
+  case "$p" in nginx*) svc=nginx ;; apache2) svc=apache2 ;; *) continue ;; esac
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    as_root systemctl stop "$svc" >/dev/null 2>&1 || true
+  elif command -v service >/dev/null; then
+    as_root service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
+
+for c in pkg-config tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time; do
+  command -v "$c" >/dev/null || { log "error: '$c' still not available after install"; exit 1; }
+done
+log "done"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: system deps, release build, all tests.
+# Tests read the shared corpus at ../shared/corpus (relative to the repo root).
+# CI (e.g. CI=true) is passed through to cargo/the tests unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run() { printf '+ %s\n' "$*" >&2; "$@"; }
+
+echo "test.sh: repo=$(pwd) CI=${CI:-<unset>} corpus=$(cd ../shared/corpus 2>/dev/null && pwd || echo '../shared/corpus (missing)')" >&2
+
+run bash scripts/install-deps.sh
+run cargo build --release --locked
+run cargo test --release --locked
