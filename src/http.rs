@@ -442,6 +442,19 @@ fn sniff(data: &[u8]) -> Sniffed {
     if data.starts_with(b"HTTP/") {
         return Sniffed::Response;
     }
+    // An upper-case token then a space or line end: a request, even a malformed one (tshark
+    // counts `OPTIONS\r\n` and HTTP/0.9 `GET /\r\n` as requests, and servers answer them).
+    let upper = data
+        .iter()
+        .take(33)
+        .position(|b| !(b.is_ascii_uppercase() || *b == b'_' || *b == b'-'))
+        .unwrap_or(data.len().min(33));
+    match data.get(upper) {
+        Some(b' ' | b'\r' | b'\n' | b'/') if (3..=32).contains(&upper) => return Sniffed::Request,
+        None if upper == data.len() => return Sniffed::NeedMore,
+        _ => {}
+    }
+    // Other method tokens only with a version on the line.
     let line_end = memchr::memchr(b'\n', data);
     let line = &data[..line_end.unwrap_or(data.len()).min(8192)];
     let method_len = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
@@ -450,7 +463,7 @@ fn sniff(data: &[u8]) -> Sniffed {
         && line[..method_len]
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(b));
-    if !token_ok || (method_len == line.len() && line_end.is_some()) {
+    if !token_ok {
         return Sniffed::Other(Protocol::Unknown);
     }
     match line_end {
@@ -558,6 +571,16 @@ impl MessageParser {
                             if shared.protocol == Protocol::None {
                                 shared.protocol = protocol;
                                 emit(HttpEvent::Protocol(protocol));
+                            }
+                            if protocol == Protocol::Unknown {
+                                // Something before HTTP (a SOCKS or PROXY preamble, say):
+                                // keep looking for a message start.
+                                let buffered = std::mem::take(&mut self.head);
+                                self.state = State::Lost;
+                                if !buffered.is_empty() {
+                                    self.feed(dir, &buffered, shared, max_head, emit);
+                                }
+                                continue;
                             }
                             self.head.clear();
                             self.state = State::Opaque;
@@ -707,7 +730,7 @@ impl MessageParser {
             parsed = config.parse_request(&mut request, head);
         }
         if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
-            self.give_up(ParseError::BadHead, emit);
+            self.malformed_request(head, shared, emit);
             return;
         }
         let method = request.method.unwrap_or("");
@@ -745,6 +768,45 @@ impl MessageParser {
         {
             self.state = State::AwaitUpgrade;
         }
+    }
+
+    /// A head httparse rejects but whose first line starts with a method token still took
+    /// its turn on the connection (servers answer it, usually with 400): it is counted as a
+    /// request without a body and flagged.
+    fn malformed_request(
+        &mut self,
+        head: &[u8],
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+        let line = head[..line_end].trim_ascii();
+        let method_len = line
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric() && !b"-_".contains(b))
+            .unwrap_or(line.len());
+        if method_len == 0 {
+            self.give_up(ParseError::BadHead, emit);
+            return;
+        }
+        let method = std::str::from_utf8(&line[..method_len]).unwrap_or("");
+        let target = std::str::from_utf8(line[method_len..].trim_ascii())
+            .unwrap_or("")
+            .split(' ')
+            .next()
+            .unwrap_or("");
+        emit(HttpEvent::Error(Role::Requests, ParseError::BadHead));
+        if shared.pending.len() < MAX_PENDING {
+            shared.pending.push_back(RequestKind::Normal);
+        }
+        emit(HttpEvent::Request(RequestHead {
+            method,
+            target,
+            version: 1,
+            connection: ConnectionTokens::default(),
+            head_bytes: head.len(),
+        }));
+        self.start_body(Body::Length(0), emit);
     }
 
     fn on_response_head(

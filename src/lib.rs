@@ -98,12 +98,27 @@ struct Slot {
     ledger: Ledger,
     /// Capture time at which both FINs or a RST were seen.
     closed_at: Option<u64>,
+    /// Packets of a connection already written out came late; this row carries them.
+    continued: bool,
 }
+
+/// What is remembered of a connection after its record was written: enough to give late
+/// packets (a retransmitted FIN, a RST long after the close) the same `tcp.stream` number,
+/// as Wireshark does, which never starts a new stream without a SYN.
+struct Retired {
+    stream: u64,
+    at: u64,
+}
+
+/// Retired connections are forgotten after this long, or when there are this many.
+const RETIRED_FOR_NS: u64 = 600_000_000_000;
+const MAX_RETIRED: usize = 1 << 20;
 
 /// The whole pipeline from frames to records.
 pub struct Analyzer {
     config: Config,
     table: HashMap<FlowKey, Slot>,
+    retired: HashMap<FlowKey, Retired>,
     next_stream: u64,
     counts: FrameCounts,
     output: Vec<Output>,
@@ -119,6 +134,7 @@ impl Analyzer {
         Analyzer {
             config,
             table: HashMap::new(),
+            retired: HashMap::new(),
             next_stream: 0,
             counts: FrameCounts::default(),
             output: Vec::new(),
@@ -170,7 +186,7 @@ impl Analyzer {
     pub fn process_segment(&mut self, segment: &Segment<'_>) {
         let config = &self.config;
         let key = FlowKey::new(segment.src, segment.dst);
-        let new_slot = |stream| {
+        let new_slot = |stream, continued| {
             let tcp = TcpConnection::new(segment, stream, config.reassembly_limit);
             let client = tcp.client.map(|(dir, _)| dir);
             Slot {
@@ -178,12 +194,13 @@ impl Analyzer {
                 http: HttpConnection::new(client, config.max_head),
                 ledger: Ledger::new(config.transactions),
                 closed_at: None,
+                continued,
             }
         };
         let slot = match self.table.entry(key) {
             Entry::Occupied(entry) if entry.get().tcp.is_reused_by(segment) => {
                 let entry = entry.into_mut();
-                let old = std::mem::replace(entry, new_slot(self.next_stream));
+                let old = std::mem::replace(entry, new_slot(self.next_stream, false));
                 self.next_stream += 1;
                 let reason = if old.closed_at.is_some() {
                     EndReason::Closed
@@ -201,9 +218,15 @@ impl Analyzer {
             }
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
-                let slot = entry.insert(new_slot(self.next_stream));
-                self.next_stream += 1;
-                slot
+                let opens = segment.flags.syn() && !segment.flags.ack();
+                match self.retired.remove(&key) {
+                    Some(retired) if !opens => entry.insert(new_slot(retired.stream, true)),
+                    _ => {
+                        let slot = entry.insert(new_slot(self.next_stream, false));
+                        self.next_stream += 1;
+                        slot
+                    }
+                }
             }
         };
         let Slot {
@@ -253,12 +276,18 @@ impl Analyzer {
             })
             .map(|(key, _)| *key)
             .collect();
-        let mut expired: Vec<Slot> = expired
+        self.retired
+            .retain(|_, retired| now.saturating_sub(retired.at) < RETIRED_FOR_NS);
+        let mut expired: Vec<(FlowKey, Slot)> = expired
             .iter()
-            .filter_map(|key| self.table.remove(key))
+            .filter_map(|key| self.table.remove(key).map(|slot| (*key, slot)))
             .collect();
-        expired.sort_by_key(|slot| slot.tcp.stream);
-        for slot in expired {
+        expired.sort_by_key(|(_, slot)| slot.tcp.stream);
+        for (key, slot) in expired {
+            if self.retired.len() < MAX_RETIRED {
+                let stream = slot.tcp.stream;
+                self.retired.insert(key, Retired { stream, at: now });
+            }
             let reason = if slot.closed_at.is_some() {
                 EndReason::Closed
             } else {
@@ -320,6 +349,7 @@ fn finish(
         mut tcp,
         mut http,
         mut ledger,
+        continued,
         ..
     } = slot;
     let ts = tcp.last_ts;
@@ -337,7 +367,14 @@ fn finish(
     }
     let unanswered = ledger.queued() as u32;
     ledger.drain_unanswered(&mut |transaction| done.push(transaction));
-    let record = ledger.record(&tcp, reason, unanswered);
+    let mut record = ledger.record(&tcp, reason, unanswered);
+    if continued {
+        record.flags = if record.flags.is_empty() {
+            "continued".to_string()
+        } else {
+            format!("continued;{}", record.flags)
+        };
+    }
     emit_transactions(done, &tcp, transactions, output);
     output.push(Output::Connection(Box::new(record)));
 }

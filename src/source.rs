@@ -166,19 +166,17 @@ fn open_offline(path: &Path, filter: Option<&str>) -> Result<Opened, SourceError
             }
             Ok(_) => {}
         }
-        if is_gzip(path) {
-            return Err(fail(
-                "gzip-compressed; decompress it first (gunzip -k FILE, or zcat FILE | kascope -)"
-                    .into(),
-            ));
-        }
     }
-    let capture = Capture::from_file_with_precision(path, Precision::Nano).map_err(|err| {
-        fail(format!(
-            "not a readable pcap/pcapng capture: {}",
-            strip(&err)
-        ))
-    })?;
+    let capture = if name != "-" && is_gzip(path) {
+        open_gzip(path).map_err(&fail)?
+    } else {
+        Capture::from_file_with_precision(path, Precision::Nano).map_err(|err| {
+            fail(format!(
+                "not a readable pcap/pcapng capture: {}",
+                strip(&err)
+            ))
+        })?
+    };
     let mut capture: Capture<dyn Activated> = capture.into();
     if let Some(expr) = filter {
         capture
@@ -191,6 +189,29 @@ fn open_offline(path: &Path, filter: Option<&str>) -> Result<Opened, SourceError
         capture,
         link_type,
     })
+}
+
+/// Reads a gzip-compressed capture by decompressing it on a thread into a pipe that libpcap
+/// reads, so the file is never held whole in memory or written out.
+fn open_gzip(path: &Path) -> Result<Capture<pcap::Offline>, String> {
+    use std::os::fd::IntoRawFd;
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot open: {err}"))?;
+    let (reader, mut writer) =
+        std::io::pipe().map_err(|err| format!("cannot make a pipe: {err}"))?;
+    std::thread::spawn(move || {
+        let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+        // A corrupt stream just ends the pipe early; libpcap then reports the file cut short.
+        let _ = std::io::copy(&mut decoder, &mut writer);
+    });
+    // SAFETY: into_raw_fd gives up ownership, so the capture is the descriptor's sole owner.
+    unsafe { Capture::from_raw_fd_with_precision(reader.into_raw_fd(), Precision::Nano) }.map_err(
+        |err| {
+            format!(
+                "gzip-compressed, but not a pcap/pcapng inside: {}",
+                strip(&err)
+            )
+        },
+    )
 }
 
 fn strip(err: &pcap::Error) -> String {

@@ -1,0 +1,209 @@
+//! Captures recorded from real servers and clients in network namespaces
+//! (`captures/record.sh`, described in `docs/captures.md`). Each capture's per-stream facts
+//! must equal its tshark fixture (`captures/NAME.streams.csv`, made by
+//! `captures/make_fixtures.sh`), and the behaviour each capture was recorded to show is
+//! asserted on top.
+
+mod common;
+
+use common::{Analysis, analyze, compare, read_oracle, repo};
+use kascope::analysis::{Closer, ConnectionRecord};
+use kascope::http::Protocol;
+
+fn capture(name: &str) -> Analysis {
+    analyze(&repo().join("captures").join(format!("{name}.pcap")))
+}
+
+fn only(analysis: &Analysis) -> &ConnectionRecord {
+    assert_eq!(analysis.connections.len(), 1, "one connection expected");
+    &analysis.connections[0]
+}
+
+#[test]
+fn every_capture_matches_its_tshark_fixture() {
+    let dir = repo().join("captures");
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let fixture = dir.join(format!("{name}.streams.csv"));
+        assert!(fixture.exists(), "{name} has no fixture");
+        let analysis = analyze(&path);
+        problems.extend(compare(
+            &name,
+            &read_oracle(&fixture),
+            &analysis.connections,
+            &[],
+        ));
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} captures found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn nginx_and_curl_reuse_connections() {
+    let analysis = capture("nginx-keepalive-curl");
+    assert_eq!(analysis.connections.len(), 2);
+    for c in &analysis.connections {
+        assert_eq!((c.requests, c.responses, c.pipeline_depth), (4, 4, 1));
+        assert_eq!(c.closer, Closer::ClientFin);
+        assert_eq!(c.keep_alive_timeout_first, Some(10));
+        assert_eq!(c.keep_alive_max_first, None, "nginx never advertises max");
+        assert!(c.handshake && c.flags.is_empty(), "flags: {}", c.flags);
+    }
+}
+
+#[test]
+fn apache_counts_max_down_per_response() {
+    let c = capture("apache-keepalive-curl");
+    let c = only(&c);
+    assert_eq!((c.requests, c.responses), (3, 3));
+    assert_eq!(
+        (c.keep_alive_max_first, c.keep_alive_max_last),
+        (Some(100), Some(98))
+    );
+    assert_eq!(c.keep_alive_timeout_first, Some(5));
+    assert!(c.client_connection.contains("keep-alive"));
+}
+
+#[test]
+fn connection_close_client_gets_one_request_per_connection() {
+    let analysis = capture("connection-close");
+    assert_eq!(analysis.connections.len(), 2);
+    for c in &analysis.connections {
+        assert_eq!((c.requests, c.responses), (1, 1));
+        assert_eq!(c.client_connection, "close");
+        assert_eq!(c.closer, Closer::ServerFin);
+        assert_eq!(c.close_after_request, Some(1));
+    }
+}
+
+#[test]
+fn five_pipelined_requests_in_one_write() {
+    let analysis = capture("pipeline-5");
+    let c = only(&analysis);
+    assert_eq!((c.requests, c.responses, c.pipeline_depth), (5, 5, 5));
+    assert_eq!(c.pipelined_requests, 4);
+    let targets: Vec<_> = analysis.transactions.iter().map(|t| t.position).collect();
+    assert_eq!(
+        targets,
+        vec![1, 2, 3, 4, 5],
+        "responses pair with requests in order"
+    );
+    assert!(
+        analysis
+            .transactions
+            .iter()
+            .all(|t| t.status == Some(200) && t.complete)
+    );
+}
+
+#[test]
+fn apache_pipelined_past_its_limit_drops_the_fifth() {
+    let analysis = capture("pipeline-5-apache");
+    let c = only(&analysis);
+    assert_eq!((c.requests, c.responses, c.unanswered_requests), (5, 4, 1));
+    assert_eq!(c.pipeline_depth, 5);
+    assert_eq!(
+        (c.keep_alive_max_first, c.keep_alive_max_last),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        c.close_announced_at,
+        Some(4),
+        "4th response says Connection: close"
+    );
+    assert_eq!(c.closer, Closer::ServerFin);
+    let unanswered = analysis
+        .transactions
+        .iter()
+        .find(|t| t.status.is_none())
+        .unwrap();
+    assert_eq!(unanswered.position, 5);
+}
+
+#[test]
+fn apache_closes_after_max_keep_alive_requests_plus_one() {
+    let c = capture("max-requests-apache");
+    let c = only(&c);
+    assert_eq!(c.responses, 4);
+    assert_eq!(c.closer, Closer::ServerFin);
+    assert_eq!(c.close_after_request, Some(4));
+    assert_eq!(c.close_announced_at, Some(4));
+    assert_eq!(
+        (c.keep_alive_timeout_first, c.keep_alive_max_first),
+        (Some(2), Some(3))
+    );
+}
+
+#[test]
+fn nginx_closes_after_keepalive_requests() {
+    let c = capture("max-requests-nginx");
+    let c = only(&c);
+    assert_eq!(c.responses, 4);
+    assert_eq!(c.close_announced_at, Some(4));
+    assert!(matches!(c.closer, Closer::ServerFin | Closer::ServerRst));
+    assert_eq!(c.keep_alive_timeout_first, Some(3));
+}
+
+#[test]
+fn idle_connections_are_closed_at_the_advertised_timeout() {
+    for (name, timeout) in [("idle-timeout-apache", 2.0), ("idle-timeout-nginx", 3.0)] {
+        let c = capture(name);
+        let c = only(&c);
+        assert_eq!(c.closer, Closer::ServerFin, "{name}");
+        assert_eq!(c.keep_alive_timeout_first, Some(timeout as u32), "{name}");
+        let idle = c.idle_before_close_s.expect("idle time before close");
+        assert!(
+            (timeout..timeout + 0.2).contains(&idle),
+            "{name}: idle {idle}"
+        );
+    }
+}
+
+#[test]
+fn chunked_bodies_are_framed() {
+    for name in ["chunked", "chunked-trailer"] {
+        let analysis = capture(name);
+        let c = only(&analysis);
+        assert_eq!((c.requests, c.responses), (2, 2), "{name}");
+        assert!(c.flags.is_empty(), "{name}: {}", c.flags);
+        assert!(analysis.transactions.iter().all(|t| t.complete), "{name}");
+    }
+    let trailer = capture("chunked-trailer");
+    for t in &trailer.transactions {
+        assert_eq!(t.response_body_bytes, Some(2800), "4 chunks of 700 bytes");
+    }
+}
+
+#[test]
+fn head_and_not_modified_have_no_body() {
+    let analysis = capture("head-304");
+    let c = only(&analysis);
+    assert_eq!((c.requests, c.responses), (3, 3));
+    let exchanges: Vec<_> = analysis
+        .transactions
+        .iter()
+        .map(|t| (t.method.as_str(), t.status, t.response_body_bytes))
+        .collect();
+    assert_eq!(exchanges[0], ("HEAD", Some(200), Some(0)));
+    assert_eq!(exchanges[1], ("GET", Some(304), Some(0)));
+    assert_eq!(exchanges[2].1, Some(200));
+    assert!(exchanges[2].2.unwrap() > 0);
+}
+
+#[test]
+fn http_1_0_server_closes_after_each_response() {
+    let analysis = capture("python-http-server");
+    assert_eq!(analysis.connections.len(), 2);
+    for c in &analysis.connections {
+        assert_eq!((c.requests, c.responses), (1, 1));
+        assert_eq!(c.server_http, "1.0");
+        assert_eq!(c.protocol, Protocol::Http);
+    }
+}

@@ -1,0 +1,200 @@
+//! Helpers shared by the integration tests: run the library over a capture, read tshark
+//! oracle CSVs (the format of `../shared/corpus/oracle` and `captures/*.streams.csv`), and
+//! compare the two.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use kascope::analysis::{ConnectionRecord, TransactionRecord};
+use kascope::source::Source;
+use kascope::{Analyzer, Config, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared public corpus, or `None` (with a note) when this clone has none. Under CI its
+/// absence is a failure, so a missing corpus can never make the suite pass silently.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = repo().join("../shared/corpus");
+    if dir.join("MANIFEST.md").exists() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "the shared corpus is missing at {} (required under CI=true)",
+            dir.display()
+        );
+    }
+    eprintln!("note: {} is absent; corpus tests skipped", dir.display());
+    None
+}
+
+pub struct Analysis {
+    pub connections: Vec<ConnectionRecord>,
+    pub transactions: Vec<TransactionRecord>,
+    pub warnings: Vec<String>,
+}
+
+pub fn analyze(path: &Path) -> Analysis {
+    analyze_with(path, Config::default())
+}
+
+pub fn analyze_with(path: &Path, config: Config) -> Analysis {
+    let mut analyzer = Analyzer::new(Config {
+        transactions: true,
+        ..config
+    });
+    let mut source = Source::open(vec![path.to_path_buf()], None)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
+    let mut outputs = Vec::new();
+    let mut warnings = Vec::new();
+    source
+        .run(
+            |frame| {
+                analyzer.process_frame(&frame);
+                outputs.extend(analyzer.take_output());
+                ControlFlow::Continue(())
+            },
+            |warning| warnings.push(warning),
+        )
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    analyzer.finish_all();
+    outputs.extend(analyzer.take_output());
+    let mut connections = Vec::new();
+    let mut transactions = Vec::new();
+    for output in outputs {
+        match output {
+            Output::Connection(record) => connections.push(*record),
+            Output::Transaction(record) => transactions.push(*record),
+        }
+    }
+    connections.sort_by_key(|r| r.stream);
+    Analysis {
+        connections,
+        transactions,
+        warnings,
+    }
+}
+
+/// One row of a tshark oracle CSV, as strings by column name.
+pub type OracleRow = BTreeMap<String, String>;
+
+pub fn read_oracle(path: &Path) -> Vec<OracleRow> {
+    let mut reader = csv::Reader::from_path(path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    let headers = reader.headers().expect("oracle header").clone();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.expect("oracle row");
+            headers
+                .iter()
+                .zip(row.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The facts compared with tshark, per `tcp.stream`. Rows that share a stream number (late
+/// packets after a connection was written out) are added together, as tshark sees one stream.
+pub fn kascope_facts(
+    connections: &[ConnectionRecord],
+) -> BTreeMap<u64, BTreeMap<&'static str, String>> {
+    let mut by_stream: BTreeMap<u64, BTreeMap<&'static str, String>> = BTreeMap::new();
+    for r in connections {
+        let entry = by_stream.entry(r.stream).or_default();
+        let add = |entry: &mut BTreeMap<&'static str, String>, key: &'static str, value: u64| {
+            let old: u64 = entry.get(key).map_or(0, |v| v.parse().unwrap());
+            entry.insert(key, (old + value).to_string());
+        };
+        entry.entry("client").or_insert_with(|| r.client.clone());
+        entry.entry("server").or_insert_with(|| r.server.clone());
+        add(entry, "requests", r.requests.into());
+        add(entry, "responses", r.responses.into());
+        add(entry, "fin_client", r.fin_client.into());
+        add(entry, "fin_server", r.fin_server.into());
+        add(entry, "rst_client", r.rst_client.into());
+        add(entry, "rst_server", r.rst_server.into());
+        let depth: u64 = entry
+            .get("pipeline_depth")
+            .map_or(0, |v| v.parse().unwrap());
+        entry.insert(
+            "pipeline_depth",
+            depth.max(r.pipeline_depth.into()).to_string(),
+        );
+    }
+    by_stream
+}
+
+/// Oracle column for each compared kascope fact.
+pub const COMPARED: [(&str, &str); 9] = [
+    ("client", "client"),
+    ("server", "server"),
+    ("requests", "n_requests"),
+    ("responses", "n_responses"),
+    ("fin_client", "fin_client"),
+    ("fin_server", "fin_server"),
+    ("rst_client", "rst_client"),
+    ("rst_server", "rst_server"),
+    ("pipeline_depth", "max_outstanding"),
+];
+
+/// A place where kascope and tshark disagree on purpose: kascope's value is asserted too.
+pub struct Disagreement {
+    pub capture: &'static str,
+    /// `None`: every stream of the capture where the two differ on this field.
+    pub stream: Option<u64>,
+    pub field: &'static str,
+    pub kascope: &'static str,
+    pub why: &'static str,
+}
+
+/// Compares every oracle row with kascope's facts; returns the mismatches not explained by
+/// `disagreements` (and explained ones where kascope's value is not the documented one).
+pub fn compare(
+    capture: &str,
+    oracle: &[OracleRow],
+    connections: &[ConnectionRecord],
+    disagreements: &[Disagreement],
+) -> Vec<String> {
+    let facts = kascope_facts(connections);
+    let mut problems = Vec::new();
+    if facts.len() != oracle.len() {
+        problems.push(format!(
+            "{capture}: {} streams, tshark has {}",
+            facts.len(),
+            oracle.len()
+        ));
+    }
+    for row in oracle {
+        let stream: u64 = row["tcp_stream"].parse().expect("tcp_stream");
+        let Some(mine) = facts.get(&stream) else {
+            problems.push(format!("{capture}: stream {stream} missing"));
+            continue;
+        };
+        for (field, column) in COMPARED {
+            let expected = row[column].as_str();
+            let actual = mine[field].as_str();
+            let documented = disagreements.iter().find(|d| {
+                d.capture == capture && d.field == field && d.stream.is_none_or(|s| s == stream)
+            });
+            match documented {
+                Some(d) if d.stream.is_none() && expected == actual => {}
+                Some(d) if d.kascope != actual => problems.push(format!(
+                    "{capture} stream {stream} {field}: kascope {actual}, documented {} (tshark {expected})",
+                    d.kascope
+                )),
+                Some(_) => {}
+                None if expected != actual => problems.push(format!(
+                    "{capture} stream {stream} {field}: kascope {actual}, tshark {expected}"
+                )),
+                None => {}
+            }
+        }
+    }
+    problems
+}
