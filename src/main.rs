@@ -25,11 +25,7 @@ struct Cli {
     read: Vec<PathBuf>,
 
     /// Capture files, then an optional BPF filter expression.
-    #[arg(
-        value_name = "FILE... [FILTER]",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "FILE... [FILTER]")]
     args: Vec<String>,
 
     /// Write one CSV row per connection to FILE (columns: docs/csv.md).
