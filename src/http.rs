@@ -432,15 +432,11 @@ fn sniff(data: &[u8]) -> Sniffed {
     if data.starts_with(b"SSH-") {
         return Sniffed::Other(Protocol::Ssh);
     }
-    if data.len() < 5 {
-        return if b"HTTP/".starts_with(data) || data.iter().all(u8::is_ascii_alphabetic) {
-            Sniffed::NeedMore
-        } else {
-            Sniffed::Other(Protocol::Unknown)
-        };
-    }
     if data.starts_with(b"HTTP/") {
         return Sniffed::Response;
+    }
+    if b"HTTP/".starts_with(data) {
+        return Sniffed::NeedMore;
     }
     // An upper-case token then a space or line end: a request, even a malformed one (tshark
     // counts `OPTIONS\r\n` and HTTP/0.9 `GET /\r\n` as requests, and servers answer them).
@@ -453,6 +449,9 @@ fn sniff(data: &[u8]) -> Sniffed {
         Some(b' ' | b'\r' | b'\n' | b'/') if (3..=32).contains(&upper) => return Sniffed::Request,
         None if upper == data.len() => return Sniffed::NeedMore,
         _ => {}
+    }
+    if data.len() < 5 && !data.iter().all(u8::is_ascii_alphabetic) {
+        return Sniffed::Other(Protocol::Unknown);
     }
     // Other method tokens only with a version on the line.
     let line_end = memchr::memchr(b'\n', data);
@@ -545,6 +544,14 @@ impl MessageParser {
                     self.state = State::Head;
                 }
                 State::Sniff => {
+                    if !self.head.is_empty()
+                        && matches!(sniff(rest), Sniffed::Request | Sniffed::Response)
+                    {
+                        // A segment that starts a message by itself wins over buffered bytes
+                        // that never made sense (the tail of a body when capture began).
+                        self.skipped += self.head.len() as u64;
+                        self.head.clear();
+                    }
                     let sample: &[u8] = if self.head.is_empty() {
                         rest
                     } else {

@@ -1,0 +1,924 @@
+//! TCP edge cases a real stack will not produce on demand (reordering, duplicates, overlaps,
+//! capture loss, sequence wrap-around, mid-stream starts, port reuse, snaplen cuts, RSTs),
+//! built here as classic pcap files with etherparse and run through the library exactly as
+//! the corpus tests do.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use etherparse::PacketBuilder;
+use kascope::analysis::{Closer, ConnectionRecord, TransactionRecord};
+use kascope::tcp::ClientBy;
+
+use common::Analysis;
+
+const CLIENT_IP: [u8; 4] = [10, 9, 0, 2];
+const SERVER_IP: [u8; 4] = [10, 9, 0, 1];
+const CLIENT_PORT: u16 = 40000;
+const SERVER_PORT: u16 = 80;
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const CLIENT: &str = "10.9.0.2:40000";
+const SERVER: &str = "10.9.0.1:80";
+
+/// Who sends a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client = 0,
+    Server = 1,
+}
+use Side::{Client as C, Server as S};
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            C => S,
+            S => C,
+        }
+    }
+}
+
+const SYN: u8 = 1;
+const FIN: u8 = 2;
+const RST: u8 = 4;
+const PSH: u8 = 8;
+const ACK: u8 = 16;
+
+/// One pcap record: the whole frame as on the wire, and how much of it was captured.
+struct Record {
+    ts_us: u64,
+    frame: Vec<u8>,
+    caplen: usize,
+}
+
+/// One TCP conversation between 10.9.0.2:40000 and 10.9.0.1:80, written packet by packet.
+/// Each side's `next` sequence number is its high-water mark; by default every segment
+/// acknowledges everything the peer has sent so far (captured or not).
+struct Conv {
+    records: Vec<Record>,
+    ts_us: u64,
+    next: [u32; 2],
+}
+
+impl Conv {
+    fn new() -> Conv {
+        Conv {
+            records: Vec::new(),
+            ts_us: 1_700_000_000_000_000,
+            next: [0, 0],
+        }
+    }
+
+    /// A conversation already under way: no handshake, the given next sequence numbers.
+    fn mid_stream(client_seq: u32, server_seq: u32) -> Conv {
+        let mut conv = Conv::new();
+        conv.next = [client_seq, server_seq];
+        conv
+    }
+
+    fn next(&self, side: Side) -> u32 {
+        self.next[side as usize]
+    }
+
+    /// Moves the clock on (every packet also moves it by 1 ms).
+    fn wait_ms(&mut self, ms: u64) -> &mut Conv {
+        self.ts_us += ms * 1000;
+        self
+    }
+
+    /// Writes one segment; `ack` of `None` leaves the ACK flag off.
+    fn raw(
+        &mut self,
+        from: Side,
+        seq: u32,
+        ack: Option<u32>,
+        flags: u8,
+        payload: &[u8],
+    ) -> &mut Conv {
+        let (src_mac, dst_mac, src_ip, dst_ip, sport, dport) = match from {
+            C => (
+                CLIENT_MAC,
+                SERVER_MAC,
+                CLIENT_IP,
+                SERVER_IP,
+                CLIENT_PORT,
+                SERVER_PORT,
+            ),
+            S => (
+                SERVER_MAC,
+                CLIENT_MAC,
+                SERVER_IP,
+                CLIENT_IP,
+                SERVER_PORT,
+                CLIENT_PORT,
+            ),
+        };
+        let mut builder = PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(src_ip, dst_ip, 64)
+            .tcp(sport, dport, seq, 64240);
+        if flags & SYN != 0 {
+            builder = builder.syn();
+        }
+        if flags & FIN != 0 {
+            builder = builder.fin();
+        }
+        if flags & RST != 0 {
+            builder = builder.rst();
+        }
+        if flags & PSH != 0 {
+            builder = builder.psh();
+        }
+        if let Some(ack) = ack {
+            builder = builder.ack(ack);
+        }
+        let mut frame = Vec::with_capacity(builder.size(payload.len()));
+        builder.write(&mut frame, payload).expect("build packet");
+        let caplen = frame.len();
+        self.records.push(Record {
+            ts_us: self.ts_us,
+            frame,
+            caplen,
+        });
+        self.ts_us += 1000;
+        self
+    }
+
+    /// Raises `side`'s high-water mark to `end` when `end` is ahead of it (mod 2^32).
+    fn advance(&mut self, side: Side, end: u32) {
+        let next = &mut self.next[side as usize];
+        if (end.wrapping_sub(*next) as i32) > 0 {
+            *next = end;
+        }
+    }
+
+    fn syn(&mut self, isn: u32) -> &mut Conv {
+        self.next[C as usize] = isn.wrapping_add(1);
+        self.raw(C, isn, None, SYN, b"")
+    }
+
+    fn syn_ack(&mut self, isn: u32) -> &mut Conv {
+        self.next[S as usize] = isn.wrapping_add(1);
+        let ack = self.next(C);
+        self.raw(S, isn, Some(ack), SYN | ACK, b"")
+    }
+
+    /// SYN, SYN-ACK, ACK with the given initial sequence numbers.
+    fn handshake(&mut self, client_isn: u32, server_isn: u32) -> &mut Conv {
+        self.syn(client_isn).syn_ack(server_isn).ack(C)
+    }
+
+    /// A pure ACK of everything the peer sent.
+    fn ack(&mut self, from: Side) -> &mut Conv {
+        let (seq, ack) = (self.next(from), self.next(from.other()));
+        self.raw(from, seq, Some(ack), ACK, b"")
+    }
+
+    /// Data at an explicit sequence number (to reorder, duplicate or overlap).
+    fn send_at(&mut self, from: Side, seq: u32, payload: &[u8]) -> &mut Conv {
+        let ack = self.next(from.other());
+        self.raw(from, seq, Some(ack), PSH | ACK, payload);
+        self.advance(from, seq.wrapping_add(payload.len() as u32));
+        self
+    }
+
+    /// Data at the sender's next sequence number.
+    fn send(&mut self, from: Side, payload: &[u8]) -> &mut Conv {
+        let seq = self.next(from);
+        self.send_at(from, seq, payload)
+    }
+
+    /// Each piece as its own segment, in order.
+    fn send_pieces(&mut self, from: Side, pieces: &[&[u8]]) -> &mut Conv {
+        for piece in pieces {
+            self.send(from, piece);
+        }
+        self
+    }
+
+    /// `bytes` the sender put on the wire that the capture never saw.
+    fn lose(&mut self, from: Side, bytes: u32) -> &mut Conv {
+        let end = self.next(from).wrapping_add(bytes);
+        self.advance(from, end);
+        self
+    }
+
+    /// Data at the next sequence number, of which only the first `captured` payload bytes
+    /// are in the capture (a snaplen cut: caplen < wire length).
+    fn send_cut(&mut self, from: Side, payload: &[u8], captured: usize) -> &mut Conv {
+        self.send(from, payload);
+        let record = self.records.last_mut().expect("a record");
+        record.caplen = record.frame.len() - payload.len() + captured;
+        self
+    }
+
+    /// Cuts the last record to `caplen` bytes in total.
+    fn cut_last_to(&mut self, caplen: usize) -> &mut Conv {
+        let record = self.records.last_mut().expect("a record");
+        record.caplen = caplen;
+        self
+    }
+
+    fn fin(&mut self, from: Side) -> &mut Conv {
+        let (seq, ack) = (self.next(from), self.next(from.other()));
+        self.next[from as usize] = seq.wrapping_add(1);
+        self.raw(from, seq, Some(ack), FIN | ACK, b"")
+    }
+
+    fn rst(&mut self, from: Side) -> &mut Conv {
+        let (seq, ack) = (self.next(from), self.next(from.other()));
+        self.raw(from, seq, Some(ack), RST | ACK, b"")
+    }
+
+    /// FIN from `first`, FIN-ACK from the other side, final ACK.
+    fn close_by(&mut self, first: Side) -> &mut Conv {
+        self.fin(first).fin(first.other()).ack(first)
+    }
+
+    /// The capture as a classic pcap file: LINKTYPE_ETHERNET, microsecond timestamps.
+    fn pcap_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&0i32.to_le_bytes()); // thiszone
+        out.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
+        out.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
+        out.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+        for record in &self.records {
+            out.extend_from_slice(&((record.ts_us / 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&((record.ts_us % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(record.caplen as u32).to_le_bytes());
+            out.extend_from_slice(&(record.frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&record.frame[..record.caplen]);
+        }
+        out
+    }
+
+    /// Writes the capture to a unique temporary file, analyzes it and removes the file.
+    fn analyze(&self, name: &str) -> Analysis {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path: PathBuf = std::env::temp_dir().join(format!(
+            "kascope-synthetic-{}-{}-{name}.pcap",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, self.pcap_bytes()).expect("write pcap");
+        let analysis = common::analyze(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            analysis.warnings.is_empty(),
+            "warnings: {:?}",
+            analysis.warnings
+        );
+        analysis
+    }
+}
+
+fn request(n: u32) -> Vec<u8> {
+    format!("GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes()
+}
+
+fn response_with(status: u16, reason: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn response(body: &str) -> Vec<u8> {
+    response_with(200, "OK", body)
+}
+
+/// The single connection of an analysis.
+fn only(analysis: &Analysis) -> &ConnectionRecord {
+    assert_eq!(
+        analysis.connections.len(),
+        1,
+        "connections: {:#?}",
+        analysis.connections
+    );
+    &analysis.connections[0]
+}
+
+/// Transactions in (stream, position) order.
+fn transactions(analysis: &Analysis) -> Vec<&TransactionRecord> {
+    let mut list: Vec<&TransactionRecord> = analysis.transactions.iter().collect();
+    list.sort_by_key(|t| (t.stream, t.position));
+    list
+}
+
+fn statuses(analysis: &Analysis) -> Vec<Option<u16>> {
+    transactions(analysis).iter().map(|t| t.status).collect()
+}
+
+fn completes(analysis: &Analysis) -> Vec<bool> {
+    transactions(analysis).iter().map(|t| t.complete).collect()
+}
+
+fn body_sizes(analysis: &Analysis) -> Vec<Option<u64>> {
+    transactions(analysis)
+        .iter()
+        .map(|t| t.response_body_bytes)
+        .collect()
+}
+
+fn has_flag(record: &ConnectionRecord, flag: &str) -> bool {
+    record.flags.split(';').any(|f| f == flag)
+}
+
+/// The endpoints, identity and handshake of a connection opened by a captured SYN.
+fn assert_clean_identity(record: &ConnectionRecord) {
+    assert_eq!(record.client, CLIENT);
+    assert_eq!(record.server, SERVER);
+    assert_eq!(record.client_by, ClientBy::Syn);
+    assert!(record.handshake);
+}
+
+// 1. ------------------------------------------------------------------------------------
+
+#[test]
+fn out_of_order_segment_is_reassembled() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000).send(C, &request(1));
+    // 39-byte head + 15-byte body, cut at 20 (inside the head) and 45 (inside the body).
+    let resp = response("hello, world!!!");
+    assert_eq!(resp.len(), 54);
+    let base = c.next(S);
+    c.send_at(S, base, &resp[..20])
+        .send_at(S, base + 45, &resp[45..])
+        .send_at(S, base + 20, &resp[20..45])
+        .ack(C)
+        .send(C, &request(2))
+        .send(S, &response("hello"))
+        .close_by(C);
+    let a = c.analyze("ooo");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!(r.out_of_order, 1);
+    assert_eq!(r.gaps, 0);
+    assert_eq!(r.retransmissions, 0);
+    assert_eq!((r.parse_errors, r.resyncs), (0, 0));
+    assert_eq!(r.closer, Closer::ClientFin);
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200), Some(200)]);
+    assert_eq!(completes(&a), [true, true]);
+    assert_eq!(body_sizes(&a), [Some(15), Some(5)]);
+}
+
+// 2. ------------------------------------------------------------------------------------
+
+#[test]
+fn retransmitted_segments_are_counted_once() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000);
+    let req = request(1);
+    let seq = c.next(C);
+    c.send_at(C, seq, &req).send_at(C, seq, &req);
+    let resp = response("hello");
+    let seq = c.next(S);
+    c.send_at(S, seq, &resp)
+        .wait_ms(200)
+        .send_at(S, seq, &resp)
+        .ack(C)
+        .send(C, &request(2))
+        .send(S, &response("again"))
+        .close_by(C);
+    let a = c.analyze("retrans");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!(r.retransmissions, 2);
+    assert_eq!((r.out_of_order, r.gaps), (0, 0));
+    assert_eq!(r.pipeline_depth, 1);
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200), Some(200)]);
+    assert_eq!(completes(&a), [true, true]);
+    assert_eq!(body_sizes(&a), [Some(5), Some(5)]);
+}
+
+#[test]
+fn duplicate_of_a_buffered_out_of_order_segment_is_kept_once() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000).send(C, &request(1));
+    let resp = response("hello, world!!!");
+    let base = c.next(S);
+    c.send_at(S, base, &resp[..20])
+        .send_at(S, base + 45, &resp[45..])
+        .send_at(S, base + 45, &resp[45..])
+        .send_at(S, base + 20, &resp[20..45])
+        .close_by(C);
+    let a = c.analyze("dup-ooo");
+    let r = only(&a);
+    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!(r.out_of_order, 2);
+    assert_eq!(r.retransmissions, 1);
+    assert_eq!(r.gaps, 0);
+    assert_eq!(r.flags, "");
+    assert_eq!(completes(&a), [true]);
+    assert_eq!(body_sizes(&a), [Some(15)]);
+}
+
+// 3. ------------------------------------------------------------------------------------
+
+#[test]
+fn overlapping_segments_keep_the_stream_intact() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000).send(C, &request(1));
+    let resp = response("hello, world!!!");
+    let base = c.next(S);
+    // Second segment re-sends bytes 20..30 with new bytes after them.
+    c.send_at(S, base, &resp[..30])
+        .send_at(S, base + 20, &resp[20..]);
+    // Second response: a hole at 20..30 is bridged by a segment overlapping both neighbours.
+    c.send(C, &request(2));
+    let resp2 = response("0123456789abcdef");
+    let base = c.next(S);
+    c.send_at(S, base, &resp2[..20])
+        .send_at(S, base + 30, &resp2[30..])
+        .send_at(S, base + 15, &resp2[15..40])
+        .close_by(C);
+    let a = c.analyze("overlap");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!(r.gaps, 0);
+    assert_eq!(r.out_of_order, 1);
+    assert_eq!(r.retransmissions, 3, "one overlap, then two in the bridge");
+    assert_eq!((r.parse_errors, r.resyncs), (0, 0));
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200), Some(200)]);
+    assert_eq!(completes(&a), [true, true]);
+    assert_eq!(body_sizes(&a), [Some(15), Some(16)]);
+}
+
+// 4. ------------------------------------------------------------------------------------
+
+#[test]
+fn lost_body_segment_keeps_content_length_framing() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000).send(C, &request(1));
+    let resp = response("abcdefghijklmnopqrst");
+    assert_eq!(resp.len(), 59);
+    // Head + 5 body bytes, 10 body bytes never captured, the last 5.
+    c.send(S, &resp[..44])
+        .lose(S, 10)
+        .send(S, &resp[54..])
+        // The client's next request acknowledges past the hole.
+        .send(C, &request(2))
+        .send(S, &response("hello"))
+        .close_by(C);
+    let a = c.analyze("lost-cl");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.gaps, r.gap_bytes), (1, 10));
+    assert_eq!(r.out_of_order, 1);
+    assert!(has_flag(r, "gap"), "flags {}", r.flags);
+    assert!(has_flag(r, "incomplete-response"), "flags {}", r.flags);
+    assert_eq!(r.parse_errors, 0);
+    assert_eq!(r.closer, Closer::ClientFin);
+    assert_eq!(statuses(&a), [Some(200), Some(200)]);
+    assert_eq!(completes(&a), [false, true]);
+    assert_eq!(body_sizes(&a), [Some(20), Some(5)]);
+}
+
+#[test]
+fn lost_chunked_segment_resyncs_at_the_next_response() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000).send(C, &request(1));
+    let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let lost = b"lo\r\n5\r\nwo";
+    c.send(S, &[&head[..], b"5\r\nhel"].concat())
+        .lose(S, lost.len() as u32)
+        .send(S, b"rld\r\n0\r\n\r\n")
+        .send(C, &request(2))
+        .send(S, &response("hello"))
+        .send(C, &request(3))
+        .send(S, &response("three"))
+        .close_by(C);
+    let a = c.analyze("lost-chunked");
+    let r = only(&a);
+    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!((r.gaps, r.gap_bytes), (1, lost.len() as u64));
+    assert_eq!(r.resyncs, 1);
+    assert!(has_flag(r, "gap"), "flags {}", r.flags);
+    assert_eq!(statuses(&a), [Some(200), Some(200), Some(200)]);
+    assert_eq!(completes(&a), [false, true, true]);
+    assert_eq!(body_sizes(&a)[1..], [Some(5), Some(5)]);
+}
+
+// 5. ------------------------------------------------------------------------------------
+
+#[test]
+fn sequence_numbers_wrap_around_mid_message() {
+    let mut c = Conv::new();
+    // Client data starts at 0xFFFF_FFF1 (wraps 15 bytes into request 1), server data at
+    // 0xFFFF_FFE1 (wraps 31 bytes into response 1).
+    c.handshake(0xFFFF_FFF0, 0xFFFF_FFE0).send(C, &request(1));
+    let resp = response("hello");
+    assert_eq!(resp.len(), 43);
+    let base = c.next(S);
+    assert_eq!(base.wrapping_add(31), 0);
+    // The part after the wrap arrives first.
+    c.send_at(S, 0, &resp[31..])
+        .send_at(S, base, &resp[..31])
+        .send(C, &request(2))
+        .send(S, &response("world"))
+        .send(C, &request(3))
+        .send(S, &response("again"))
+        .close_by(S);
+    let a = c.analyze("wrap");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!(r.out_of_order, 1);
+    assert_eq!((r.gaps, r.retransmissions), (0, 0));
+    assert_eq!((r.parse_errors, r.resyncs), (0, 0));
+    assert_eq!(r.closer, Closer::ServerFin);
+    assert_eq!((r.fin_client, r.fin_server), (1, 1));
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200); 3]);
+    assert_eq!(completes(&a), [true; 3]);
+    assert_eq!(body_sizes(&a), [Some(5); 3]);
+}
+
+// 6. ------------------------------------------------------------------------------------
+
+#[test]
+fn mid_stream_start_with_a_request() {
+    let mut c = Conv::mid_stream(12_345, 67_890);
+    c.send(C, &request(1))
+        .send(S, &response("hello"))
+        .send(C, &request(2))
+        .send(S, &response("world"));
+    let a = c.analyze("mid-req");
+    let r = only(&a);
+    assert_eq!(r.client, CLIENT);
+    assert_eq!(r.server, SERVER);
+    assert_eq!(r.client_by, ClientBy::Http);
+    assert!(!r.handshake);
+    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!(r.closer, Closer::CaptureEnded);
+    assert_eq!(r.flags, "mid-stream;capture-ended");
+    assert_eq!(statuses(&a), [Some(200), Some(200)]);
+    assert_eq!(completes(&a), [true, true]);
+}
+
+#[test]
+fn mid_stream_start_with_a_response() {
+    let mut c = Conv::mid_stream(12_345, 67_890);
+    // The answer to a request sent before the capture began comes first.
+    c.send(S, &response("early"))
+        .send(C, &request(2))
+        .send(S, &response("hello"))
+        .close_by(C);
+    let a = c.analyze("mid-resp");
+    let r = only(&a);
+    assert_eq!(r.client, CLIENT);
+    assert_eq!(r.server, SERVER);
+    assert_eq!(r.client_by, ClientBy::Http);
+    assert_eq!(r.requests, 1);
+    assert_eq!(r.responses, 2);
+    assert!(has_flag(r, "mid-stream"), "flags {}", r.flags);
+    assert!(has_flag(r, "unmatched-responses"), "flags {}", r.flags);
+    assert_eq!(r.closer, Closer::ClientFin);
+    assert_eq!((r.fin_client, r.fin_server), (1, 1));
+    let t = transactions(&a);
+    assert_eq!(t.len(), 1);
+    assert_eq!((t[0].target.as_str(), t[0].status), ("/2", Some(200)));
+    assert!(t[0].complete);
+}
+
+#[test]
+fn mid_stream_start_inside_a_response_body() {
+    let mut c = Conv::mid_stream(12_345, 67_890);
+    c.send(S, b"tail of an\nearlier body")
+        .send(C, &request(2))
+        .send(S, &response("hello"));
+    let a = c.analyze("mid-body");
+    let r = only(&a);
+    assert_eq!(r.client, CLIENT);
+    assert_eq!(r.client_by, ClientBy::Http);
+    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!(r.resyncs, 1);
+    assert!(has_flag(r, "mid-stream"), "flags {}", r.flags);
+    assert_eq!(statuses(&a), [Some(200)]);
+    assert_eq!(completes(&a), [true]);
+}
+
+/// As above, but the body tail has no line end and looks like a token: the sniffer waits
+/// for more bytes and glues the next segment (the real response) onto it.
+#[test]
+fn mid_stream_start_inside_a_response_body_without_line_end() {
+    let mut c = Conv::mid_stream(12_345, 67_890);
+    c.send(S, b"tail of an earlier body")
+        .send(C, &request(2))
+        .send(S, &response("hello"));
+    let a = c.analyze("mid-body-token");
+    let r = only(&a);
+    assert_eq!(r.client, CLIENT);
+    assert_eq!(r.client_by, ClientBy::Http);
+    assert_eq!((r.requests, r.responses), (1, 1));
+    assert!(has_flag(r, "mid-stream"), "flags {}", r.flags);
+    assert_eq!(statuses(&a), [Some(200)]);
+    assert_eq!(completes(&a), [true]);
+}
+
+// 7. ------------------------------------------------------------------------------------
+
+#[test]
+fn port_reuse_starts_a_new_stream_but_a_retransmitted_syn_does_not() {
+    let mut c = Conv::new();
+    c.syn(1000)
+        .wait_ms(1000)
+        .syn(1000) // retransmitted SYN, same ISN
+        .syn_ack(5000)
+        .ack(C)
+        .send(C, &request(1))
+        .send(S, &response("first"))
+        .close_by(C)
+        .wait_ms(300)
+        .handshake(900_000, 700_000)
+        .syn(900_000) // a late duplicate of the second SYN
+        .send(C, &request(1))
+        .send(S, &response("second"))
+        .close_by(S);
+    let a = c.analyze("reuse");
+    assert_eq!(
+        a.connections.iter().map(|r| r.stream).collect::<Vec<_>>(),
+        [0, 1],
+        "{:#?}",
+        a.connections
+    );
+    for r in &a.connections {
+        assert_clean_identity(r);
+        assert_eq!((r.requests, r.responses), (1, 1));
+        assert_eq!((r.fin_client, r.fin_server), (1, 1));
+        assert_eq!(r.retransmissions, 1, "the repeated SYN");
+        assert_eq!(r.flags, "");
+    }
+    assert_eq!(a.connections[0].closer, Closer::ClientFin);
+    assert_eq!(a.connections[1].closer, Closer::ServerFin);
+    let t = transactions(&a);
+    assert_eq!(
+        t.iter()
+            .map(|t| (t.stream, t.status, t.response_body_bytes))
+            .collect::<Vec<_>>(),
+        [(0, Some(200), Some(5)), (1, Some(200), Some(6))]
+    );
+}
+
+// 8. ------------------------------------------------------------------------------------
+
+#[test]
+fn pipelined_requests_and_responses_in_single_segments() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send(C, &[request(1), request(2), request(3)].concat())
+        .send(
+            S,
+            &[
+                response_with(200, "OK", "one"),
+                response_with(404, "Not Found", "nope"),
+                response_with(500, "Internal Server Error", ""),
+            ]
+            .concat(),
+        )
+        .close_by(C);
+    let a = c.analyze("pipeline");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!(r.pipeline_depth, 3);
+    assert_eq!(r.pipelined_requests, 2);
+    assert_eq!(r.unanswered_requests, 0);
+    assert_eq!(r.flags, "");
+    let t = transactions(&a);
+    assert_eq!(
+        t.iter()
+            .map(|t| (t.position, t.target.as_str(), t.status, t.pipelined))
+            .collect::<Vec<_>>(),
+        [
+            (1, "/1", Some(200), false),
+            (2, "/2", Some(404), true),
+            (3, "/3", Some(500), true)
+        ]
+    );
+    assert_eq!(completes(&a), [true; 3]);
+    assert_eq!(body_sizes(&a), [Some(3), Some(4), Some(0)]);
+}
+
+// 9. ------------------------------------------------------------------------------------
+
+#[test]
+fn snaplen_cut_inside_a_response_body() {
+    let body = "x".repeat(100);
+    let resp = response(&body);
+    let head_len = resp.len() - body.len();
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send(C, &request(1))
+        .send_cut(S, &resp, head_len + 10)
+        // A pure ACK cut inside its IP header: dropped as truncated, without harm.
+        .ack(C)
+        .cut_last_to(14 + 12)
+        .send(C, &request(2))
+        .send(S, &response("hello"))
+        .close_by(C);
+    let a = c.analyze("snaplen");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.gaps, r.gap_bytes), (1, 90));
+    assert!(has_flag(r, "gap"), "flags {}", r.flags);
+    assert!(has_flag(r, "incomplete-response"), "flags {}", r.flags);
+    assert_eq!(
+        r.server_bytes,
+        resp.len() as u64 + 43,
+        "wire bytes, cut ones included"
+    );
+    assert_eq!(statuses(&a), [Some(200), Some(200)]);
+    assert_eq!(completes(&a), [false, true]);
+    assert_eq!(body_sizes(&a), [Some(100), Some(5)]);
+}
+
+// 10. -----------------------------------------------------------------------------------
+
+#[test]
+fn server_rst_mid_response() {
+    let body = "y".repeat(100);
+    let resp = response(&body);
+    let head_len = resp.len() - body.len();
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send(C, &request(1))
+        .send(S, &resp[..head_len + 20])
+        .rst(S);
+    let a = c.analyze("rst");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!(r.closer, Closer::ServerRst);
+    assert_eq!((r.rst_server, r.rst_client), (1, 0));
+    assert_eq!((r.fin_server, r.fin_client), (0, 0));
+    assert_eq!(r.close_after_request, Some(1));
+    assert_eq!(r.unanswered_requests, 0);
+    assert_eq!(r.gaps, 0);
+    assert_eq!(r.flags, "incomplete-response");
+    assert_eq!(statuses(&a), [Some(200)]);
+    assert_eq!(completes(&a), [false]);
+    assert_eq!(body_sizes(&a), [Some(20)]);
+}
+
+// 11. -----------------------------------------------------------------------------------
+
+#[test]
+fn request_heads_split_inside_the_blank_line() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send_pieces(C, &[b"GET /1 HTTP/1.1\r\nHo", b"st: x\r\n\r", b"\n"])
+        .send(S, &response("one"))
+        .send_pieces(C, &[b"GET /2 HTTP/1.1\r\nHost: x\r\n", b"\r", b"\n"])
+        .send(S, &response("two"))
+        .send_pieces(C, &[b"GET /3 HTTP/1.1\r\nHost: x\r", b"\n\r", b"\n"])
+        .send(S, &response("three"));
+    // One byte per segment.
+    for byte in request(4) {
+        c.send(C, &[byte]);
+    }
+    c.send(S, &response("four")).close_by(C);
+    let a = c.analyze("split-req");
+    let r = only(&a);
+    assert_eq!((r.requests, r.responses), (4, 4));
+    assert_eq!((r.parse_errors, r.resyncs), (0, 0));
+    assert_eq!(r.pipeline_depth, 1);
+    assert_eq!(r.flags, "");
+    let t = transactions(&a);
+    assert_eq!(
+        t.iter().map(|t| t.target.as_str()).collect::<Vec<_>>(),
+        ["/1", "/2", "/3", "/4"]
+    );
+    assert_eq!(completes(&a), [true; 4]);
+}
+
+/// The first request of a connection arrives as "GET " and then the rest.
+#[test]
+fn first_request_split_after_the_method() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send_pieces(C, &[b"GET ", b"/1 HTTP/1.1\r\nHost: x\r\n", b"\r\n"])
+        .send(S, &response("one"))
+        .close_by(C);
+    let a = c.analyze("split-first");
+    let r = only(&a);
+    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!(r.parse_errors, 0);
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200)]);
+}
+
+/// The first request of a connection arrives one byte per segment.
+#[test]
+fn first_request_one_byte_per_segment() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000);
+    for byte in request(1) {
+        c.send(C, &[byte]);
+    }
+    c.send(S, &response("one")).close_by(C);
+    let a = c.analyze("bytewise-first");
+    let r = only(&a);
+    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!(r.parse_errors, 0);
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200)]);
+}
+
+// 12. -----------------------------------------------------------------------------------
+
+const CHUNKED_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+/// Chunks of 5 and 0x1A bytes, with extensions, a last-chunk extension and two trailers.
+const CHUNKED_BODY: &[u8] = b"5;ext=1\r\nhello\r\n1A ; name=\"v\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0;last\r\nX-Trailer: a\r\nY: b\r\n\r\n";
+
+#[test]
+fn chunked_response_split_at_awkward_points() {
+    let pieces: &[&[u8]] = &[
+        CHUNKED_HEAD,
+        b"5;ext=1\r",           // between CR and LF of a chunk-size line
+        b"\nhello\r",           // between CR and LF after chunk data
+        b"\n1",                 // inside the chunk size
+        b"A ; name=\"v\"\r",    // inside the extension line
+        b"\nabcdefghijklm",     // inside the data
+        b"nopqrstuvwxyz\r\n0;", // inside the last-chunk line
+        b"last\r\nX-Tra",       // inside a trailer
+        b"iler: a\r\nY: b\r\n\r",
+        b"\n",
+    ];
+    assert_eq!(pieces[1..].concat(), CHUNKED_BODY);
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send(C, &request(1))
+        .send_pieces(S, pieces)
+        .send(C, &request(2));
+    // The same response again, one byte per segment.
+    c.send(S, CHUNKED_HEAD);
+    for &byte in CHUNKED_BODY {
+        c.send(S, &[byte]);
+    }
+    c.send(C, &request(3))
+        .send(S, &response("after"))
+        .close_by(C);
+    let a = c.analyze("chunked");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!((r.parse_errors, r.resyncs, r.gaps), (0, 0, 0));
+    assert_eq!(r.flags, "");
+    assert_eq!(statuses(&a), [Some(200); 3]);
+    assert_eq!(completes(&a), [true; 3]);
+    assert_eq!(body_sizes(&a), [Some(5 + 0x1A), Some(5 + 0x1A), Some(5)]);
+}
+
+// 13. -----------------------------------------------------------------------------------
+
+#[test]
+fn expect_100_continue() {
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send(
+            C,
+            b"POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        )
+        .send(S, b"HTTP/1.1 100 Continue\r\n\r\n")
+        .send(C, b"hello")
+        .send(S, &response("ok"))
+        .close_by(C);
+    let a = c.analyze("continue");
+    let r = only(&a);
+    assert_clean_identity(r);
+    assert_eq!(r.requests, 1);
+    assert_eq!(r.responses, 1);
+    assert_eq!(r.interim_responses, 1);
+    assert_eq!(r.pipeline_depth, 1);
+    assert_eq!(r.pipelined_requests, 0);
+    assert_eq!(r.unanswered_requests, 0);
+    assert_eq!(r.flags, "");
+    let t = transactions(&a);
+    assert_eq!(
+        t.iter()
+            .map(|t| (
+                t.method.as_str(),
+                t.status,
+                t.interim_responses,
+                t.request_body_bytes,
+                t.response_body_bytes,
+                t.complete
+            ))
+            .collect::<Vec<_>>(),
+        [("POST", Some(200), 1, 5, Some(2), true)]
+    );
+}
