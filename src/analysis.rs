@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::http::{ConnectionTokens, HttpEvent, KeepAliveAdvert, Protocol};
 use crate::tcp::{ClientBy, Dir, TcpConnection};
+use crate::verdict::{KeepAliveFacts, MaxVerdict, Side, TimeoutVerdict, Tolerance, verdicts};
 
 /// How the first side to close did it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +72,8 @@ struct PendingRequest {
     end_ts: Option<u64>,
     body_bytes: u64,
     pipelined: bool,
+    /// Sent after a response announcing `Connection: close` had been seen.
+    after_close_announced: bool,
     interim: u32,
     response: Option<ResponseSeen>,
 }
@@ -105,6 +108,12 @@ pub struct Ledger {
     keep_alive_malformed: bool,
     /// Position of the first response that said `Connection: close`.
     close_announced_at: Option<u32>,
+    requests_after_close_announced: u32,
+    responses_after_close_announced: u32,
+    /// Tightest total-request limit implied by `max=` (position + max).
+    implied_limit: Option<u32>,
+    /// Last `timeout=` advertised.
+    advertised_timeout: Option<u32>,
     server_header: Option<Box<str>>,
     parse_errors: u32,
     resyncs: u32,
@@ -192,6 +201,17 @@ pub struct ConnectionRecord {
     pub keep_alive_max_last: Option<u32>,
     pub keep_alive_malformed: bool,
     pub server_software: String,
+    pub implied_request_limit: Option<u32>,
+    pub max_verdict: MaxVerdict,
+    pub timeout_verdict: TimeoutVerdict,
+    pub idle_close_s: Option<f64>,
+    pub kept_open_at_least_s: Option<f64>,
+    pub race_request: Option<u32>,
+    pub dropped_after_close: u32,
+    pub unannounced_close: bool,
+    pub close_honoured: Option<bool>,
+    pub requests_after_close_announced: u32,
+    pub violation: bool,
     pub retransmissions: u64,
     pub out_of_order: u64,
     pub gaps: u64,
@@ -223,11 +243,6 @@ impl Ledger {
         }
     }
 
-    /// Memory held by the ledger's queue, for the memory budget.
-    pub fn queued(&self) -> usize {
-        self.outstanding.len()
-    }
-
     /// Records the first FIN or RST of the connection, whichever side sent it.
     pub fn on_close_flag(&mut self, dir: Dir, kind: CloseKind, ts: u64) {
         if self.first_close.is_none() {
@@ -257,6 +272,9 @@ impl Ledger {
                     self.max_idle_ns = Some(self.max_idle_ns.map_or(idle, |m| m.max(idle)));
                 }
                 self.requests += 1;
+                if self.close_announced_at.is_some() {
+                    self.requests_after_close_announced += 1;
+                }
                 self.client_connection = self.client_connection.union(head.connection);
                 self.client_http10 |= head.version == 0;
                 let pipelined = !self.outstanding.is_empty();
@@ -276,6 +294,7 @@ impl Ledger {
                     end_ts: None,
                     body_bytes: 0,
                     pipelined,
+                    after_close_announced: self.close_announced_at.is_some(),
                     interim: 0,
                     response: None,
                 });
@@ -297,13 +316,27 @@ impl Ledger {
                     self.interim_responses += 1;
                 } else {
                     self.responses += 1;
+                    if self.close_announced_at.is_some() {
+                        self.responses_after_close_announced += 1;
+                    }
                     let connection = head.connection;
                     self.server_connection_first.get_or_insert(connection);
                     self.server_connection_last = Some(connection);
-                    if connection.has(ConnectionTokens::CLOSE) {
+                    // RFC 9112 §9.3: an HTTP/1.0 response without keep-alive closes too.
+                    let closes = connection.has(ConnectionTokens::CLOSE)
+                        || (head.version == 0 && !connection.has(ConnectionTokens::KEEP_ALIVE));
+                    if closes {
                         self.close_announced_at.get_or_insert(self.responses);
                     }
                     if let Some(advert) = head.keep_alive {
+                        if let Some(max) = advert.max {
+                            let limit = self.responses.saturating_add(max);
+                            self.implied_limit =
+                                Some(self.implied_limit.map_or(limit, |l| l.min(limit)));
+                        }
+                        if let Some(timeout) = advert.timeout {
+                            self.advertised_timeout = Some(timeout);
+                        }
                         self.keep_alive_first.get_or_insert(advert);
                         self.keep_alive_last = Some(advert);
                         self.keep_alive_malformed |= advert.malformed;
@@ -371,9 +404,51 @@ impl Ledger {
     }
 
     /// Builds the connection's row. `tcp` supplies addresses, counters and teardown facts.
-    pub fn record(&self, tcp: &TcpConnection, end: EndReason, unanswered: u32) -> ConnectionRecord {
+    /// The facts the Keep-Alive verdicts are drawn from.
+    fn keep_alive_facts(&self, tcp: &TcpConnection, client_dir: Dir) -> KeepAliveFacts {
+        let server = tcp.teardown(client_dir.opposite());
+        KeepAliveFacts {
+            requests: self.requests,
+            responses: self.responses,
+            implied_limit: self.implied_limit,
+            advertised_timeout_s: self.advertised_timeout,
+            close_announced_at: self.close_announced_at,
+            client_asked_close: self.client_connection.has(ConnectionTokens::CLOSE)
+                || (self.client_http10
+                    && !self.client_connection.has(ConnectionTokens::KEEP_ALIVE)),
+            first_close: self.first_close.map(|close| {
+                let side = if close.dir == client_dir {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                (side, close.ts)
+            }),
+            server_closed: server.fins + server.rsts > 0,
+            last_response_end_ns: self.last_response_end,
+            last_packet_ns: tcp.last_ts,
+            unanswered: self
+                .outstanding
+                .iter()
+                .filter(|r| r.response.is_none())
+                .map(|r| (r.position, r.start_ts, r.after_close_announced))
+                .collect(),
+            requests_after_close_announced: self.requests_after_close_announced,
+            responses_after_close_announced: self.responses_after_close_announced,
+        }
+    }
+
+    /// Builds the connection's row; call before [`Ledger::drain_unanswered`].
+    pub fn record(
+        &self,
+        tcp: &TcpConnection,
+        end: EndReason,
+        tolerance: &Tolerance,
+    ) -> ConnectionRecord {
+        let unanswered = self.outstanding.len() as u32;
         let (client_dir, client_by) = tcp.client_or_guess();
         let server_dir = client_dir.opposite();
+        let verdict = verdicts(&self.keep_alive_facts(tcp, client_dir), tolerance);
         let client_teardown = tcp.teardown(client_dir);
         let server_teardown = tcp.teardown(server_dir);
         let mut anomalies = tcp.anomalies(client_dir);
@@ -487,6 +562,17 @@ impl Ledger {
             keep_alive_max_last: advert(self.keep_alive_last).max,
             keep_alive_malformed: self.keep_alive_malformed,
             server_software: self.server_header.as_deref().unwrap_or("").to_string(),
+            implied_request_limit: self.implied_limit,
+            max_verdict: verdict.max,
+            timeout_verdict: verdict.timeout,
+            idle_close_s: verdict.idle_close_ns.map(seconds),
+            kept_open_at_least_s: verdict.kept_open_at_least_ns.map(seconds),
+            race_request: verdict.race_request,
+            dropped_after_close: verdict.dropped_after_close,
+            unannounced_close: verdict.unannounced_close,
+            close_honoured: verdict.close_honoured,
+            requests_after_close_announced: self.requests_after_close_announced,
+            violation: verdict.is_violation(),
             retransmissions: anomalies.retransmissions,
             out_of_order: anomalies.out_of_order,
             gaps: anomalies.gaps,

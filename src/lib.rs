@@ -17,6 +17,7 @@ pub mod http;
 pub mod report;
 pub mod source;
 pub mod tcp;
+pub mod verdict;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -43,6 +44,8 @@ pub struct Config {
     pub linger_ns: u64,
     /// Connections without a packet for this long are written out as evicted.
     pub idle_evict_ns: u64,
+    /// Measurement noise the Keep-Alive verdicts forgive.
+    pub tolerance: verdict::Tolerance,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             transactions: false,
             linger_ns: 5_000_000_000,
             idle_evict_ns: 300_000_000_000,
+            tolerance: verdict::Tolerance::default(),
         }
     }
 }
@@ -207,13 +211,7 @@ impl Analyzer {
                 } else {
                     EndReason::Superseded
                 };
-                finish(
-                    old,
-                    reason,
-                    config.transactions,
-                    &mut self.done,
-                    &mut self.output,
-                );
+                finish(old, reason, config, &mut self.done, &mut self.output);
                 entry
             }
             Entry::Occupied(entry) => entry.into_mut(),
@@ -293,13 +291,7 @@ impl Analyzer {
             } else {
                 EndReason::Evicted
             };
-            finish(
-                slot,
-                reason,
-                self.config.transactions,
-                &mut self.done,
-                &mut self.output,
-            );
+            finish(slot, reason, &self.config, &mut self.done, &mut self.output);
         }
     }
 
@@ -313,13 +305,7 @@ impl Analyzer {
             } else {
                 EndReason::CaptureEnded
             };
-            finish(
-                slot,
-                reason,
-                self.config.transactions,
-                &mut self.done,
-                &mut self.output,
-            );
+            finish(slot, reason, &self.config, &mut self.done, &mut self.output);
         }
     }
 }
@@ -341,7 +327,7 @@ fn emit_transactions(
 fn finish(
     slot: Slot,
     reason: EndReason,
-    transactions: bool,
+    config: &Config,
     done: &mut Vec<PendingTransaction>,
     output: &mut Vec<Output>,
 ) {
@@ -365,9 +351,8 @@ fn finish(
     if let Some(client) = learned_client {
         tcp.learn_client(client);
     }
-    let unanswered = ledger.queued() as u32;
+    let mut record = ledger.record(&tcp, reason, &config.tolerance);
     ledger.drain_unanswered(&mut |transaction| done.push(transaction));
-    let mut record = ledger.record(&tcp, reason, unanswered);
     if continued {
         record.flags = if record.flags.is_empty() {
             "continued".to_string()
@@ -375,6 +360,6 @@ fn finish(
             format!("continued;{}", record.flags)
         };
     }
-    emit_transactions(done, &tcp, transactions, output);
+    emit_transactions(done, &tcp, config.transactions, output);
     output.push(Output::Connection(Box::new(record)));
 }

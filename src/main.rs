@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use kascope::report::{CsvOutput, JsonLines, Summary, Table};
+use kascope::report::{CsvOutput, JsonLines, Servers, Summary, Table};
 use kascope::source::Source;
+use kascope::verdict::Tolerance;
 use kascope::{Analyzer, Config, Output};
 
 /// HTTP/1.x connection reuse, pipelining and keep-alive behaviour from packet captures.
@@ -40,9 +41,31 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 
-    /// Print only the summary, not the per-connection table.
+    /// Print only the summary and the per-server table, not the per-connection table.
     #[arg(short, long)]
     quiet: bool,
+
+    /// Show the per-server table only (with the summary), not the per-connection one.
+    #[arg(long)]
+    servers: bool,
+
+    /// Write one CSV row per server to FILE.
+    #[arg(long, value_name = "FILE")]
+    servers_csv: Option<PathBuf>,
+
+    /// Exit with status 1 when a server broke a Keep-Alive promise (`violation`), when a
+    /// keep-alive race was seen (`race`), or either (`any`).
+    #[arg(long, value_name = "WHAT")]
+    fail_on: Option<FailOn>,
+
+    /// An idle close this many seconds before the advertised timeout still honours it.
+    #[arg(long, default_value_t = 0.1, value_name = "SECONDS")]
+    timeout_tolerance: f64,
+
+    /// An unanswered request sent up to this many seconds before the server's idle close
+    /// counts as a keep-alive race.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    race_window: f64,
 
     /// Most rows the terminal table shows.
     #[arg(long, default_value_t = 200, value_name = "N")]
@@ -59,6 +82,13 @@ struct Cli {
     /// Never draw the progress bar.
     #[arg(long)]
     no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    Violation,
+    Race,
+    Any,
 }
 
 /// Splits positional arguments into capture files and the filter expression that follows.
@@ -104,6 +134,9 @@ struct Outputs {
     json: Option<JsonLines>,
     table: Table,
     summary: Summary,
+    servers: Servers,
+    violations: u64,
+    races: u64,
 }
 
 impl Outputs {
@@ -112,6 +145,9 @@ impl Outputs {
             Output::Connection(record) => {
                 self.summary.add(&record);
                 self.table.add(&record);
+                self.servers.add(&record);
+                self.violations += u64::from(record.violation);
+                self.races += u64::from(record.race_request.is_some());
                 if let Some(csv) = &mut self.csv {
                     csv.write(&record)?;
                 }
@@ -158,13 +194,26 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         csv: create(&cli.csv, CsvOutput::create)?,
         transactions: create(&cli.transactions_csv, CsvOutput::create)?,
         json: create(&cli.json, JsonLines::create)?,
-        table: Table::new(if cli.quiet { 0 } else { cli.rows }),
+        table: Table::new(if cli.quiet || cli.servers {
+            0
+        } else {
+            cli.rows
+        }),
         summary: Summary::default(),
+        servers: Servers::default(),
+        violations: 0,
+        races: 0,
     };
+    let mut servers_csv = create(&cli.servers_csv, CsvOutput::create)?;
+    let seconds = |s: f64| (s.max(0.0) * 1e9) as u64;
     let config = Config {
         reassembly_limit: cli.reassembly_limit,
         transactions: cli.transactions_csv.is_some(),
         idle_evict_ns: cli.idle_timeout.saturating_mul(1_000_000_000),
+        tolerance: Tolerance {
+            timeout_ns: seconds(cli.timeout_tolerance),
+            race_window_ns: seconds(cli.race_window),
+        },
         ..Config::default()
     };
     let mut analyzer = Analyzer::new(config);
@@ -232,13 +281,37 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             counts.unsupported_link, counts.unsupported_link_types
         ));
     }
-    if !cli.quiet {
+    if let Some(csv) = &mut servers_csv {
+        for record in outputs.servers.records() {
+            csv.write(&record)
+                .map_err(|e| format!("writing output: {e}"))?;
+        }
+        csv.flush().map_err(|e| format!("writing output: {e}"))?;
+    }
+    if !cli.quiet && !cli.servers {
         print!("{}", outputs.table.render());
         println!();
     }
     print!("{}", outputs.summary.render(counts));
+    if !outputs.servers.is_empty() {
+        println!();
+        print!("{}", outputs.servers.render(cli.rows));
+    }
     for warning in &warnings {
         eprintln!("kascope: warning: {warning}");
+    }
+    let failed = match cli.fail_on {
+        None => false,
+        Some(FailOn::Violation) => outputs.violations > 0,
+        Some(FailOn::Race) => outputs.races > 0,
+        Some(FailOn::Any) => outputs.violations + outputs.races > 0,
+    };
+    if failed {
+        eprintln!(
+            "kascope: failing: {} connection(s) with a broken Keep-Alive promise, {} with a keep-alive race",
+            outputs.violations, outputs.races
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -204,7 +204,7 @@ impl Table {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:>6} {:<45} {:>5} {:>5} {:>5} {:<13} {:>5} {:>9} {:<13} flags",
+            "{:>6} {:<45} {:>5} {:>5} {:>5} {:<13} {:>5} {:>9} {:<19} {:<9} {:<12} notes",
             "stream",
             "client -> server",
             "reqs",
@@ -213,7 +213,9 @@ impl Table {
             "closed by",
             "after",
             "idle-cls",
-            "keep-alive"
+            "keep-alive",
+            "max",
+            "timeout"
         );
         for r in &self.rows {
             let endpoints = format!("{} -> {}", r.client, r.server);
@@ -225,7 +227,7 @@ impl Table {
                 .map_or_else(|| "-".to_string(), |s| format!("{s:.3}s"));
             let _ = writeln!(
                 out,
-                "{:>6} {:<45} {:>5} {:>5} {:>5} {:<13} {:>5} {:>9} {:<13} {}",
+                "{:>6} {:<45} {:>5} {:>5} {:>5} {:<13} {:>5} {:>9} {:<19} {:<9} {:<12} {}",
                 r.stream,
                 endpoints,
                 r.requests,
@@ -235,13 +237,9 @@ impl Table {
                 after,
                 idle,
                 keep_alive_label(r),
-                if r.protocol == Protocol::Http || r.protocol == Protocol::None {
-                    r.flags.clone()
-                } else if r.flags.is_empty() {
-                    r.protocol.name().to_string()
-                } else {
-                    format!("{};{}", r.protocol.name(), r.flags)
-                }
+                r.max_verdict.name(),
+                r.timeout_verdict.name(),
+                notes(r)
             );
         }
         if self.omitted > 0 {
@@ -259,6 +257,30 @@ fn closer_label(closer: Closer) -> &'static str {
     closer.name()
 }
 
+/// The table's last column: what an operator should notice first, then the flags.
+fn notes(r: &ConnectionRecord) -> String {
+    let mut notes = Vec::new();
+    if r.violation {
+        notes.push("VIOLATION".to_string());
+    }
+    if let Some(position) = r.race_request {
+        notes.push(format!("race@{position}"));
+    }
+    if r.unannounced_close {
+        notes.push("unannounced-close".to_string());
+    }
+    if r.dropped_after_close > 0 {
+        notes.push(format!("dropped-after-close:{}", r.dropped_after_close));
+    }
+    if !matches!(r.protocol, Protocol::Http | Protocol::None) {
+        notes.push(r.protocol.name().to_string());
+    }
+    if !r.flags.is_empty() {
+        notes.push(r.flags.clone());
+    }
+    notes.join(";")
+}
+
 fn keep_alive_label(r: &ConnectionRecord) -> String {
     let part = |timeout: Option<u32>, max: Option<u32>| match (timeout, max) {
         (None, None) => String::new(),
@@ -272,5 +294,243 @@ fn keep_alive_label(r: &ConnectionRecord) -> String {
         (true, _) => "-".to_string(),
         (false, true) => first,
         (false, false) => format!("{first}..{last}"),
+    }
+}
+
+/// Distinct values kept per server for a column, so one server cannot grow without bound.
+const MAX_DISTINCT: usize = 8;
+/// Idle-close samples kept per server for the median.
+const MAX_IDLE_SAMPLES: usize = 100_000;
+
+/// What one server did across its connections.
+#[derive(Debug, Default)]
+struct ServerStats {
+    software: Vec<String>,
+    connections: u64,
+    requests: u64,
+    max_reuse: u32,
+    pipelined_connections: u64,
+    timeouts: Vec<u32>,
+    maxes: Vec<u32>,
+    idle_closes: Vec<f64>,
+    max_verdicts: BTreeMap<&'static str, u64>,
+    timeout_verdicts: BTreeMap<&'static str, u64>,
+    races: u64,
+    unannounced_closes: u64,
+    violations: u64,
+}
+
+fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
+    if !values.contains(&value) && values.len() < MAX_DISTINCT {
+        values.push(value);
+        values.sort();
+    }
+}
+
+/// One row per server (address:port), for `--servers` and `--servers-csv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerRecord {
+    pub server: String,
+    pub server_software: String,
+    pub connections: u64,
+    pub requests: u64,
+    pub reuse_mean: f64,
+    pub reuse_max: u32,
+    pub pipelined_connections: u64,
+    pub keep_alive_timeouts: String,
+    pub keep_alive_max_first: String,
+    pub idle_closes: usize,
+    pub idle_close_min_s: Option<f64>,
+    pub idle_close_median_s: Option<f64>,
+    pub idle_close_max_s: Option<f64>,
+    pub max_honoured: u64,
+    pub max_exceeded: u64,
+    pub max_untested: u64,
+    pub timeout_honoured: u64,
+    pub timeout_closed_early: u64,
+    pub timeout_untested: u64,
+    pub races: u64,
+    pub unannounced_closes: u64,
+    pub violations: u64,
+}
+
+/// Per-server aggregation over connection records.
+#[derive(Debug, Default)]
+pub struct Servers {
+    by_server: BTreeMap<String, ServerStats>,
+}
+
+impl Servers {
+    pub fn add(&mut self, record: &ConnectionRecord) {
+        if record.protocol != Protocol::Http {
+            return;
+        }
+        let stats = self.by_server.entry(record.server.clone()).or_default();
+        stats.connections += 1;
+        stats.requests += u64::from(record.requests);
+        stats.max_reuse = stats.max_reuse.max(record.requests);
+        if record.pipeline_depth > 1 {
+            stats.pipelined_connections += 1;
+        }
+        if !record.server_software.is_empty() {
+            keep_distinct(&mut stats.software, record.server_software.clone());
+        }
+        for timeout in [
+            record.keep_alive_timeout_first,
+            record.keep_alive_timeout_last,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            keep_distinct(&mut stats.timeouts, timeout);
+        }
+        if let Some(max) = record.keep_alive_max_first {
+            keep_distinct(&mut stats.maxes, max);
+        }
+        let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
+        if server_closed
+            && record.close_announced_at.is_none()
+            && record.dropped_after_close == 0
+            && let Some(idle) = record.idle_close_s
+            && stats.idle_closes.len() < MAX_IDLE_SAMPLES
+        {
+            stats.idle_closes.push(idle);
+        }
+        *stats
+            .max_verdicts
+            .entry(record.max_verdict.name())
+            .or_default() += 1;
+        *stats
+            .timeout_verdicts
+            .entry(record.timeout_verdict.name())
+            .or_default() += 1;
+        stats.races += u64::from(record.race_request.is_some());
+        stats.unannounced_closes += u64::from(record.unannounced_close);
+        stats.violations += u64::from(record.violation);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_server.is_empty()
+    }
+
+    /// Rows, busiest server first.
+    pub fn records(&self) -> Vec<ServerRecord> {
+        let join = |values: &[u32]| {
+            values
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        let mut rows: Vec<ServerRecord> = self
+            .by_server
+            .iter()
+            .map(|(server, s)| {
+                let mut idle = s.idle_closes.clone();
+                idle.sort_by(f64::total_cmp);
+                let verdict =
+                    |map: &BTreeMap<&str, u64>, key: &str| map.get(key).copied().unwrap_or(0);
+                ServerRecord {
+                    server: server.clone(),
+                    server_software: s.software.join(";"),
+                    connections: s.connections,
+                    requests: s.requests,
+                    reuse_mean: (s.requests as f64 / s.connections as f64 * 100.0).round() / 100.0,
+                    reuse_max: s.max_reuse,
+                    pipelined_connections: s.pipelined_connections,
+                    keep_alive_timeouts: join(&s.timeouts),
+                    keep_alive_max_first: join(&s.maxes),
+                    idle_closes: idle.len(),
+                    idle_close_min_s: idle.first().copied(),
+                    idle_close_median_s: idle.get(idle.len() / 2).copied(),
+                    idle_close_max_s: idle.last().copied(),
+                    max_honoured: verdict(&s.max_verdicts, "honoured"),
+                    max_exceeded: verdict(&s.max_verdicts, "exceeded"),
+                    max_untested: verdict(&s.max_verdicts, "untested"),
+                    timeout_honoured: verdict(&s.timeout_verdicts, "honoured"),
+                    timeout_closed_early: verdict(&s.timeout_verdicts, "closed-early"),
+                    timeout_untested: verdict(&s.timeout_verdicts, "untested"),
+                    races: s.races,
+                    unannounced_closes: s.unannounced_closes,
+                    violations: s.violations,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.connections
+                .cmp(&a.connections)
+                .then(a.server.cmp(&b.server))
+        });
+        rows
+    }
+
+    pub fn render(&self, limit: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} verdict",
+            "server",
+            "conns",
+            "reqs",
+            "reuse",
+            "pipe",
+            "timeout=",
+            "max=",
+            "idle close min/med/max",
+            "max: ok/over/untst",
+            "timeout: ok/early/untst",
+            "races",
+            "unann."
+        );
+        let rows = self.records();
+        for r in rows.iter().take(limit) {
+            let idle = match (
+                r.idle_close_min_s,
+                r.idle_close_median_s,
+                r.idle_close_max_s,
+            ) {
+                (Some(a), Some(b), Some(c)) => format!("{a:.2}/{b:.2}/{c:.2}s"),
+                _ => "-".to_string(),
+            };
+            let dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            let _ = writeln!(
+                out,
+                "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {}",
+                r.server,
+                r.connections,
+                r.requests,
+                format!("{:.1}/{}", r.reuse_mean, r.reuse_max),
+                r.pipelined_connections,
+                dash(&r.keep_alive_timeouts),
+                dash(&r.keep_alive_max_first),
+                idle,
+                format!("{}/{}/{}", r.max_honoured, r.max_exceeded, r.max_untested),
+                format!(
+                    "{}/{}/{}",
+                    r.timeout_honoured, r.timeout_closed_early, r.timeout_untested
+                ),
+                r.races,
+                r.unannounced_closes,
+                if r.violations > 0 {
+                    format!("BROKEN PROMISE ({} connections)", r.violations)
+                } else {
+                    "kept".to_string()
+                }
+            );
+        }
+        if rows.len() > limit {
+            let _ = writeln!(
+                out,
+                "... {} more servers (see --servers-csv)",
+                rows.len() - limit
+            );
+        }
+        out
     }
 }

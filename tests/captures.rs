@@ -207,3 +207,81 @@ fn http_1_0_server_closes_after_each_response() {
         assert_eq!(c.protocol, Protocol::Http);
     }
 }
+
+mod verdicts {
+    use super::*;
+    use kascope::verdict::{MaxVerdict, TimeoutVerdict};
+
+    #[test]
+    fn apache_limit_is_honoured_and_the_extra_request_dropped() {
+        for name in ["max-requests-apache", "pipeline-5-apache"] {
+            let analysis = capture(name);
+            let c = only(&analysis);
+            assert_eq!(
+                c.implied_request_limit,
+                Some(4),
+                "{name}: max=3 on response 1"
+            );
+            assert_eq!(c.max_verdict, MaxVerdict::Honoured, "{name}");
+            assert_eq!(
+                c.timeout_verdict,
+                TimeoutVerdict::Untested,
+                "{name}: closed for its limit"
+            );
+            assert_eq!(c.dropped_after_close, 1, "{name}");
+            assert_eq!(c.close_honoured, Some(true), "{name}");
+            assert_eq!(c.race_request, None, "{name}");
+            assert!(!c.unannounced_close && !c.violation, "{name}");
+        }
+    }
+
+    #[test]
+    fn idle_timeouts_are_honoured() {
+        for (name, seconds) in [("idle-timeout-apache", 2.0), ("idle-timeout-nginx", 3.0)] {
+            let analysis = capture(name);
+            let c = only(&analysis);
+            assert_eq!(c.timeout_verdict, TimeoutVerdict::Honoured, "{name}");
+            let idle = c.idle_close_s.unwrap();
+            assert!((seconds..seconds + 0.1).contains(&idle), "{name}: {idle}");
+            assert!(!c.unannounced_close && !c.violation, "{name}");
+        }
+        let apache = capture("idle-timeout-apache");
+        assert_eq!(
+            only(&apache).max_verdict,
+            MaxVerdict::Untested,
+            "one request of four allowed says nothing about max"
+        );
+    }
+
+    #[test]
+    fn nginx_request_limit_is_announced_and_kept() {
+        let analysis = capture("max-requests-nginx");
+        let c = only(&analysis);
+        assert_eq!(
+            c.max_verdict,
+            MaxVerdict::None,
+            "nginx does not advertise max"
+        );
+        assert_eq!(c.close_honoured, Some(true));
+        assert_eq!(c.dropped_after_close, 1);
+        assert!(!c.violation);
+    }
+
+    #[test]
+    fn client_closing_first_leaves_the_timeout_untested_with_a_lower_bound() {
+        let analysis = capture("nginx-keepalive-curl");
+        for c in &analysis.connections {
+            assert_eq!(c.timeout_verdict, TimeoutVerdict::Untested);
+            assert!(c.kept_open_at_least_s.is_some());
+        }
+    }
+
+    #[test]
+    fn asked_for_closes_are_expected() {
+        for name in ["connection-close", "python-http-server"] {
+            for c in &capture(name).connections {
+                assert!(!c.unannounced_close && !c.violation, "{name}");
+            }
+        }
+    }
+}

@@ -130,7 +130,10 @@ fn csv_columns_are_the_documented_ones() {
     let connections = dir.join("c.csv");
     let transactions = dir.join("t.csv");
     let json = dir.join("c.jsonl");
+    let servers = dir.join("s.csv");
     let output = kascope(&[
+        "--servers-csv",
+        servers.to_str().unwrap(),
         &capture("pipeline-5-apache.pcap"),
         "-q",
         "--csv",
@@ -168,4 +171,21 @@ fn csv_columns_are_the_documented_ones() {
     let value: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(value["requests"], 5);
     assert_eq!(value["closer"], "server-fin");
+}
+
+#[test]
+fn fail_on_violation_sets_the_exit_status() {
+    // Servers that kept their promises: exit 0 even with --fail-on.
+    let kept = kascope(&[
+        &capture("max-requests-apache.pcap"),
+        "-q",
+        "--fail-on",
+        "violation",
+    ]);
+    assert_eq!(kept.status.code(), Some(0), "stderr: {}", stderr(&kept));
+    let text = String::from_utf8_lossy(&kept.stdout);
+    assert!(
+        text.contains("10.201.0.1:8080") && text.contains("kept"),
+        "{text}"
+    );
 }
