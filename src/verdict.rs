@@ -150,9 +150,8 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
         _ => None,
     };
     let stopped_by_server = server_first || facts.close_announced_at.is_some();
-    let limit_reached = facts
-        .implied_limit
-        .is_some_and(|limit| facts.responses >= limit);
+    // A server that answered exactly its limit closed for it; one past its limit did not.
+    let limit_reached = facts.implied_limit == Some(facts.responses);
 
     // The limit is only tested when the client went as far as it, or wanted more than the
     // server gave; an idle close after two requests of a hundred allowed says nothing of max.

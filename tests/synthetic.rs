@@ -922,3 +922,163 @@ fn expect_100_continue() {
         [("POST", Some(200), 1, 5, Some(2), true)]
     );
 }
+
+/// Keep-Alive adverts and verdicts on hand-built exchanges that a real server will not
+/// produce on demand (docs/verdicts.md).
+mod keep_alive {
+    use super::*;
+    use kascope::verdict::{MaxVerdict, TimeoutVerdict};
+
+    /// A 200 response with extra header lines.
+    fn answer(headers: &str) -> Vec<u8> {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{headers}\r\nok").into_bytes()
+    }
+
+    fn keep_alive(timeout: u32, max: u32) -> Vec<u8> {
+        answer(&format!("Keep-Alive: timeout={timeout}, max={max}\r\n"))
+    }
+
+    #[test]
+    fn garbage_in_the_header_is_flagged_not_fatal() {
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &request(1))
+            .send(S, &answer("Keep-Alive: timeout=abc, max=\r\n"))
+            .send(C, &request(2))
+            .send(S, &answer("Keep-Alive: \u{1}\u{2}garbage;;==,\r\n"))
+            .close_by(C);
+        let a = c.analyze("ka-garbage");
+        let r = only(&a);
+        assert_eq!((r.requests, r.responses), (2, 2));
+        assert!(r.keep_alive_malformed);
+        assert_eq!(
+            (r.keep_alive_timeout_first, r.keep_alive_max_first),
+            (None, None)
+        );
+        assert_eq!(
+            (r.max_verdict, r.timeout_verdict),
+            (MaxVerdict::None, TimeoutVerdict::None)
+        );
+    }
+
+    #[test]
+    fn several_keep_alive_headers_in_one_response_merge() {
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &request(1))
+            .send(
+                S,
+                &answer("Keep-Alive: timeout=5\r\nkeep-alive: MAX=\"3\"\r\n"),
+            )
+            .close_by(C);
+        let a = c.analyze("ka-several");
+        let r = only(&a);
+        assert_eq!(
+            (r.keep_alive_timeout_first, r.keep_alive_max_first),
+            (Some(5), Some(3))
+        );
+        assert!(!r.keep_alive_malformed);
+        assert_eq!(r.implied_request_limit, Some(4));
+    }
+
+    #[test]
+    fn values_changing_along_the_connection_keep_the_tightest_limit() {
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &request(1))
+            .send(S, &keep_alive(5, 10))
+            .send(C, &request(2))
+            .send(S, &keep_alive(2, 1))
+            .send(C, &request(3))
+            .send(S, &answer("Connection: close\r\n"))
+            .close_by(S);
+        let a = c.analyze("ka-changing");
+        let r = only(&a);
+        assert_eq!(
+            (r.keep_alive_timeout_first, r.keep_alive_max_first),
+            (Some(5), Some(10))
+        );
+        assert_eq!(
+            (r.keep_alive_timeout_last, r.keep_alive_max_last),
+            (Some(2), Some(1))
+        );
+        assert_eq!(r.implied_request_limit, Some(3), "min(1+10, 2+1)");
+        assert_eq!(r.max_verdict, MaxVerdict::Honoured);
+        assert_eq!(r.close_honoured, Some(true));
+        assert!(!r.violation);
+    }
+
+    #[test]
+    fn pipelined_requests_crossing_a_close_are_dropped_not_raced() {
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &[request(1), request(2), request(3)].concat())
+            .send(S, &answer("Connection: close\r\n"))
+            .close_by(S);
+        let a = c.analyze("ka-pipelined-close");
+        let r = only(&a);
+        assert_eq!((r.requests, r.responses, r.pipeline_depth), (3, 1, 3));
+        assert_eq!(r.dropped_after_close, 2);
+        assert_eq!(r.race_request, None);
+        assert_eq!(r.close_honoured, Some(true));
+        assert!(!r.unannounced_close && !r.violation);
+        let unanswered: Vec<u32> = transactions(&a)
+            .iter()
+            .filter(|t| t.status.is_none())
+            .map(|t| t.position)
+            .collect();
+        assert_eq!(unanswered, [2, 3]);
+    }
+
+    #[test]
+    fn request_crossing_an_idle_close_is_a_race() {
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &request(1))
+            .send(S, &keep_alive(2, 100))
+            .wait_ms(2000)
+            .fin(S)
+            .send(C, &request(2))
+            .rst(S);
+        let a = c.analyze("ka-race");
+        let r = only(&a);
+        assert_eq!(r.race_request, Some(2));
+        assert_eq!(r.timeout_verdict, TimeoutVerdict::Honoured);
+        assert_eq!(r.unanswered_requests, 1);
+        assert!(!r.violation, "a race is a symptom, not a broken promise");
+    }
+
+    #[test]
+    fn a_liar_server_exceeds_max_and_closes_early() {
+        let mut c = Conv::new();
+        c.handshake(1, 1);
+        for n in 1..=4 {
+            c.send(C, &request(n)).send(S, &keep_alive(10, 1));
+        }
+        c.wait_ms(1000).close_by(S);
+        let a = c.analyze("ka-liar");
+        let r = only(&a);
+        assert_eq!(r.implied_request_limit, Some(2));
+        assert_eq!(r.max_verdict, MaxVerdict::Exceeded);
+        assert_eq!(r.timeout_verdict, TimeoutVerdict::ClosedEarly);
+        assert!(r.unannounced_close && r.violation);
+        let idle = r.idle_close_s.unwrap();
+        assert!((0.99..1.01).contains(&idle), "{idle}");
+    }
+
+    #[test]
+    fn answering_after_connection_close_breaks_the_announcement() {
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &request(1))
+            .send(S, &answer("Connection: close\r\n"))
+            .send(C, &request(2))
+            .send(S, &answer(""))
+            .close_by(C);
+        let a = c.analyze("ka-after-close");
+        let r = only(&a);
+        assert_eq!(r.close_honoured, Some(false));
+        assert_eq!(r.requests_after_close_announced, 1);
+        assert!(r.violation);
+    }
+}
