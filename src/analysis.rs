@@ -243,6 +243,11 @@ impl Ledger {
         }
     }
 
+    /// The last `timeout=` the server advertised.
+    pub fn advertised_timeout(&self) -> Option<u32> {
+        self.advertised_timeout
+    }
+
     /// Records the first FIN or RST of the connection, whichever side sent it.
     pub fn on_close_flag(&mut self, dir: Dir, kind: CloseKind, ts: u64) {
         if self.first_close.is_none() {

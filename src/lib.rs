@@ -40,7 +40,9 @@ pub struct Config {
     pub max_head: usize,
     /// Produce a [`TransactionRecord`] per request.
     pub transactions: bool,
-    /// How long a closed connection stays in the table for late ACKs and retransmitted FINs.
+    /// How long a closed connection stays in the table for late ACKs and retransmitted FINs
+    /// before its record is written; 0 writes it at once (live capture), and later packets
+    /// without payload are then only counted.
     pub linger_ns: u64,
     /// Connections without a packet for this long are written out as evicted.
     pub idle_evict_ns: u64,
@@ -81,6 +83,8 @@ pub struct FrameCounts {
     /// DLT numbers of unsupported link types seen.
     pub unsupported_link_types: Vec<i32>,
     pub bytes: u64,
+    /// Payload-less packets of connections already written out (final ACKs, late RSTs).
+    pub late_packets: u64,
     pub first_ts: Option<u64>,
     pub last_ts: Option<u64>,
 }
@@ -104,6 +108,8 @@ struct Slot {
     closed_at: Option<u64>,
     /// Packets of a connection already written out came late; this row carries them.
     continued: bool,
+    /// The kernel dropped packets while this connection was open (live capture).
+    kernel_drops: bool,
 }
 
 /// What is remembered of a connection after its record was written: enough to give late
@@ -129,6 +135,9 @@ pub struct Analyzer {
     /// Reused buffer for transactions finished by one segment.
     done: Vec<PendingTransaction>,
     last_sweep_ns: u64,
+    /// Largest `timeout=` advertised on any open connection seen at a sweep: idle eviction
+    /// waits at least twice that, so it never cuts a connection the server still keeps.
+    largest_timeout_ns: u64,
 }
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
@@ -144,6 +153,7 @@ impl Analyzer {
             output: Vec::new(),
             done: Vec::new(),
             last_sweep_ns: 0,
+            largest_timeout_ns: 0,
         }
     }
 
@@ -199,6 +209,7 @@ impl Analyzer {
                 ledger: Ledger::new(config.transactions),
                 closed_at: None,
                 continued,
+                kernel_drops: false,
             }
         };
         let slot = match self.table.entry(key) {
@@ -217,6 +228,13 @@ impl Analyzer {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
                 let opens = segment.flags.syn() && !segment.flags.ack();
+                let carries_data = !segment.payload.is_empty() || segment.missing > 0;
+                if !opens && !carries_data && self.retired.contains_key(&key) {
+                    // A final ACK, retransmitted FIN or stray RST of a connection already
+                    // written out: nothing to report on a row of its own.
+                    self.counts.late_packets += 1;
+                    return;
+                }
                 match self.retired.remove(&key) {
                     Some(retired) if !opens => entry.insert(new_slot(retired.stream, true)),
                     _ => {
@@ -257,14 +275,56 @@ impl Analyzer {
         if slot.closed_at.is_none() && slot.tcp.is_closed() {
             slot.closed_at = Some(ts);
             slot.tcp.release_buffers();
+            if config.linger_ns == 0
+                && let Some(slot) = self.table.remove(&key)
+            {
+                self.retire(key, slot, EndReason::Closed, ts);
+            }
         }
+    }
+
+    /// Writes a connection out and remembers its stream number for late packets.
+    fn retire(&mut self, key: FlowKey, slot: Slot, reason: EndReason, now: u64) {
+        if self.retired.len() < MAX_RETIRED {
+            let stream = slot.tcp.stream;
+            self.retired.insert(key, Retired { stream, at: now });
+        }
+        finish(slot, reason, &self.config, &mut self.done, &mut self.output);
+    }
+
+    /// Lets time pass without packets (live capture): connections due are written out.
+    pub fn tick(&mut self, now_ns: u64) {
+        if now_ns >= self.last_sweep_ns.saturating_add(SWEEP_INTERVAL_NS) {
+            self.sweep(now_ns);
+        }
+    }
+
+    /// Marks every open connection as affected by kernel packet drops.
+    pub fn mark_kernel_drops(&mut self) {
+        for slot in self.table.values_mut() {
+            slot.kernel_drops = true;
+        }
+    }
+
+    /// The idle time after which an open connection is evicted now.
+    pub fn idle_eviction_ns(&self) -> u64 {
+        self.config
+            .idle_evict_ns
+            .max(self.largest_timeout_ns.saturating_mul(2))
     }
 
     /// Writes out connections that closed a while ago or went idle too long.
     fn sweep(&mut self, now: u64) {
         self.last_sweep_ns = now;
+        for slot in self.table.values() {
+            if let Some(timeout) = slot.ledger.advertised_timeout() {
+                self.largest_timeout_ns = self
+                    .largest_timeout_ns
+                    .max(u64::from(timeout) * 1_000_000_000);
+            }
+        }
         let linger = self.config.linger_ns;
-        let idle = self.config.idle_evict_ns;
+        let idle = self.idle_eviction_ns();
         let expired: Vec<FlowKey> = self
             .table
             .iter()
@@ -282,16 +342,12 @@ impl Analyzer {
             .collect();
         expired.sort_by_key(|(_, slot)| slot.tcp.stream);
         for (key, slot) in expired {
-            if self.retired.len() < MAX_RETIRED {
-                let stream = slot.tcp.stream;
-                self.retired.insert(key, Retired { stream, at: now });
-            }
             let reason = if slot.closed_at.is_some() {
                 EndReason::Closed
             } else {
                 EndReason::Evicted
             };
-            finish(slot, reason, &self.config, &mut self.done, &mut self.output);
+            self.retire(key, slot, reason, now);
         }
     }
 
@@ -336,6 +392,7 @@ fn finish(
         mut http,
         mut ledger,
         continued,
+        kernel_drops,
         ..
     } = slot;
     let ts = tcp.last_ts;
@@ -353,12 +410,14 @@ fn finish(
     }
     let mut record = ledger.record(&tcp, reason, &config.tolerance);
     ledger.drain_unanswered(&mut |transaction| done.push(transaction));
-    if continued {
-        record.flags = if record.flags.is_empty() {
-            "continued".to_string()
-        } else {
-            format!("continued;{}", record.flags)
-        };
+    for (set, flag) in [(continued, "continued"), (kernel_drops, "kernel-drops")] {
+        if set {
+            record.flags = if record.flags.is_empty() {
+                flag.to_string()
+            } else {
+                format!("{};{flag}", record.flags)
+            };
+        }
     }
     emit_transactions(done, &tcp, config.transactions, output);
     output.push(Output::Connection(Box::new(record)));

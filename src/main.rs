@@ -9,7 +9,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kascope::report::{CsvOutput, JsonLines, Servers, Summary, Table};
-use kascope::source::Source;
+use kascope::source::{self, Live, LiveEvent, LiveOptions, Source};
 use kascope::verdict::Tolerance;
 use kascope::{Analyzer, Config, Output};
 
@@ -24,6 +24,31 @@ struct Cli {
     /// Capture file to read (repeatable; files are read in order as one capture).
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     read: Vec<PathBuf>,
+
+    /// Capture live from this interface (`any` for all) instead of reading files; needs
+    /// CAP_NET_RAW and CAP_NET_ADMIN (root).
+    #[arg(short = 'i', long, value_name = "INTERFACE")]
+    interface: Option<String>,
+
+    /// List the interfaces that can be captured on, and exit.
+    #[arg(short = 'D', long)]
+    list_interfaces: bool,
+
+    /// Live: stop after this many packets.
+    #[arg(short = 'c', long, value_name = "COUNT")]
+    count: Option<u64>,
+
+    /// Live: stop after this long (`30s`, `5m`, `1h`).
+    #[arg(long, value_name = "TIME")]
+    duration: Option<String>,
+
+    /// Live: bytes captured per packet.
+    #[arg(short = 's', long, default_value_t = 262_144, value_name = "SNAPLEN")]
+    snaplen: i32,
+
+    /// Live: do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promiscuous: bool,
 
     /// Capture files, then an optional BPF filter expression.
     #[arg(value_name = "FILE... [FILTER]")]
@@ -137,6 +162,8 @@ struct Outputs {
     servers: Servers,
     violations: u64,
     races: u64,
+    /// Live capture: flush after every record so `tail -f` and a killed process keep it.
+    flush_each: bool,
 }
 
 impl Outputs {
@@ -164,6 +191,19 @@ impl Outputs {
         Ok(())
     }
 
+    /// Takes every record the analyzer finished.
+    fn take_all(&mut self, analyzer: &mut Analyzer) -> std::io::Result<()> {
+        let mut any = false;
+        for output in analyzer.take_output() {
+            self.take(output)?;
+            any = true;
+        }
+        if any && self.flush_each {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         if let Some(csv) = &mut self.csv {
             csv.flush()?;
@@ -187,9 +227,41 @@ fn create<T>(
         .transpose()
 }
 
+/// Parses `30s`, `5m`, `2h` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration '{text}' (examples: 30s, 5m, 1h)"))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("bad duration unit in '{text}' (ms, s, m, h)")),
+    };
+    if !(value >= 0.0 && value.is_finite()) {
+        return Err(format!("bad duration '{text}'"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
 fn run(cli: &Cli) -> Result<ExitCode, String> {
-    let (files, filter) = split_inputs(cli)?;
-    let mut source = Source::open(files, filter).map_err(|e| e.to_string())?;
+    if cli.list_interfaces {
+        for (index, (name, description)) in source::list_interfaces()?.into_iter().enumerate() {
+            match description {
+                Some(text) => println!("{}.{name} ({text})", index + 1),
+                None => println!("{}.{name}", index + 1),
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let live = cli.interface.is_some();
     let mut outputs = Outputs {
         csv: create(&cli.csv, CsvOutput::create)?,
         transactions: create(&cli.transactions_csv, CsvOutput::create)?,
@@ -203,13 +275,15 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         servers: Servers::default(),
         violations: 0,
         races: 0,
+        flush_each: live,
     };
-    let mut servers_csv = create(&cli.servers_csv, CsvOutput::create)?;
     let seconds = |s: f64| (s.max(0.0) * 1e9) as u64;
     let config = Config {
         reassembly_limit: cli.reassembly_limit,
         transactions: cli.transactions_csv.is_some(),
         idle_evict_ns: cli.idle_timeout.saturating_mul(1_000_000_000),
+        // Live: a connection's row is written the moment it closes.
+        linger_ns: if live { 0 } else { Config::default().linger_ns },
         tolerance: Tolerance {
             timeout_ns: seconds(cli.timeout_tolerance),
             race_window_ns: seconds(cli.race_window),
@@ -217,7 +291,32 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         ..Config::default()
     };
     let mut analyzer = Analyzer::new(config);
+    let mut warnings = Vec::new();
+    if live {
+        run_live(cli, &mut analyzer, &mut outputs, &mut warnings)?;
+    } else {
+        run_offline(cli, &mut analyzer, &mut outputs, &mut warnings)?;
+    }
+    analyzer.finish_all();
+    for output in analyzer.take_output() {
+        outputs
+            .take(output)
+            .map_err(|e| format!("writing output: {e}"))?;
+    }
+    outputs
+        .flush()
+        .map_err(|e| format!("writing output: {e}"))?;
+    report(cli, &analyzer, &mut outputs, warnings)
+}
 
+fn run_offline(
+    cli: &Cli,
+    analyzer: &mut Analyzer,
+    outputs: &mut Outputs,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let (files, filter) = split_inputs(cli)?;
+    let mut source = Source::open(files, filter).map_err(|e| e.to_string())?;
     let progress = match source.total_bytes() {
         Some(total) if !cli.no_progress && std::io::stderr().is_terminal() => {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -231,8 +330,6 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         }
         _ => None,
     };
-
-    let mut warnings = Vec::new();
     let mut write_error = None;
     let mut frames: u64 = 0;
     let mut bytes: u64 = 0;
@@ -242,11 +339,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 frames += 1;
                 bytes += 16 + frame.data.len() as u64;
                 analyzer.process_frame(&frame);
-                for output in analyzer.take_output() {
-                    if let Err(err) = outputs.take(output) {
-                        write_error = Some(err);
-                        return ControlFlow::Break(());
-                    }
+                if let Err(err) = outputs.take_all(analyzer) {
+                    write_error = Some(err);
+                    return ControlFlow::Break(());
                 }
                 if frames.is_multiple_of(8192)
                     && let Some(bar) = &progress
@@ -258,22 +353,134 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             |damage| warnings.push(damage),
         )
         .map_err(|e| e.to_string())?;
-    if let Some(err) = write_error {
-        return Err(format!("writing output: {err}"));
-    }
-    analyzer.finish_all();
-    for output in analyzer.take_output() {
-        outputs
-            .take(output)
-            .map_err(|e| format!("writing output: {e}"))?;
-    }
-    outputs
-        .flush()
-        .map_err(|e| format!("writing output: {e}"))?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    match write_error {
+        Some(err) => Err(format!("writing output: {err}")),
+        None => Ok(()),
+    }
+}
 
+/// Live capture until Ctrl-C/SIGTERM, `-c COUNT` packets or `--duration`. A second Ctrl-C
+/// exits at once (status 130); everything finished before it is already in the files.
+fn run_live(
+    cli: &Cli,
+    analyzer: &mut Analyzer,
+    outputs: &mut Outputs,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    if cli.read.first().is_some() || !cli.args.is_empty() && Path::new(&cli.args[0]).exists() {
+        return Err("give either -i INTERFACE or capture files, not both".into());
+    }
+    let options = LiveOptions {
+        interface: cli.interface.clone().unwrap_or_default(),
+        filter: (!cli.args.is_empty()).then(|| cli.args.join(" ")),
+        snaplen: cli.snaplen,
+        promiscuous: !cli.no_promiscuous,
+    };
+    let mut live = Live::open(&options).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks to stop; a second one while stopping exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(|e| format!("cannot handle signals: {e}"))?;
+    }
+    let deadline = cli
+        .duration
+        .as_deref()
+        .map(parse_duration)
+        .transpose()?
+        .map(|d| std::time::Instant::now() + d);
+    let status = (!cli.no_progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    eprintln!(
+        "kascope: capturing on {} (filter: {}); Ctrl-C to stop",
+        options.interface,
+        source::live_filter(options.filter.as_deref())
+    );
+    let started = std::time::Instant::now();
+    let mut packets: u64 = 0;
+    let mut rate_mark = (std::time::Instant::now(), 0u64);
+    let mut kernel_drops = 0;
+    let mut write_error = None;
+    live.run(|event| {
+        match event {
+            LiveEvent::Frame(frame) => {
+                packets += 1;
+                analyzer.process_frame(&frame);
+                if cli.count.is_some_and(|count| packets >= count) {
+                    return ControlFlow::Break(());
+                }
+            }
+            LiveEvent::Tick {
+                now_ns,
+                kernel_drops: drops,
+            } => {
+                analyzer.tick(now_ns);
+                if drops > kernel_drops {
+                    kernel_drops = drops;
+                    analyzer.mark_kernel_drops();
+                }
+                if let Some(bar) = &status
+                    && rate_mark.0.elapsed() >= std::time::Duration::from_secs(1)
+                {
+                    let rate = (packets - rate_mark.1) as f64 / rate_mark.0.elapsed().as_secs_f64();
+                    rate_mark = (std::time::Instant::now(), packets);
+                    bar.set_message(format!(
+                        "{packets} packets, {rate:.0}/s, {} open, {} finished, {kernel_drops} kernel drops",
+                        analyzer.open_connections(),
+                        outputs.summary.connections
+                    ));
+                    bar.tick();
+                }
+                if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        if let Err(err) = outputs.take_all(analyzer) {
+            write_error = Some(err);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(bar) = status {
+        bar.finish_and_clear();
+    }
+    eprintln!(
+        "kascope: captured {packets} packets in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if kernel_drops > 0 {
+        warnings.push(format!(
+            "the kernel dropped {kernel_drops} packets: connections open meanwhile are flagged \
+             kernel-drops and their verdicts are uncertain"
+        ));
+    }
+    match write_error {
+        Some(err) => Err(format!("writing output: {err}")),
+        None => Ok(()),
+    }
+}
+
+fn report(
+    cli: &Cli,
+    analyzer: &Analyzer,
+    outputs: &mut Outputs,
+    mut warnings: Vec<String>,
+) -> Result<ExitCode, String> {
     let counts = analyzer.counts();
     if !counts.unsupported_link_types.is_empty() {
         warnings.push(format!(
@@ -281,7 +488,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             counts.unsupported_link, counts.unsupported_link_types
         ));
     }
-    if let Some(csv) = &mut servers_csv {
+    if let Some(mut csv) = create(&cli.servers_csv, CsvOutput::create)? {
         for record in outputs.servers.records() {
             csv.write(&record)
                 .map_err(|e| format!("writing output: {e}"))?;

@@ -229,3 +229,163 @@ fn is_gzip(path: &Path) -> bool {
         .map(|_| magic == [0x1f, 0x8b])
         .unwrap_or(false)
 }
+
+/// Live capture settings, tcpdump style.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub interface: String,
+    /// The user's BPF expression; it is combined with `tcp`, all the analysis needs.
+    pub filter: Option<String>,
+    pub snaplen: i32,
+    pub promiscuous: bool,
+}
+
+/// What a live capture reports besides frames.
+pub enum LiveEvent<'a> {
+    Frame(Frame<'a>),
+    /// About every 100 ms, with or without traffic: the time now (ns since the epoch) and
+    /// the packets the kernel dropped so far.
+    Tick {
+        now_ns: u64,
+        kernel_drops: u64,
+    },
+}
+
+/// A capture from a network interface.
+pub struct Live {
+    capture: Capture<pcap::Active>,
+    link_type: i32,
+    pub interface: String,
+}
+
+/// Names and descriptions of the interfaces libpcap can capture on (`-D`).
+pub fn list_interfaces() -> Result<Vec<(String, Option<String>)>, String> {
+    pcap::Device::list()
+        .map(|devices| devices.into_iter().map(|d| (d.name, d.desc)).collect())
+        .map_err(|err| strip(&err))
+}
+
+/// The full BPF filter for a live capture: `tcp`, and the user's expression if any.
+pub fn live_filter(user: Option<&str>) -> String {
+    match user {
+        Some(expr) => format!("tcp and ({expr})"),
+        None => "tcp".to_string(),
+    }
+}
+
+fn privilege_hint(message: &str) -> Option<String> {
+    let lowered = message.to_ascii_lowercase();
+    (lowered.contains("operation not permitted") || lowered.contains("permission denied")).then(
+        || {
+            format!(
+                "capturing needs the CAP_NET_RAW and CAP_NET_ADMIN capabilities ({message}); \
+                 run it with sudo, or grant them once with \
+                 'sudo setcap cap_net_raw,cap_net_admin=eip {}'",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "kascope".into())
+            )
+        },
+    )
+}
+
+fn with_interfaces(message: String) -> String {
+    match list_interfaces() {
+        Ok(list) if !list.is_empty() => {
+            let names: Vec<String> = list.into_iter().map(|(name, _)| name).collect();
+            format!("{message}; interfaces: {}", names.join(", "))
+        }
+        _ => message,
+    }
+}
+
+impl Live {
+    /// Opens the interface. A missing privilege, an unknown interface and a bad filter each
+    /// give one clear message (with the list of interfaces where it helps).
+    pub fn open(options: &LiveOptions) -> Result<Live, SourceError> {
+        let fail = |message: String| SourceError {
+            input: options.interface.clone(),
+            message,
+        };
+        let inactive = Capture::from_device(options.interface.as_str())
+            .map_err(|err| fail(with_interfaces(strip(&err))))?;
+        // Non-blocking: with immediate mode libpcap's read timeout does not fire on an idle
+        // interface, and the loop must wake up for signals, eviction and the status line.
+        let mut capture = inactive
+            .promisc(options.promiscuous)
+            .snaplen(options.snaplen)
+            .immediate_mode(true)
+            .buffer_size(32 << 20)
+            .precision(Precision::Nano)
+            .open()
+            .and_then(|capture| capture.setnonblock())
+            .map_err(|err| {
+                let message = strip(&err);
+                fail(privilege_hint(&message).unwrap_or_else(|| with_interfaces(message)))
+            })?;
+        let filter = live_filter(options.filter.as_deref());
+        capture
+            .filter(&filter, true)
+            .map_err(|err| fail(format!("bad filter expression '{filter}': {}", strip(&err))))?;
+        let link_type = capture.get_datalink().0;
+        Ok(Live {
+            capture,
+            link_type,
+            interface: options.interface.clone(),
+        })
+    }
+
+    /// Captures until `on_event` breaks. Errors after the start end the capture with a message.
+    pub fn run(
+        &mut self,
+        mut on_event: impl FnMut(LiveEvent<'_>) -> ControlFlow<()>,
+    ) -> Result<(), SourceError> {
+        let mut last_tick = std::time::Instant::now();
+        let mut kernel_drops = 0;
+        loop {
+            match self.capture.next_packet() {
+                Ok(packet) => {
+                    let header = packet.header;
+                    let frame = Frame {
+                        ts_ns: (header.ts.tv_sec as u64)
+                            .wrapping_mul(1_000_000_000)
+                            .wrapping_add(header.ts.tv_usec as u64),
+                        link_type: self.link_type,
+                        data: packet.data,
+                        wire_len: header.len,
+                    };
+                    if on_event(LiveEvent::Frame(frame)).is_break() {
+                        return Ok(());
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    // Nothing waiting: a short nap keeps an idle capture off the CPU.
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(err) => {
+                    return Err(SourceError {
+                        input: self.interface.clone(),
+                        message: format!("capture stopped: {}", strip(&err)),
+                    });
+                }
+            }
+            if last_tick.elapsed() >= std::time::Duration::from_millis(100) {
+                last_tick = std::time::Instant::now();
+                if let Ok(stats) = self.capture.stats() {
+                    kernel_drops = u64::from(stats.dropped) + u64::from(stats.if_dropped);
+                }
+                let now_ns = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                if on_event(LiveEvent::Tick {
+                    now_ns,
+                    kernel_drops,
+                })
+                .is_break()
+                {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
