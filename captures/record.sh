@@ -12,7 +12,8 @@
 # off so the capture holds real <=1514-byte frames with valid checksums; IPv6 off and static
 # neighbour entries so the captures hold only IPv4/TCP, no ARP/ICMPv6 noise).
 # Servers run inside ksRecS with private configs in a temp dir: nginx :80, Apache (mpm_event)
-# :8080, python3 -m http.server :8000, captures/servers/chunked_server.py :8001.
+# :8080, python3 -m http.server :8000, captures/servers/chunked_server.py :8001,
+# captures/servers/liar_server.py :8002.
 # One tcpdump per scenario on the server veth (-s 0 --immediate-mode -U); traffic starts only
 # after tcpdump prints "listening on", and tcpdump is stopped (SIGINT) 1.7 s after the last
 # client exits so the final FIN/ACKs are in the file.
@@ -33,7 +34,8 @@ export PYTHONDONTWRITEBYTECODE=1 LC_ALL=C
 ALL=(nginx-keepalive-curl connection-close pipeline-5 chunked head-304
      max-requests-nginx idle-timeout-nginx
      apache-keepalive-curl pipeline-5-apache max-requests-apache idle-timeout-apache
-     python-http-server chunked-trailer)
+     python-http-server chunked-trailer
+     noncompliant-server race-apache race-nginx http10-keepalive)
 
 die()  { echo "record.sh: ERROR: $*" >&2; exit 1; }
 warn() { echo "record.sh: WARNING: $*" >&2; }
@@ -308,6 +310,7 @@ N="http://$SIP"; A="http://$SIP:8080"
 CW='%{http_code} %{url_effective} size=%{size_download} new_connections=%{num_connects} local_port=%{local_port}\n'
 SEQ=("$PY" "$HERE/clients/sequential.py")
 PIPE=("$PY" "$HERE/clients/pipeline.py")
+RACE=("$PY" "$HERE/clients/race.py")
 
 # --- nginx, default keep-alive (keepalive_timeout 15 10; keepalive_requests 100) -----------
 if want_any nginx-keepalive-curl connection-close pipeline-5 chunked head-304; then
@@ -376,18 +379,43 @@ if want_any max-requests-nginx idle-timeout-nginx; then
   nginx_stop
 fi
 
-# --- Apache, default keep-alive (MaxKeepAliveRequests 100, KeepAliveTimeout 5) -------------
-if want apache-keepalive-curl; then
-  apache_start default 100 5
-  cap_start apache-keepalive-curl
-  client curl -sS -w "$CW" -H 'Connection: keep-alive' -o /dev/null -o /dev/null -o /dev/null \
-    $A/index.html $A/tiny.txt $A/style.css
+# --- nginx, 2 s keep-alive (keepalive_timeout 2 2; keepalive_requests 100): the race -------
+if want race-nginx; then
+  nginx_start race "2 2" 100
+  cap_start race-nginx
+  client "${RACE[@]}" --host $SIP --port 80 --path /tiny.txt --pause 0.3 \
+    $(for s in ${RACE_NGINX_SLEEPS:-1.990 2.003 2.010}; do echo --sleep $s; done)
   cap_stop
+  nginx_stop
+fi
+
+# --- Apache, default keep-alive (MaxKeepAliveRequests 100, KeepAliveTimeout 5) -------------
+if want_any apache-keepalive-curl http10-keepalive; then
+  apache_start default 100 5
+  if want apache-keepalive-curl; then
+    cap_start apache-keepalive-curl
+    client curl -sS -w "$CW" -H 'Connection: keep-alive' -o /dev/null -o /dev/null -o /dev/null \
+      $A/index.html $A/tiny.txt $A/style.css
+    cap_stop
+  fi
+  if want http10-keepalive; then
+    # HTTP/1.0 keep-alive: 3 requests with 'Connection: keep-alive' on one connection, then the
+    # client closes; then one plain HTTP/1.0 request (Apache closes after the response, the
+    # client waits for that close with --idle so the server's FIN is reliably first).
+    for p in /index.html /tiny.txt /style.css; do
+      printf 'GET %s HTTP/1.0\nHost: {host}\nUser-Agent: kascope-sequential/1.0\nAccept: */*\nConnection: keep-alive\n\n' "$p"
+    done > "$TMP/http10-ka.req"
+    printf 'GET /tiny.txt HTTP/1.0\nHost: {host}\nUser-Agent: kascope-sequential/1.0\nAccept: */*\n' > "$TMP/http10-close.req"
+    cap_start http10-keepalive
+    client "${SEQ[@]}" --host $SIP --port 8080 --raw "$TMP/http10-ka.req"
+    client "${SEQ[@]}" --host $SIP --port 8080 --raw "$TMP/http10-close.req" --idle 3
+    cap_stop
+  fi
   apache_stop
 fi
 
 # --- Apache, short keep-alive (MaxKeepAliveRequests 3, KeepAliveTimeout 2) ----------------
-if want_any pipeline-5-apache max-requests-apache idle-timeout-apache; then
+if want_any pipeline-5-apache max-requests-apache idle-timeout-apache race-apache; then
   apache_start short 3 2
   if want pipeline-5-apache; then
     cap_start pipeline-5-apache
@@ -402,6 +430,14 @@ if want_any pipeline-5-apache max-requests-apache idle-timeout-apache; then
   if want idle-timeout-apache; then
     cap_start idle-timeout-apache
     client "${SEQ[@]}" /tiny.txt 1 --host $SIP --port 8080 --keepalive --idle 5
+    cap_stop
+  fi
+  if want race-apache; then
+    # keep-alive race: 3 connections; each sends request 2 after idling RACE_APACHE_SLEEPS[i]
+    # seconds, around KeepAliveTimeout 2 (see docs/captures.md for what each one shows)
+    cap_start race-apache
+    client "${RACE[@]}" --host $SIP --port 8080 --path /tiny.txt --pause 0.3 \
+      $(for s in ${RACE_APACHE_SLEEPS:-1.990 2.003 2.010}; do echo --sleep $s; done)
     cap_stop
   fi
   apache_stop
@@ -419,6 +455,17 @@ if want chunked-trailer; then
   py_start 8001 "$PY" "$HERE/servers/chunked_server.py" --bind $SIP --port 8001
   cap_start chunked-trailer
   client curl -sS -w "$CW" -o /dev/null -o /dev/null http://$SIP:8001/one http://$SIP:8001/two
+  cap_stop
+  py_stop
+fi
+if want noncompliant-server; then
+  # liar_server.py advertises 'Keep-Alive: timeout=10, max=2' but answers any number of
+  # requests and closes idle connections after 1 s. Connection 1: 5 requests, then idle until
+  # the server's FIN; connection 2: 1 request, then idle until the server's FIN.
+  py_start 8002 "$PY" "$HERE/servers/liar_server.py" --bind $SIP --port 8002 --directory "$TMP/www" --idle 1.0
+  cap_start noncompliant-server
+  client "${SEQ[@]}" /tiny.txt 5 --host $SIP --port 8002 --keepalive --idle 4
+  client "${SEQ[@]}" /tiny.txt 1 --host $SIP --port 8002 --keepalive --idle 4
   cap_stop
   py_stop
 fi

@@ -373,7 +373,7 @@ fn run_live(
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    if cli.read.first().is_some() || !cli.args.is_empty() && Path::new(&cli.args[0]).exists() {
+    if !cli.read.is_empty() || cli.args.first().is_some_and(|arg| Path::new(arg).exists()) {
         return Err("give either -i INTERFACE or capture files, not both".into());
     }
     let options = LiveOptions {
