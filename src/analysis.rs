@@ -54,6 +54,8 @@ pub enum EndReason {
     Evicted,
     /// A new SYN reused the 4-tuple before this connection was seen to close.
     Superseded,
+    /// Written out early, idle the longest when the memory budget was reached.
+    MemoryBudget,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -123,7 +125,12 @@ pub struct Ledger {
     first_close: Option<FirstClose>,
     /// Responses whose body was cut by a gap or the end of the connection.
     incomplete_responses: u32,
+    /// More requests were waiting for answers than are kept.
+    queue_overflow: bool,
 }
+
+/// Unanswered requests kept per connection.
+const MAX_OUTSTANDING: usize = 100_000;
 
 /// One request and its response, for the transactions CSV.
 #[derive(Debug, Clone, Serialize)]
@@ -243,6 +250,11 @@ impl Ledger {
         }
     }
 
+    /// Bytes held by the queue of unanswered requests.
+    pub fn queued_bytes(&self) -> usize {
+        self.outstanding.len() * std::mem::size_of::<PendingRequest>()
+    }
+
     /// The last `timeout=` the server advertised.
     pub fn advertised_timeout(&self) -> Option<u32> {
         self.advertised_timeout
@@ -291,6 +303,12 @@ impl Ledger {
                 } else {
                     (Box::default(), Box::default())
                 };
+                if self.outstanding.len() >= MAX_OUTSTANDING {
+                    // Requests nobody answers (zeek#1705) must not grow memory without end:
+                    // counted, not queued; later responses may pair with the wrong request.
+                    self.queue_overflow = true;
+                    return;
+                }
                 self.outstanding.push_back(PendingRequest {
                     position: self.requests,
                     method,
@@ -470,7 +488,7 @@ impl Ledger {
                 (true, CloseKind::Rst) => Closer::ClientRst,
                 (false, CloseKind::Rst) => Closer::ServerRst,
             },
-            None if end == EndReason::Evicted => Closer::Evicted,
+            None if matches!(end, EndReason::Evicted | EndReason::MemoryBudget) => Closer::Evicted,
             None => Closer::CaptureEnded,
         };
         let idle_before_close = match (self.first_close, self.last_response_end) {
@@ -499,6 +517,9 @@ impl Ledger {
         if self.incomplete_responses > 0 {
             flags.push("incomplete-response");
         }
+        if self.queue_overflow {
+            flags.push("queue-overflow");
+        }
         if tcp.anomalies(client_dir).buffer_overflows + other.buffer_overflows > 0 {
             flags.push("reassembly-overflow");
         }
@@ -507,6 +528,7 @@ impl Ledger {
             EndReason::CaptureEnded => flags.push("capture-ended"),
             EndReason::Evicted => flags.push("evicted"),
             EndReason::Superseded => flags.push("port-reused"),
+            EndReason::MemoryBudget => flags.push("evicted;memory-budget"),
         }
 
         let http_version = |any: bool, http10: bool| match (any, http10) {

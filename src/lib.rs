@@ -48,6 +48,9 @@ pub struct Config {
     pub idle_evict_ns: u64,
     /// Measurement noise the Keep-Alive verdicts forgive.
     pub tolerance: verdict::Tolerance,
+    /// Memory the connection table may hold (estimated); past it the connections idle the
+    /// longest are written out early, flagged `memory-budget`.
+    pub max_memory: usize,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             linger_ns: 5_000_000_000,
             idle_evict_ns: 300_000_000_000,
             tolerance: verdict::Tolerance::default(),
+            max_memory: 512 << 20,
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct FrameCounts {
     pub bytes: u64,
     /// Payload-less packets of connections already written out (final ACKs, late RSTs).
     pub late_packets: u64,
+    /// Connections written out early to stay within the memory budget.
+    pub shed_connections: u64,
+    /// The largest memory estimate reached.
+    pub peak_memory: usize,
     pub first_ts: Option<u64>,
     pub last_ts: Option<u64>,
 }
@@ -110,6 +118,17 @@ struct Slot {
     continued: bool,
     /// The kernel dropped packets while this connection was open (live capture).
     kernel_drops: bool,
+}
+
+/// Memory of one table entry beyond its buffers: the slot, its key and the map's overhead.
+const SLOT_COST: usize = std::mem::size_of::<Slot>() + std::mem::size_of::<FlowKey>() + 16;
+const RETIRED_COST: usize = std::mem::size_of::<Retired>() + std::mem::size_of::<FlowKey>() + 16;
+
+impl Slot {
+    /// Bytes held in buffers and queues, which change packet by packet.
+    fn buffered_bytes(&self) -> usize {
+        self.tcp.buffered_bytes() + self.http.buffered_bytes() + self.ledger.queued_bytes()
+    }
 }
 
 /// What is remembered of a connection after its record was written: enough to give late
@@ -138,6 +157,8 @@ pub struct Analyzer {
     /// Largest `timeout=` advertised on any open connection seen at a sweep: idle eviction
     /// waits at least twice that, so it never cuts a connection the server still keeps.
     largest_timeout_ns: u64,
+    /// Sum of every slot's buffered bytes, kept up to date packet by packet.
+    buffered: usize,
 }
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
@@ -154,6 +175,7 @@ impl Analyzer {
             done: Vec::new(),
             last_sweep_ns: 0,
             largest_timeout_ns: 0,
+            buffered: 0,
         }
     }
 
@@ -216,6 +238,7 @@ impl Analyzer {
             Entry::Occupied(entry) if entry.get().tcp.is_reused_by(segment) => {
                 let entry = entry.into_mut();
                 let old = std::mem::replace(entry, new_slot(self.next_stream, false));
+                self.buffered = self.buffered.saturating_sub(old.buffered_bytes());
                 self.next_stream += 1;
                 let reason = if old.closed_at.is_some() {
                     EndReason::Closed
@@ -245,6 +268,7 @@ impl Analyzer {
                 }
             }
         };
+        let held_before = slot.buffered_bytes();
         let Slot {
             tcp, http, ledger, ..
         } = slot;
@@ -275,16 +299,56 @@ impl Analyzer {
         if slot.closed_at.is_none() && slot.tcp.is_closed() {
             slot.closed_at = Some(ts);
             slot.tcp.release_buffers();
-            if config.linger_ns == 0
+        }
+        self.buffered = (self.buffered + slot.buffered_bytes()).saturating_sub(held_before);
+        if slot.closed_at.is_some() {
+            if self.config.linger_ns == 0
                 && let Some(slot) = self.table.remove(&key)
             {
                 self.retire(key, slot, EndReason::Closed, ts);
+            }
+        }
+        if self.memory_estimate() > self.config.max_memory {
+            self.shed(ts);
+        }
+    }
+
+    /// Estimated memory held by the connection table and what it remembers.
+    pub fn memory_estimate(&self) -> usize {
+        self.table.len() * SLOT_COST + self.retired.len() * RETIRED_COST + self.buffered
+    }
+
+    /// Over the memory budget: forget written-out connections first, then write out the
+    /// connections idle the longest until a quarter of the budget is free again.
+    fn shed(&mut self, now: u64) {
+        self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
+        if self.retired.len() * RETIRED_COST > self.config.max_memory / 8 {
+            self.retired = HashMap::new();
+        }
+        let target = self.config.max_memory / 4 * 3;
+        if self.memory_estimate() <= target {
+            return;
+        }
+        let mut by_idle: Vec<(u64, FlowKey)> = self
+            .table
+            .iter()
+            .map(|(key, slot)| (slot.tcp.last_ts, *key))
+            .collect();
+        by_idle.sort_unstable_by_key(|(last_ts, _)| *last_ts);
+        for (_, key) in by_idle {
+            if self.memory_estimate() <= target {
+                break;
+            }
+            if let Some(slot) = self.table.remove(&key) {
+                self.counts.shed_connections += 1;
+                self.retire(key, slot, EndReason::MemoryBudget, now);
             }
         }
     }
 
     /// Writes a connection out and remembers its stream number for late packets.
     fn retire(&mut self, key: FlowKey, slot: Slot, reason: EndReason, now: u64) {
+        self.buffered = self.buffered.saturating_sub(slot.buffered_bytes());
         if self.retired.len() < MAX_RETIRED {
             let stream = slot.tcp.stream;
             self.retired.insert(key, Retired { stream, at: now });
@@ -316,6 +380,14 @@ impl Analyzer {
     /// Writes out connections that closed a while ago or went idle too long.
     fn sweep(&mut self, now: u64) {
         self.last_sweep_ns = now;
+        self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
+        // A storm of short connections leaves a large, empty map behind; give it back.
+        if self.table.capacity() > 4 * self.table.len() + 1024 {
+            self.table.shrink_to_fit();
+        }
+        if self.retired.capacity() > 4 * self.retired.len() + 1024 {
+            self.retired.shrink_to_fit();
+        }
         for slot in self.table.values() {
             if let Some(timeout) = slot.ledger.advertised_timeout() {
                 self.largest_timeout_ns = self
@@ -353,6 +425,8 @@ impl Analyzer {
 
     /// End of input: every connection still open is written out, in stream order.
     pub fn finish_all(&mut self) {
+        self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
+        self.buffered = 0;
         let mut slots: Vec<Slot> = self.table.drain().map(|(_, slot)| slot).collect();
         slots.sort_by_key(|slot| slot.tcp.stream);
         for slot in slots {

@@ -104,6 +104,11 @@ struct Cli {
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     idle_timeout: u64,
 
+    /// Memory the connection table may use (e.g. 512MiB, 2G); past it the connections idle
+    /// the longest are written out early, flagged memory-budget.
+    #[arg(long, default_value = "512MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_memory: usize,
+
     /// Never draw the progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -227,6 +232,28 @@ fn create<T>(
         .transpose()
 }
 
+/// Parses a byte size: `1048576`, `64KiB`, `512MiB`, `2G` (powers of 1024).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("bad size '{text}' (examples: 512MiB, 2G)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("bad size unit in '{text}' (KiB, MiB, GiB)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("size '{text}' is too large"))
+}
+
 /// Parses `30s`, `5m`, `2h` or plain seconds.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
@@ -282,6 +309,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         reassembly_limit: cli.reassembly_limit,
         transactions: cli.transactions_csv.is_some(),
         idle_evict_ns: cli.idle_timeout.saturating_mul(1_000_000_000),
+        max_memory: cli.max_memory,
         // Live: a connection's row is written the moment it closes.
         linger_ns: if live { 0 } else { Config::default().linger_ns },
         tolerance: Tolerance {

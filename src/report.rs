@@ -156,6 +156,14 @@ impl Summary {
                 .collect();
             let _ = writeln!(out, "flagged connections: {}", flagged.join(", "));
         }
+        if counts.shed_connections > 0 {
+            let _ = writeln!(
+                out,
+                "memory budget reached: {} connections written out early (flag memory-budget); peak estimate {} MiB",
+                counts.shed_connections,
+                counts.peak_memory >> 20
+            );
+        }
         let skipped = [
             (counts.not_ip, "not IP"),
             (counts.not_tcp, "not TCP"),
