@@ -520,6 +520,9 @@ impl Ledger {
         if self.queue_overflow {
             flags.push("queue-overflow");
         }
+        if tcp.anomalies(client_dir).ignored_rsts + other.ignored_rsts > 0 {
+            flags.push("rst-ignored");
+        }
         if tcp.anomalies(client_dir).buffer_overflows + other.buffer_overflows > 0 {
             flags.push("reassembly-overflow");
         }

@@ -275,7 +275,7 @@ impl Analyzer {
         let ts = segment.ts_ns;
         let done = &mut self.done;
         let mut learned_client = None;
-        tcp.on_segment(segment, |dir, event| {
+        let believed = tcp.on_segment(segment, |dir, event| {
             http.on_stream_event(dir, event, &mut |http_event| {
                 if let HttpEvent::ClientIs(client) = http_event {
                     learned_client = Some(client);
@@ -291,7 +291,9 @@ impl Analyzer {
         }
         let dir = tcp.direction_of(segment);
         if segment.flags.rst() {
-            ledger.on_close_flag(dir, CloseKind::Rst, ts);
+            if believed {
+                ledger.on_close_flag(dir, CloseKind::Rst, ts);
+            }
         } else if segment.flags.fin() {
             ledger.on_close_flag(dir, CloseKind::Fin, ts);
         }
@@ -301,12 +303,11 @@ impl Analyzer {
             slot.tcp.release_buffers();
         }
         self.buffered = (self.buffered + slot.buffered_bytes()).saturating_sub(held_before);
-        if slot.closed_at.is_some() {
-            if self.config.linger_ns == 0
-                && let Some(slot) = self.table.remove(&key)
-            {
-                self.retire(key, slot, EndReason::Closed, ts);
-            }
+        if slot.closed_at.is_some()
+            && self.config.linger_ns == 0
+            && let Some(slot) = self.table.remove(&key)
+        {
+            self.retire(key, slot, EndReason::Closed, ts);
         }
         if self.memory_estimate() > self.config.max_memory {
             self.shed(ts);

@@ -66,6 +66,8 @@ pub struct Anomalies {
     pub gap_bytes: u64,
     /// Out-of-order segments given up because the buffer bound was reached.
     pub buffer_overflows: u64,
+    /// RSTs too far from the expected sequence number to be believed (RFC 5961).
+    pub ignored_rsts: u64,
 }
 
 /// When each teardown flag of one direction was first seen, and how often.
@@ -113,6 +115,9 @@ struct Reassembler {
     /// Payload bytes on the wire, retransmissions included.
     wire_bytes: u64,
 }
+
+/// A RST further ahead of the expected sequence number than this is not believed.
+const RST_WINDOW: u64 = 1 << 20;
 
 /// Acknowledgements further ahead than this are not believed as proof of capture loss.
 const MAX_ACK_JUMP: u64 = 64 << 20;
@@ -328,12 +333,12 @@ impl TcpConnection {
     }
 
     /// Takes one segment. Stream events come out in order through `emit`, each tagged with
-    /// the direction its bytes travel.
+    /// the direction its bytes travel. Returns false for a RST ignored as out of window.
     pub fn on_segment(
         &mut self,
         segment: &Segment<'_>,
         mut emit: impl FnMut(Dir, StreamEvent<'_>),
-    ) {
+    ) -> bool {
         let dir = self.direction_of(segment);
         self.last_ts = self.last_ts.max(segment.ts_ns);
         let flags = segment.flags;
@@ -400,14 +405,34 @@ impl TcpConnection {
         } else {
             segment.seq
         };
-        let Some(offset) = half.offset_of(data_seq) else {
+        let offset = half.offset_of(data_seq);
+        let mut emit_here = |event: StreamEvent<'_>| emit(dir, event);
+        if flags.rst() {
+            half.teardown.rsts += 1;
+            half.teardown.rst_ts.get_or_insert(segment.ts_ns);
+            // RFC 5961: only a RST near the expected sequence number ends a connection; a
+            // blind or injected one far off is counted and otherwise ignored.
+            let plausible = offset.is_some_and(|at| {
+                at + 1 >= half.next_offset && at <= half.next_offset + RST_WINDOW
+            });
+            if !plausible {
+                half.anomalies.ignored_rsts += 1;
+                return false;
+            }
+            if !half.rst_delivered {
+                half.flush(&mut emit_here);
+                half.rst_delivered = true;
+                emit_here(StreamEvent::Rst);
+            }
+            return true;
+        }
+        let Some(offset) = offset else {
             if !segment.payload.is_empty() {
                 half.anomalies.retransmissions += 1;
             }
-            return;
+            return true;
         };
         let length = segment.payload.len() as u64 + u64::from(segment.missing);
-        let mut emit_here = |event: StreamEvent<'_>| emit(dir, event);
         if length > 0 {
             if offset <= half.next_offset {
                 half.deliver(offset, segment.payload, segment.missing, &mut emit_here);
@@ -438,15 +463,7 @@ impl TcpConnection {
             }
         }
         half.deliver_fin_if_reached(&mut emit_here);
-        if flags.rst() {
-            half.teardown.rsts += 1;
-            half.teardown.rst_ts.get_or_insert(segment.ts_ns);
-            if !half.rst_delivered {
-                half.flush(&mut emit_here);
-                half.rst_delivered = true;
-                emit_here(StreamEvent::Rst);
-            }
-        }
+        true
     }
 
     /// Decides the client from the HTTP bytes when the handshake did not.

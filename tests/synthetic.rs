@@ -4,15 +4,14 @@
 //! the corpus tests do.
 
 mod common;
+#[path = "common/pcap.rs"]
+mod pcap;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use etherparse::PacketBuilder;
 use kascope::analysis::{Closer, ConnectionRecord, TransactionRecord};
 use kascope::tcp::ClientBy;
 
 use common::Analysis;
+use pcap::{ACK, Endpoint, FIN, PSH, RST, Record, SYN, pcap_bytes, tcp_frame, temp_capture};
 
 const CLIENT_IP: [u8; 4] = [10, 9, 0, 2];
 const SERVER_IP: [u8; 4] = [10, 9, 0, 1];
@@ -38,19 +37,6 @@ impl Side {
             S => C,
         }
     }
-}
-
-const SYN: u8 = 1;
-const FIN: u8 = 2;
-const RST: u8 = 4;
-const PSH: u8 = 8;
-const ACK: u8 = 16;
-
-/// One pcap record: the whole frame as on the wire, and how much of it was captured.
-struct Record {
-    ts_us: u64,
-    frame: Vec<u8>,
-    caplen: usize,
 }
 
 /// One TCP conversation between 10.9.0.2:40000 and 10.9.0.1:80, written packet by packet.
@@ -97,44 +83,21 @@ impl Conv {
         flags: u8,
         payload: &[u8],
     ) -> &mut Conv {
-        let (src_mac, dst_mac, src_ip, dst_ip, sport, dport) = match from {
-            C => (
-                CLIENT_MAC,
-                SERVER_MAC,
-                CLIENT_IP,
-                SERVER_IP,
-                CLIENT_PORT,
-                SERVER_PORT,
-            ),
-            S => (
-                SERVER_MAC,
-                CLIENT_MAC,
-                SERVER_IP,
-                CLIENT_IP,
-                SERVER_PORT,
-                CLIENT_PORT,
-            ),
+        let client = Endpoint {
+            mac: CLIENT_MAC,
+            ip: CLIENT_IP,
+            port: CLIENT_PORT,
         };
-        let mut builder = PacketBuilder::ethernet2(src_mac, dst_mac)
-            .ipv4(src_ip, dst_ip, 64)
-            .tcp(sport, dport, seq, 64240);
-        if flags & SYN != 0 {
-            builder = builder.syn();
-        }
-        if flags & FIN != 0 {
-            builder = builder.fin();
-        }
-        if flags & RST != 0 {
-            builder = builder.rst();
-        }
-        if flags & PSH != 0 {
-            builder = builder.psh();
-        }
-        if let Some(ack) = ack {
-            builder = builder.ack(ack);
-        }
-        let mut frame = Vec::with_capacity(builder.size(payload.len()));
-        builder.write(&mut frame, payload).expect("build packet");
+        let server = Endpoint {
+            mac: SERVER_MAC,
+            ip: SERVER_IP,
+            port: SERVER_PORT,
+        };
+        let (src, dst) = match from {
+            C => (client, server),
+            S => (server, client),
+        };
+        let frame = tcp_frame(src, dst, seq, ack, flags, payload);
         let caplen = frame.len();
         self.records.push(Record {
             ts_us: self.ts_us,
@@ -236,35 +199,10 @@ impl Conv {
         self.fin(first).fin(first.other()).ack(first)
     }
 
-    /// The capture as a classic pcap file: LINKTYPE_ETHERNET, microsecond timestamps.
-    fn pcap_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&0i32.to_le_bytes()); // thiszone
-        out.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-        out.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
-        out.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-        for record in &self.records {
-            out.extend_from_slice(&((record.ts_us / 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&((record.ts_us % 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&(record.caplen as u32).to_le_bytes());
-            out.extend_from_slice(&(record.frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&record.frame[..record.caplen]);
-        }
-        out
-    }
-
     /// Writes the capture to a unique temporary file, analyzes it and removes the file.
     fn analyze(&self, name: &str) -> Analysis {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let path: PathBuf = std::env::temp_dir().join(format!(
-            "kascope-synthetic-{}-{}-{name}.pcap",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, self.pcap_bytes()).expect("write pcap");
+        let path = temp_capture(name);
+        std::fs::write(&path, pcap_bytes(&self.records)).expect("write pcap");
         let analysis = common::analyze(&path);
         let _ = std::fs::remove_file(&path);
         assert!(
