@@ -121,7 +121,10 @@ struct Slot {
 }
 
 /// Memory of one table entry beyond its buffers: the slot, its key and the map's overhead.
-const SLOT_COST: usize = std::mem::size_of::<Slot>() + std::mem::size_of::<FlowKey>() + 16;
+const SLOT_COST: usize = std::mem::size_of::<Slot>()
+    + std::mem::size_of::<FlowKey>()
+    + std::mem::size_of::<Box<Slot>>()
+    + 24;
 const RETIRED_COST: usize = std::mem::size_of::<Retired>() + std::mem::size_of::<FlowKey>() + 16;
 
 impl Slot {
@@ -146,7 +149,8 @@ const MAX_RETIRED: usize = 1 << 20;
 /// The whole pipeline from frames to records.
 pub struct Analyzer {
     config: Config,
-    table: HashMap<FlowKey, Slot>,
+    /// Slots are boxed so that growing the map moves pointers, not kilobyte-sized slots.
+    table: HashMap<FlowKey, Box<Slot>>,
     retired: HashMap<FlowKey, Retired>,
     next_stream: u64,
     counts: FrameCounts,
@@ -225,14 +229,14 @@ impl Analyzer {
         let new_slot = |stream, continued| {
             let tcp = TcpConnection::new(segment, stream, config.reassembly_limit);
             let client = tcp.client.map(|(dir, _)| dir);
-            Slot {
+            Box::new(Slot {
                 tcp,
                 http: HttpConnection::new(client, config.max_head),
                 ledger: Ledger::new(config.transactions),
                 closed_at: None,
                 continued,
                 kernel_drops: false,
-            }
+            })
         };
         let slot = match self.table.entry(key) {
             Entry::Occupied(entry) if entry.get().tcp.is_reused_by(segment) => {
@@ -271,7 +275,7 @@ impl Analyzer {
         let held_before = slot.buffered_bytes();
         let Slot {
             tcp, http, ledger, ..
-        } = slot;
+        } = &mut **slot;
         let ts = segment.ts_ns;
         let done = &mut self.done;
         let mut learned_client = None;
@@ -348,7 +352,7 @@ impl Analyzer {
     }
 
     /// Writes a connection out and remembers its stream number for late packets.
-    fn retire(&mut self, key: FlowKey, slot: Slot, reason: EndReason, now: u64) {
+    fn retire(&mut self, key: FlowKey, slot: Box<Slot>, reason: EndReason, now: u64) {
         self.buffered = self.buffered.saturating_sub(slot.buffered_bytes());
         if self.retired.len() < MAX_RETIRED {
             let stream = slot.tcp.stream;
@@ -409,7 +413,7 @@ impl Analyzer {
             .collect();
         self.retired
             .retain(|_, retired| now.saturating_sub(retired.at) < RETIRED_FOR_NS);
-        let mut expired: Vec<(FlowKey, Slot)> = expired
+        let mut expired: Vec<(FlowKey, Box<Slot>)> = expired
             .iter()
             .filter_map(|key| self.table.remove(key).map(|slot| (*key, slot)))
             .collect();
@@ -424,20 +428,31 @@ impl Analyzer {
         }
     }
 
-    /// End of input: every connection still open is written out, in stream order.
-    pub fn finish_all(&mut self) {
+    /// End of input: every connection still open is written out, in stream order, each
+    /// record handed to `on_output` at once so the end of a big capture needs no extra memory.
+    pub fn finish_all(&mut self, mut on_output: impl FnMut(Output)) {
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
-        self.buffered = 0;
-        let mut slots: Vec<Slot> = self.table.drain().map(|(_, slot)| slot).collect();
-        slots.sort_by_key(|slot| slot.tcp.stream);
-        for slot in slots {
-            let reason = if slot.closed_at.is_some() {
-                EndReason::Closed
-            } else {
-                EndReason::CaptureEnded
-            };
-            finish(slot, reason, &self.config, &mut self.done, &mut self.output);
+        self.output.drain(..).for_each(&mut on_output);
+        let mut order: Vec<(u64, FlowKey)> = self
+            .table
+            .iter()
+            .map(|(key, slot)| (slot.tcp.stream, *key))
+            .collect();
+        order.sort_unstable_by_key(|(stream, _)| *stream);
+        for (_, key) in order {
+            if let Some(slot) = self.table.remove(&key) {
+                let reason = if slot.closed_at.is_some() {
+                    EndReason::Closed
+                } else {
+                    EndReason::CaptureEnded
+                };
+                finish(slot, reason, &self.config, &mut self.done, &mut self.output);
+                self.output.drain(..).for_each(&mut on_output);
+            }
         }
+        self.table = HashMap::new();
+        self.retired = HashMap::new();
+        self.buffered = 0;
     }
 }
 
@@ -456,7 +471,7 @@ fn emit_transactions(
 
 /// Flushes a connection through every stage and writes its records.
 fn finish(
-    slot: Slot,
+    slot: Box<Slot>,
     reason: EndReason,
     config: &Config,
     done: &mut Vec<PendingTransaction>,
@@ -469,7 +484,7 @@ fn finish(
         continued,
         kernel_drops,
         ..
-    } = slot;
+    } = *slot;
     let ts = tcp.last_ts;
     let mut learned_client = None;
     let mut to_ledger = |http_event: HttpEvent<'_>| {

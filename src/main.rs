@@ -325,11 +325,16 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     } else {
         run_offline(cli, &mut analyzer, &mut outputs, &mut warnings)?;
     }
-    analyzer.finish_all();
-    for output in analyzer.take_output() {
-        outputs
-            .take(output)
-            .map_err(|e| format!("writing output: {e}"))?;
+    let mut write_error = None;
+    analyzer.finish_all(|output| {
+        if let Err(err) = outputs.take(output)
+            && write_error.is_none()
+        {
+            write_error = Some(err);
+        }
+    });
+    if let Some(err) = write_error {
+        return Err(format!("writing output: {err}"));
     }
     outputs
         .flush()

@@ -61,8 +61,7 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
             |warning| warnings.push(warning),
         )
         .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
-    analyzer.finish_all();
-    outputs.extend(analyzer.take_output());
+    analyzer.finish_all(|output| outputs.push(output));
     let mut connections = Vec::new();
     let mut transactions = Vec::new();
     for output in outputs {
