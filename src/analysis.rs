@@ -103,6 +103,8 @@ pub struct Ledger {
     client_connection: ConnectionTokens,
     client_http10: bool,
     server_http10: bool,
+    client_http09: bool,
+    server_http09: bool,
     server_connection_first: Option<ConnectionTokens>,
     server_connection_last: Option<ConnectionTokens>,
     keep_alive_first: Option<KeepAliveAdvert>,
@@ -294,6 +296,7 @@ impl Ledger {
                 }
                 self.client_connection = self.client_connection.union(head.connection);
                 self.client_http10 |= head.version == 0;
+                self.client_http09 |= head.version == 9;
                 let pipelined = !self.outstanding.is_empty();
                 if pipelined {
                     self.pipelined_requests += 1;
@@ -347,7 +350,8 @@ impl Ledger {
                     self.server_connection_last = Some(connection);
                     // RFC 9112 §9.3: an HTTP/1.0 response without keep-alive closes too.
                     let closes = connection.has(ConnectionTokens::CLOSE)
-                        || (head.version == 0 && !connection.has(ConnectionTokens::KEEP_ALIVE));
+                        || (matches!(head.version, 0 | 9)
+                            && !connection.has(ConnectionTokens::KEEP_ALIVE));
                     if closes {
                         self.close_announced_at.get_or_insert(self.responses);
                     }
@@ -365,6 +369,7 @@ impl Ledger {
                         self.keep_alive_malformed |= advert.malformed;
                     }
                     self.server_http10 |= head.version == 0;
+                    self.server_http09 |= head.version == 9;
                 }
                 if self.server_header.is_none()
                     && let Some(server) = head.server
@@ -407,7 +412,13 @@ impl Ledger {
                     });
                 }
             }
-            HttpEvent::Tunnel => self.tunnel = true,
+            HttpEvent::Tunnel => {
+                self.tunnel = true;
+                // What the switching response said about the connection no longer applies.
+                if self.close_announced_at == Some(self.responses) {
+                    self.close_announced_at = None;
+                }
+            }
             HttpEvent::Error(_, _) => self.parse_errors += 1,
             HttpEvent::Lost { bytes } => self.lost_bytes += bytes,
             HttpEvent::Resync { .. } => self.resyncs += 1,
@@ -437,8 +448,10 @@ impl Ledger {
             advertised_timeout_s: self.advertised_timeout,
             close_announced_at: self.close_announced_at,
             client_asked_close: self.client_connection.has(ConnectionTokens::CLOSE)
+                || self.client_http09
                 || (self.client_http10
                     && !self.client_connection.has(ConnectionTokens::KEEP_ALIVE)),
+            tunnel: self.tunnel,
             first_close: self.first_close.map(|close| {
                 let side = if close.dir == client_dir {
                     Side::Client
@@ -534,10 +547,11 @@ impl Ledger {
             EndReason::MemoryBudget => flags.push("evicted;memory-budget"),
         }
 
-        let http_version = |any: bool, http10: bool| match (any, http10) {
-            (false, _) => String::new(),
-            (true, true) => "1.0".to_string(),
-            (true, false) => "1.1".to_string(),
+        let http_version = |any: bool, http09: bool, http10: bool| match (any, http09, http10) {
+            (false, _, _) => String::new(),
+            (true, true, _) => "0.9".to_string(),
+            (true, false, true) => "1.0".to_string(),
+            (true, false, false) => "1.1".to_string(),
         };
         let advert = |a: Option<KeepAliveAdvert>| a.unwrap_or_default();
         ConnectionRecord {
@@ -574,8 +588,8 @@ impl Ledger {
             server_fin_ts: server_teardown.fin_ts.map(epoch_seconds),
             client_rst_ts: client_teardown.rst_ts.map(epoch_seconds),
             server_rst_ts: server_teardown.rst_ts.map(epoch_seconds),
-            client_http: http_version(self.requests > 0, self.client_http10),
-            server_http: http_version(self.responses > 0, self.server_http10),
+            client_http: http_version(self.requests > 0, self.client_http09, self.client_http10),
+            server_http: http_version(self.responses > 0, self.server_http09, self.server_http10),
             client_connection: self.client_connection.describe(),
             server_connection_first: self
                 .server_connection_first

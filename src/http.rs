@@ -178,7 +178,7 @@ fn parse_quoted_number(text: &[u8]) -> Option<u32> {
 pub struct RequestHead<'a> {
     pub method: &'a str,
     pub target: &'a str,
-    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; 9 for an HTTP/0.9 simple request.
     pub version: u8,
     pub connection: ConnectionTokens,
     pub head_bytes: usize,
@@ -187,6 +187,7 @@ pub struct RequestHead<'a> {
 /// A response head, borrowed from the stream.
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseHead<'a> {
+    /// 0 for an HTTP/0.9 simple response, which has no status line.
     pub status: u16,
     pub version: u8,
     pub connection: ConnectionTokens,
@@ -300,6 +301,8 @@ enum RequestKind {
     Head,
     Connect,
     Upgrade,
+    /// An HTTP/0.9 simple request: the answer is a bare body up to the close.
+    Http09,
 }
 
 /// One direction's parser.
@@ -544,6 +547,12 @@ impl MessageParser {
                     self.state = State::Head;
                 }
                 State::Sniff => {
+                    if self.role == Some(Role::Responses)
+                        && shared.pending.front() == Some(&RequestKind::Http09)
+                    {
+                        self.state = State::Head;
+                        continue;
+                    }
                     if !self.head.is_empty()
                         && matches!(sniff(rest), Sniffed::Request | Sniffed::Response)
                     {
@@ -609,6 +618,23 @@ impl MessageParser {
                     self.state = State::Head;
                 }
                 State::Head => {
+                    if self.role == Some(Role::Responses)
+                        && shared.answering.is_none()
+                        && shared.pending.front() == Some(&RequestKind::Http09)
+                    {
+                        // HTTP/0.9 simple response: no status line, the body runs to the close.
+                        shared.pending.pop_front();
+                        emit(HttpEvent::Response(ResponseHead {
+                            status: 0,
+                            version: 9,
+                            connection: ConnectionTokens::default(),
+                            keep_alive: None,
+                            server: None,
+                            head_bytes: 0,
+                        }));
+                        self.start_body(Body::UntilClose, emit);
+                        continue;
+                    }
                     if self.head.is_empty() {
                         // Blank lines between messages are tolerated (RFC 9112 §2.2).
                         let skip = rest
@@ -625,6 +651,13 @@ impl MessageParser {
                                 rest = &rest[end..];
                             }
                             None => {
+                                if self.role != Some(Role::Responses)
+                                    && let Some(end) = simple_request_end(rest)
+                                {
+                                    self.on_simple_request(&rest[..end], shared, emit);
+                                    rest = &rest[end..];
+                                    continue;
+                                }
                                 if rest.len() > max_head {
                                     self.give_up(ParseError::HeadTooLarge, emit);
                                     continue;
@@ -641,6 +674,16 @@ impl MessageParser {
                                 let head = std::mem::take(&mut self.head);
                                 self.on_head(&head[..end], shared, emit);
                                 rest = &rest[end - old..];
+                                self.head = head;
+                                self.head.clear();
+                            }
+                            None if self.role != Some(Role::Responses)
+                                && simple_request_end(&self.head).is_some() =>
+                            {
+                                let end = simple_request_end(&self.head).unwrap_or_default();
+                                let head = std::mem::take(&mut self.head);
+                                self.on_simple_request(&head[..end], shared, emit);
+                                rest = &rest[end.saturating_sub(old)..];
                                 self.head = head;
                                 self.head.clear();
                             }
@@ -777,6 +820,27 @@ impl MessageParser {
         }
     }
 
+    /// An HTTP/0.9 simple request (`GET /path` and a line end, RFC 1945 §4.1).
+    fn on_simple_request(
+        &mut self,
+        line: &[u8],
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        let target = std::str::from_utf8(line.trim_ascii()[4..].trim_ascii()).unwrap_or("");
+        if shared.pending.len() < MAX_PENDING {
+            shared.pending.push_back(RequestKind::Http09);
+        }
+        emit(HttpEvent::Request(RequestHead {
+            method: "GET",
+            target,
+            version: 9,
+            connection: ConnectionTokens::default(),
+            head_bytes: line.len(),
+        }));
+        self.start_body(Body::Length(0), emit);
+    }
+
     /// A head httparse rejects but whose first line starts with a method token still took
     /// its turn on the connection (servers answer it, usually with 400): it is counted as a
     /// request without a body and flagged.
@@ -786,6 +850,10 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
+        if let Some(end) = simple_request_end(head) {
+            self.on_simple_request(&head[..end], shared, emit);
+            return;
+        }
         let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
         let line = head[..line_end].trim_ascii();
         let method_len = line
@@ -1079,6 +1147,20 @@ impl MessageParser {
         self.head = Vec::new();
         self.state = State::Opaque;
     }
+}
+
+/// The end of an HTTP/0.9 simple request line (`GET` SP target, no version), if `data`
+/// starts with one.
+fn simple_request_end(data: &[u8]) -> Option<usize> {
+    let newline = memchr::memchr(b'\n', data)?;
+    let line = data[..newline]
+        .strip_suffix(b"\r")
+        .unwrap_or(&data[..newline]);
+    let target = line.strip_prefix(b"GET ")?;
+    let simple = !target.is_empty()
+        && !target.contains(&b' ')
+        && target.iter().all(|b| b.is_ascii_graphic());
+    simple.then_some(newline + 1)
 }
 
 fn chunk_after_size(size: u64) -> Chunk {

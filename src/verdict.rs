@@ -25,6 +25,8 @@ pub struct KeepAliveFacts {
     pub close_announced_at: Option<u32>,
     /// The client asked for the close: `Connection: close`, or HTTP/1.0 without keep-alive.
     pub client_asked_close: bool,
+    /// The connection became a tunnel (101, CONNECT): keep-alive no longer applies.
+    pub tunnel: bool,
     /// Who sent the connection's first FIN or RST, and when (ns).
     pub first_close: Option<(Side, u64)>,
     /// The server sent a FIN or RST at some point.
@@ -171,6 +173,7 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
         _ => None,
     };
     let idle_close_tests_timeout = idle_close_ns.is_some()
+        && !facts.tunnel
         && facts.close_announced_at.is_none()
         && !limit_reached
         && !facts.client_asked_close;
@@ -204,7 +207,7 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
         0
     };
     let race_request = match server_close_ns {
-        Some(close) if !announced_or_limited && !facts.client_asked_close => facts
+        Some(close) if !announced_or_limited && !facts.client_asked_close && !facts.tunnel => facts
             .unanswered
             .iter()
             .find(|(_, sent, after_announce)| {
@@ -219,6 +222,7 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
         (Some(t), Some(idle)) if idle + tolerance.timeout_ns >= u64::from(t) * 1_000_000_000
     );
     let unannounced_close = server_first
+        && !facts.tunnel
         && facts.close_announced_at.is_none()
         && !limit_reached
         && !timeout_reached
@@ -422,6 +426,21 @@ mod tests {
         assert!(!v.unannounced_close);
         assert_eq!(v.timeout, TimeoutVerdict::Untested);
         assert!(!v.is_violation());
+    }
+
+    #[test]
+    fn tunnels_are_not_judged_as_keep_alive() {
+        let f = KeepAliveFacts {
+            tunnel: true,
+            advertised_timeout_s: Some(5),
+            first_close: Some((Side::Server, 11 * S)),
+            server_closed: true,
+            unanswered: vec![(2, 11 * S, false)],
+            ..facts()
+        };
+        let v = judge(&f);
+        assert_eq!(v.timeout, TimeoutVerdict::Untested);
+        assert!(!v.unannounced_close && v.race_request.is_none() && !v.is_violation());
     }
 
     #[test]

@@ -12,7 +12,61 @@ const HEAD_SEEN: &str = "the response head is in the capture but part of its bod
     kascope counts every response the server sent a head for (the oracle's header-only \
     column agrees), so that request is answered rather than outstanding";
 
+const HTTP_09: &str = "HTTP/0.9 simple requests (`GET /path` with no version) answered by a \
+    bare body up to the close: tshark decodes neither; kascope counts the request and its \
+    response (status 0, client_http and server_http 0.9)";
+
 const DISAGREEMENTS: &[Disagreement] = &[
+    Disagreement {
+        capture: "zeek__http__http_09",
+        stream: None,
+        field: "requests",
+        kascope: "1",
+        why: HTTP_09,
+    },
+    Disagreement {
+        capture: "zeek__http__http_09",
+        stream: None,
+        field: "responses",
+        kascope: "1",
+        why: HTTP_09,
+    },
+    Disagreement {
+        capture: "zeek__http__http_09",
+        stream: None,
+        field: "pipeline_depth",
+        kascope: "1",
+        why: HTTP_09,
+    },
+    Disagreement {
+        capture: "zeek__ipv6-http-atomic-frag",
+        stream: None,
+        field: "requests",
+        kascope: "1",
+        why: HTTP_09,
+    },
+    Disagreement {
+        capture: "zeek__ipv6-http-atomic-frag",
+        stream: None,
+        field: "responses",
+        kascope: "1",
+        why: HTTP_09,
+    },
+    Disagreement {
+        capture: "zeek__ipv6-http-atomic-frag",
+        stream: None,
+        field: "pipeline_depth",
+        kascope: "1",
+        why: HTTP_09,
+    },
+    Disagreement {
+        capture: "zeek__mixed-vlan-mpls",
+        stream: Some(2),
+        field: "responses",
+        kascope: "1",
+        why: "`GET /` without a version (HTTP/0.9, which tshark counts as a request here) is \
+              answered by a bare body: kascope counts that response too",
+    },
     Disagreement {
         capture: "arkime__twovlan",
         stream: Some(0),
@@ -205,4 +259,48 @@ fn socks_preamble_does_not_hide_http() {
     let analysis = connection_of("zeek/socks.pcap");
     let c = &analysis.connections[0];
     assert_eq!((c.requests, c.responses), (7, 7));
+}
+
+#[test]
+fn tunnels_and_http_0_9_are_recognised() {
+    if corpus().is_none() {
+        return;
+    }
+    for file in [
+        "zeek/http__connect-with-header.pcap",
+        "zeek/http__websocket.pcap",
+    ] {
+        let analysis = connection_of(file);
+        let c = &analysis.connections[0];
+        assert!(c.flags.contains("tunnel"), "{file}: {}", c.flags);
+        assert!(
+            !c.violation && !c.unannounced_close,
+            "{file}: keep-alive rules do not apply"
+        );
+    }
+    let analysis = connection_of("zeek/http__http_09.pcap");
+    let c = &analysis.connections[0];
+    assert_eq!((c.requests, c.responses), (1, 1));
+    assert_eq!(
+        (c.client_http.as_str(), c.server_http.as_str()),
+        ("0.9", "0.9")
+    );
+    assert_eq!(analysis.transactions[0].target, "/zeek.html");
+}
+
+#[test]
+fn interim_and_close_delimited_responses() {
+    if corpus().is_none() {
+        return;
+    }
+    let analysis = connection_of("zeek/http__100-continue.pcap");
+    assert_eq!(analysis.connections[0].interim_responses, 1);
+    let analysis = connection_of("sv/http-multiple100__input.pcap");
+    assert!(analysis.connections[0].interim_responses >= 2);
+    let analysis = connection_of("arkime/http-no-length.pcap");
+    let t = &analysis.transactions[0];
+    assert!(
+        t.complete && t.response_body_bytes.unwrap() > 0,
+        "body runs to the server's FIN"
+    );
 }
