@@ -5,7 +5,8 @@
 # usage: sudo captures/record.sh [NAME ...]
 #   NAME = capture basename (e.g. pipeline-5-apache); default: all scenarios.
 #   env: OUTDIR=dir (default: this script's directory), KEEP_TMP=1 (keep the temp dir with
-#        server configs and logs), NO_FIXTURES=1 (skip make_fixtures.sh at the end).
+#        server configs and logs), NO_FIXTURES=1 (skip make_fixtures.sh at the end),
+#        RACE_APACHE_SLEEPS / RACE_NGINX_SLEEPS="S1 S2 ..." (idle times of the race captures).
 #
 # Network: two network namespaces created here, ksRecS (server, 10.201.0.1/24) and ksRecC
 # (client, 10.201.0.2/24), joined by a veth pair (MTU 1500; tso/gso/gro/tx-checksum offloads
@@ -19,7 +20,7 @@
 # client exits so the final FIN/ACKs are in the file.
 # Everything started here is stopped on exit (trap), also on failure or Ctrl-C; namespaces
 # are deleted. Idempotent: leftovers of an earlier killed run are removed first.
-# Run time: ~45 s.
+# Run time: ~60 s for all scenarios, plus ~15 s for make_fixtures.sh.
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -381,10 +382,12 @@ fi
 
 # --- nginx, 2 s keep-alive (keepalive_timeout 2 2; keepalive_requests 100): the race -------
 if want race-nginx; then
+  # same client as race-apache: idle 1.990 s, 2.002 s (nginx closes 2.0006-2.0045 s after the
+  # response: either way) and 2.010 s (after the FIN: RST). Env RACE_NGINX_SLEEPS overrides.
   nginx_start race "2 2" 100
   cap_start race-nginx
   client "${RACE[@]}" --host $SIP --port 80 --path /tiny.txt --pause 0.3 \
-    $(for s in ${RACE_NGINX_SLEEPS:-1.990 2.003 2.010}; do echo --sleep $s; done)
+    $(for s in ${RACE_NGINX_SLEEPS:-1.990 2.002 2.010}; do echo --sleep $s; done)
   cap_stop
   nginx_stop
 fi
@@ -433,11 +436,13 @@ if want_any pipeline-5-apache max-requests-apache idle-timeout-apache race-apach
     cap_stop
   fi
   if want race-apache; then
-    # keep-alive race: 3 connections; each sends request 2 after idling RACE_APACHE_SLEEPS[i]
-    # seconds, around KeepAliveTimeout 2 (see docs/captures.md for what each one shows)
+    # keep-alive race: 3 connections, each sends request 2 after idling 1.990 s (before
+    # KeepAliveTimeout 2: answered), 2.0022 s (Apache closes 2.0007-2.0031 s after the
+    # response: either way) and 2.010 s (after the server's FIN: lost). Env RACE_APACHE_SLEEPS
+    # overrides the list. See docs/captures.md.
     cap_start race-apache
     client "${RACE[@]}" --host $SIP --port 8080 --path /tiny.txt --pause 0.3 \
-      $(for s in ${RACE_APACHE_SLEEPS:-1.990 2.003 2.010}; do echo --sleep $s; done)
+      $(for s in ${RACE_APACHE_SLEEPS:-1.990 2.0022 2.010}; do echo --sleep $s; done)
     cap_stop
   fi
   apache_stop

@@ -69,8 +69,8 @@ impl Default for Tolerance {
 pub enum MaxVerdict {
     /// Nothing advertised.
     None,
-    /// The client went as far as the limit (or wanted more) and the server stopped (closed,
-    /// or said `Connection: close`) at or before it.
+    /// The client went as far as the limit (or the server refused more with
+    /// `Connection: close`) and the server stopped at or before it.
     Honoured,
     /// The server answered more requests than it advertised.
     Exceeded,
@@ -155,13 +155,14 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
     // A server that answered exactly its limit closed for it; one past its limit did not.
     let limit_reached = facts.implied_limit == Some(facts.responses);
 
-    // The limit is only tested when the client went as far as it, or wanted more than the
-    // server gave; an idle close after two requests of a hundred allowed says nothing of max.
-    let client_wanted_more = !facts.unanswered.is_empty();
+    // The limit is only tested when the client went as far as it, or when the server refused
+    // more with `Connection: close`; an idle close (even one a request raced) after two
+    // requests of a hundred allowed says nothing of max.
+    let refused_more = !facts.unanswered.is_empty() && facts.close_announced_at.is_some();
     let max = match facts.implied_limit {
         None => MaxVerdict::None,
         Some(limit) if facts.responses > limit => MaxVerdict::Exceeded,
-        Some(limit) if stopped_by_server && (facts.requests >= limit || client_wanted_more) => {
+        Some(limit) if stopped_by_server && (facts.requests >= limit || refused_more) => {
             MaxVerdict::Honoured
         }
         Some(_) => MaxVerdict::Untested,
@@ -388,6 +389,7 @@ mod tests {
     fn request_crossing_an_idle_close_is_a_race() {
         let f = KeepAliveFacts {
             requests: 2,
+            implied_limit: Some(100),
             advertised_timeout_s: Some(2),
             first_close: Some((Side::Server, 12 * S)),
             server_closed: true,
@@ -397,6 +399,11 @@ mod tests {
         let v = judge(&f);
         assert_eq!(v.race_request, Some(2));
         assert_eq!(v.timeout, TimeoutVerdict::Honoured);
+        assert_eq!(
+            v.max,
+            MaxVerdict::Untested,
+            "an idle close says nothing of max"
+        );
         assert_eq!(v.dropped_after_close, 0);
     }
 

@@ -285,3 +285,94 @@ mod verdicts {
         }
     }
 }
+
+mod promises {
+    use super::*;
+    use kascope::verdict::{MaxVerdict, TimeoutVerdict};
+
+    #[test]
+    fn a_lying_server_exceeds_max_and_closes_early() {
+        // liar_server.py advertises timeout=10, max=2, answers 5 and closes idle ones at ~1 s.
+        let analysis = capture("noncompliant-server");
+        let [busy, idle] = analysis.connections.as_slice() else {
+            panic!("two connections expected");
+        };
+        assert_eq!((busy.requests, busy.responses), (5, 5));
+        assert_eq!(busy.implied_request_limit, Some(3));
+        assert_eq!(busy.max_verdict, MaxVerdict::Exceeded);
+        for c in [busy, idle] {
+            assert_eq!(c.timeout_verdict, TimeoutVerdict::ClosedEarly);
+            let seconds = c.idle_close_s.unwrap();
+            assert!((0.9..1.2).contains(&seconds), "{seconds}");
+            assert!(c.violation && c.unannounced_close);
+        }
+        assert_eq!(idle.max_verdict, MaxVerdict::Untested);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kascope"))
+            .arg(repo().join("captures/noncompliant-server.pcap"))
+            .args(["-q", "--fail-on", "violation"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "--fail-on violation fails the pipeline"
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("BROKEN PROMISE"));
+    }
+
+    #[test]
+    fn requests_crossing_the_idle_close_are_races() {
+        for name in ["race-apache", "race-nginx"] {
+            let analysis = capture(name);
+            let c = &analysis.connections;
+            assert_eq!(c.len(), 3, "{name}");
+            // 1.990 s: answered just before the 2 s timeout; the client closes later.
+            assert_eq!(c[0].race_request, None, "{name}");
+            assert_eq!((c[0].requests, c[0].responses), (2, 2), "{name}");
+            // Around 2.002 s and at 2.010 s the second request crosses the server's close.
+            for raced in &c[1..] {
+                assert_eq!(
+                    raced.race_request,
+                    Some(2),
+                    "{name} stream {}",
+                    raced.stream
+                );
+                assert_eq!(raced.unanswered_requests, 1, "{name}");
+                assert_eq!(raced.timeout_verdict, TimeoutVerdict::Honoured, "{name}");
+                assert!(!raced.violation, "{name}: the server kept its promise");
+                assert_ne!(
+                    raced.max_verdict,
+                    MaxVerdict::Honoured,
+                    "{name}: max untested"
+                );
+            }
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kascope"))
+            .arg(repo().join("captures/race-nginx.pcap"))
+            .args(["-q", "--fail-on", "race"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+    }
+
+    #[test]
+    fn http_1_0_keep_alive_is_honoured_and_plain_1_0_closes() {
+        let analysis = capture("http10-keepalive");
+        let [kept, closed] = analysis.connections.as_slice() else {
+            panic!("two connections expected");
+        };
+        assert_eq!((kept.requests, kept.responses), (3, 3));
+        assert_eq!(kept.client_http, "1.0");
+        assert_eq!(
+            (kept.keep_alive_max_first, kept.keep_alive_max_last),
+            (Some(100), Some(98))
+        );
+        assert_eq!(kept.closer, Closer::ClientFin);
+        assert_eq!((closed.requests, closed.responses), (1, 1));
+        assert_eq!(closed.closer, Closer::ServerFin);
+        assert!(
+            !closed.unannounced_close && !closed.violation,
+            "HTTP/1.0 asked for the close"
+        );
+    }
+}
