@@ -156,6 +156,13 @@ impl Summary {
                 .collect();
             let _ = writeln!(out, "flagged connections: {}", flagged.join(", "));
         }
+        if counts.late_packets > 0 {
+            let _ = writeln!(
+                out,
+                "late packets of connections already written out: {}",
+                counts.late_packets
+            );
+        }
         if counts.shed_connections > 0 {
             let _ = writeln!(
                 out,
