@@ -553,34 +553,44 @@ impl MessageParser {
                         self.state = State::Head;
                         continue;
                     }
-                    if !self.head.is_empty()
-                        && matches!(sniff(rest), Sniffed::Request | Sniffed::Response)
-                    {
-                        // A segment that starts a message by itself wins over buffered bytes
-                        // that never made sense (the tail of a body when capture began).
-                        self.skipped += self.head.len() as u64;
-                        self.head.clear();
+                    if !self.head.is_empty() {
+                        // Earlier bytes were too few to tell: look at them with the new ones.
+                        let mut buffered = std::mem::take(&mut self.head);
+                        let earlier = buffered.len();
+                        buffered.extend_from_slice(rest);
+                        match (sniff(&buffered), sniff(rest)) {
+                            (Sniffed::NeedMore, _) => {
+                                self.head = buffered;
+                                return;
+                            }
+                            (Sniffed::Other(_), Sniffed::Request) => {
+                                // A segment that starts a message by itself wins over bytes
+                                // that never made sense (a body's tail when capture began).
+                                let skipped = earlier as u64;
+                                emit(HttpEvent::Resync {
+                                    role: Role::Requests,
+                                    skipped,
+                                });
+                                continue;
+                            }
+                            (Sniffed::Other(_), Sniffed::Response) => {
+                                let skipped = earlier as u64;
+                                emit(HttpEvent::Resync {
+                                    role: Role::Responses,
+                                    skipped,
+                                });
+                                continue;
+                            }
+                            _ => {
+                                // With nothing buffered the bytes decide below.
+                                self.feed(dir, &buffered, shared, max_head, emit);
+                                return;
+                            }
+                        }
                     }
-                    let sample: &[u8] = if self.head.is_empty() {
-                        rest
-                    } else {
-                        &self.head
-                    };
-                    let role = match sniff(sample) {
+                    let role = match sniff(rest) {
                         Sniffed::NeedMore => {
-                            if self.head.is_empty() {
-                                self.head.extend_from_slice(rest);
-                                return;
-                            }
-                            // Only reachable with bytes already buffered: add and look again.
                             self.head.extend_from_slice(rest);
-                            if let Sniffed::NeedMore = sniff(&self.head) {
-                                return;
-                            }
-                            // The buffered head now holds everything; reparse from it.
-                            let buffered = std::mem::take(&mut self.head);
-                            self.state = State::Sniff;
-                            self.feed(dir, &buffered, shared, max_head, emit);
                             return;
                         }
                         Sniffed::Other(protocol) => {
@@ -588,32 +598,18 @@ impl MessageParser {
                                 shared.protocol = protocol;
                                 emit(HttpEvent::Protocol(protocol));
                             }
-                            if protocol == Protocol::Unknown {
-                                // Something before HTTP (a SOCKS or PROXY preamble, say):
-                                // keep looking for a message start.
-                                let buffered = std::mem::take(&mut self.head);
-                                self.state = State::Lost;
-                                if !buffered.is_empty() {
-                                    self.feed(dir, &buffered, shared, max_head, emit);
-                                }
-                                continue;
-                            }
-                            self.head.clear();
-                            self.state = State::Opaque;
-                            return;
+                            // Unknown bytes may be a preamble (SOCKS, PROXY) before HTTP: keep
+                            // looking for a message start. TLS, HTTP/2, SSH are opaque.
+                            self.state = if protocol == Protocol::Unknown {
+                                State::Lost
+                            } else {
+                                State::Opaque
+                            };
+                            continue;
                         }
                         Sniffed::Request => Role::Requests,
                         Sniffed::Response => Role::Responses,
                     };
-                    if !self.head.is_empty() {
-                        // Rewind: the buffered bytes are the start of the head.
-                        let mut buffered = std::mem::take(&mut self.head);
-                        buffered.extend_from_slice(rest);
-                        self.state = State::Head;
-                        self.adopt_role(dir, role, shared, emit);
-                        self.feed(dir, &buffered, shared, max_head, emit);
-                        return;
-                    }
                     self.adopt_role(dir, role, shared, emit);
                     self.state = State::Head;
                 }
