@@ -765,10 +765,7 @@ impl MessageParser {
         let mut storage = [httparse::EMPTY_HEADER; 64];
         let mut big_storage;
         let mut request = httparse::Request::new(&mut storage);
-        let mut config = httparse::ParserConfig::default();
-        config
-            .allow_multiple_spaces_in_request_line_delimiters(true)
-            .ignore_invalid_headers_in_requests(true);
+        let config = parser_config();
         let mut parsed = config.parse_request(&mut request, head);
         if parsed == Err(httparse::Error::TooManyHeaders) {
             big_storage = vec![httparse::EMPTY_HEADER; count_lines(head)];
@@ -889,12 +886,7 @@ impl MessageParser {
         let mut storage = [httparse::EMPTY_HEADER; 64];
         let mut big_storage;
         let mut response = httparse::Response::new(&mut storage);
-        let mut config = httparse::ParserConfig::default();
-        config
-            .allow_spaces_after_header_name_in_responses(true)
-            .allow_obsolete_multiline_headers_in_responses(true)
-            .allow_multiple_spaces_in_response_status_delimiters(true)
-            .ignore_invalid_headers_in_responses(true);
+        let config = parser_config();
         let mut parsed = config.parse_response(&mut response, head);
         if parsed == Err(httparse::Error::TooManyHeaders) {
             big_storage = vec![httparse::EMPTY_HEADER; count_lines(head)];
@@ -1157,6 +1149,19 @@ fn simple_request_end(data: &[u8]) -> Option<usize> {
         && !target.contains(&b' ')
         && target.iter().all(|b| b.is_ascii_graphic());
     simple.then_some(newline + 1)
+}
+
+/// Lenient parsing: the job is to follow real traffic, not to police it.
+fn parser_config() -> httparse::ParserConfig {
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .ignore_invalid_headers_in_requests(true)
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_responses(true);
+    config
 }
 
 fn chunk_after_size(size: u64) -> Chunk {

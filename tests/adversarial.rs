@@ -50,12 +50,7 @@ impl Trace {
         payload: &[u8],
     ) {
         let frame = tcp_frame(from, to, seq, ack, flags, payload);
-        let caplen = frame.len();
-        self.records.push(Record {
-            ts_us: self.ts_us,
-            frame,
-            caplen,
-        });
+        self.records.push(Record::whole(self.ts_us, frame));
         self.ts_us += 10;
     }
 

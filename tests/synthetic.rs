@@ -98,12 +98,7 @@ impl Conv {
             S => (server, client),
         };
         let frame = tcp_frame(src, dst, seq, ack, flags, payload);
-        let caplen = frame.len();
-        self.records.push(Record {
-            ts_us: self.ts_us,
-            frame,
-            caplen,
-        });
+        self.records.push(Record::whole(self.ts_us, frame));
         self.ts_us += 1000;
         self
     }

@@ -27,6 +27,17 @@ pub struct Record {
     pub caplen: usize,
 }
 
+impl Record {
+    /// A frame captured whole.
+    pub fn whole(ts_us: u64, frame: Vec<u8>) -> Record {
+        Record {
+            ts_us,
+            caplen: frame.len(),
+            frame,
+        }
+    }
+}
+
 /// An Ethernet/IPv4/TCP frame; `ack` of `None` leaves the ACK flag off.
 pub fn tcp_frame(
     from: Endpoint,
