@@ -656,6 +656,9 @@ impl MessageParser {
                                 }
                                 if rest.len() > max_head {
                                     self.give_up(ParseError::HeadTooLarge, emit);
+                                    // Step past this head's start, or the search for the next
+                                    // message would find it again at once.
+                                    rest = &rest[1..];
                                     continue;
                                 }
                                 self.head.extend_from_slice(rest);
@@ -1302,6 +1305,26 @@ mod tests {
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Some(24));
         assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nrest", 0), Some(21));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
+    }
+
+    #[test]
+    fn a_head_over_the_bound_is_skipped_not_retried_forever() {
+        let mut http = HttpConnection::new(Some(Dir::A), 64);
+        // The head's first part alone is over the bound and has no end yet.
+        let mut first = b"GET /big HTTP/1.1\r\nX: ".to_vec();
+        first.extend(std::iter::repeat_n(b'x', 200));
+        let rest = b"\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+        let mut events = Vec::new();
+        for chunk in [&first[..], &rest[..]] {
+            http.on_stream_event(Dir::A, StreamEvent::Data(chunk), &mut |event| {
+                events.push(format!("{event:?}"));
+            });
+        }
+        assert!(
+            events.iter().any(|e| e.contains("HeadTooLarge")),
+            "{events:?}"
+        );
+        assert!(events.iter().any(|e| e.contains("/next")), "{events:?}");
     }
 
     #[test]
