@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Live-capture benchmark: how many packets/s kascope keeps up with on a veth, and its CPU cost.
+#
+# usage: sudo bench/live.sh            (needs root: network namespaces, packet capture)
+#
+# Two network namespaces ksLbS (server 10.203.0.1) and ksLbC (client 10.203.0.2) joined by a
+# veth pair (MTU 1500, tso/gso/gro off). nginx serves a 200-byte and a 4 KiB file from a
+# private config in a temp dir (keepalive_timeout 15 10, keepalive_requests 1000). For every
+# step a fresh kascope captures on the server-side veth
+#     ip netns exec ksLbS target/release/kascope -i ksLbS0 --no-progress -q
+# while wrk runs in the client namespace:
+#     wrk -t1 -c C -d 8s http://10.203.0.1/tiny.txt        for C in 1 2 4 8 16 32 64
+# then kascope is stopped with SIGINT and its "captured N packets in S s" line and any
+# "the kernel dropped N packets" warning are read from its stderr. A last step runs at a fixed
+# moderate rate: wrk -t1 -c 2 -d 10s against /paced/tiny.txt, which nginx's limit_req holds to
+# LIVE_PACED_RATE requests/s (delayed, not rejected).
+#
+# Columns: conns; wrk req/s; pkts/s seen = kascope's packet count / wrk's wall time; wire
+# pkts/s = rx+tx packet counters of the server veth over the same window (what kascope should
+# have seen); kascope CPU% and nginx CPU% = CPU seconds (utime+stime from /proc/PID/stat,
+# sampled just before wrk starts and just before SIGINT, i.e. including a 1 s drain) / wrk's
+# wall time, 100% = one core; CPUs busy = non-idle share of all CPUs (/proc/stat) while wrk
+# runs, 100% = every core; kernel drops as kascope reports them; reqs seen = requests in
+# kascope's summary vs wrk's completed requests.
+#
+# env:
+#   KASCOPE          kascope binary (default target/release/kascope, built first with cargo)
+#   LIVE_CONNS       connection counts (default "1 2 4 8 16 32 64")
+#   LIVE_DURATION    seconds per step (default 8)
+#   LIVE_PATH        path requested in the load steps (default /tiny.txt; /4k.txt is the 4 KiB file)
+#   LIVE_PACED_RATE  requests/s of the fixed-rate step (default 1000; 0 skips the step)
+#   LIVE_RESULTS     also write the table as tab-separated values to this file
+set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT"
+
+case "${1:-}" in
+  -h|--help) sed -n '2,/^set -euo/{/^set/d;p}' "$0"; exit 0 ;;
+  "") ;;
+  *) echo "live: unknown argument: $1" >&2; exit 2 ;;
+esac
+
+log() { printf 'live: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (network namespaces and packet capture)"
+for tool in ip ethtool nginx wrk curl; do
+  command -v "$tool" >/dev/null || die "$tool not found"
+done
+
+CONNS=${LIVE_CONNS:-1 2 4 8 16 32 64}
+DURATION=${LIVE_DURATION:-8}
+URL_PATH=${LIVE_PATH:-/tiny.txt}
+PACED_RATE=${LIVE_PACED_RATE:-1000}
+PACED_CONNS=2
+PACED_DURATION=10
+DRAIN=1                      # seconds between wrk's end and SIGINT, for kascope to catch up
+
+NS_S=ksLbS NS_C=ksLbC
+VETH_S=ksLbS0 VETH_C=ksLbC0
+IP_S=10.203.0.1 IP_C=10.203.0.2
+HZ=$(getconf CLK_TCK)
+
+KASCOPE_DEFAULT=target/release/kascope
+KASCOPE=${KASCOPE:-$KASCOPE_DEFAULT}
+if [ "$KASCOPE" = "$KASCOPE_DEFAULT" ]; then
+  cargo build --release --locked >&2
+fi
+[ -x "$KASCOPE" ] || die "kascope binary $KASCOPE not found"
+KASCOPE=$(cd "$(dirname "$KASCOPE")" && pwd)/$(basename "$KASCOPE")
+
+# One run at a time: the namespace names are fixed. With the lock held, namespaces of those
+# names are leftovers of a run that was killed hard, and are removed.
+exec 9> /run/kascope-live-bench.lock
+flock -n 9 || die "another bench/live.sh is running"
+for ns in "$NS_S" "$NS_C"; do
+  if ip netns list | grep -qw "$ns"; then log "removing leftover namespace $ns"; ip netns del "$ns"; fi
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kascope-live.XXXXXX")
+chmod 755 "$WORK"
+NGINX_PID="" KAS_PID="" WRK_PID=""
+
+stop_pid() {   # stop_pid PID SIGNAL: signal, wait up to 3 s, then SIGKILL
+  local pid=$1 sig=$2 i
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  set +e
+  stop_pid "$WRK_PID" TERM
+  stop_pid "$KAS_PID" TERM
+  stop_pid "$NGINX_PID" QUIT
+  ip netns del "$NS_C" 2>/dev/null
+  ip netns del "$NS_S" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+busy_idle() {   # "busy_ticks total_ticks" over all CPUs
+  awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit}' /proc/stat
+}
+b0=$(busy_idle); sleep 1; b1=$(busy_idle)
+busy=$(awk -v a="$b0" -v b="$b1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}')
+if [ "$busy" -gt 20 ]; then
+  log "warning: the CPUs are already ${busy}% busy; other processes will distort the numbers"
+fi
+
+# ---- network
+ip netns add "$NS_S"
+ip netns add "$NS_C"
+ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C"
+for side in S C; do
+  ns_var=NS_$side veth_var=VETH_$side ip_var=IP_$side
+  ns=${!ns_var} veth=${!veth_var} addr=${!ip_var}
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set "$veth" mtu 1500
+  ip -n "$ns" addr add "$addr/24" dev "$veth"
+  ip netns exec "$ns" ethtool -K "$veth" tso off gso off gro off
+  ip -n "$ns" link set "$veth" up
+done
+
+# ---- nginx
+mkdir -p "$WORK/www" "$WORK/tmp"
+head -c 199 /dev/zero | tr '\0' 'a' > "$WORK/www/tiny.txt"; echo >> "$WORK/www/tiny.txt"
+head -c 4095 /dev/zero | tr '\0' 'b' > "$WORK/www/4k.txt"; echo >> "$WORK/www/4k.txt"
+chmod 644 "$WORK/www/"*
+cat > "$WORK/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type text/plain;
+    sendfile on;
+    keepalive_timeout 15 10;
+    keepalive_requests 1000;
+    client_body_temp_path $WORK/tmp/body;
+    proxy_temp_path $WORK/tmp/proxy;
+    fastcgi_temp_path $WORK/tmp/fastcgi;
+    uwsgi_temp_path $WORK/tmp/uwsgi;
+    scgi_temp_path $WORK/tmp/scgi;
+    limit_req_zone \$server_name zone=paced:1m rate=$((PACED_RATE > 0 ? PACED_RATE : 1))r/s;
+    server {
+        listen $IP_S:80;
+        server_name kascope-live-bench;
+        root $WORK/www;
+        location /paced/ {
+            alias $WORK/www/;
+            limit_req zone=paced burst=1000;
+        }
+    }
+}
+EOF
+ip netns exec "$NS_S" nginx -p "$WORK/" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
+  > "$WORK/nginx.out" 2>&1 &
+NGINX_PID=$!
+for ((i = 0; i < 50; i++)); do
+  ip netns exec "$NS_C" curl -fsS -o /dev/null "http://$IP_S/tiny.txt" 2>/dev/null && break
+  kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/nginx.out" "$WORK/nginx-error.log" >&2; die "nginx exited"; }
+  sleep 0.1
+done
+[ "$i" -lt 50 ] || die "nginx does not answer on http://$IP_S/tiny.txt"
+for p in /tiny.txt /4k.txt /paced/tiny.txt; do
+  size=$(ip netns exec "$NS_C" curl -fsS "http://$IP_S$p" | wc -c)
+  log "GET $p -> $size bytes"
+done
+
+# ---- measurement helpers
+now() { date +%s.%N; }
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+wire_packets() {
+  ip netns exec "$NS_S" cat "/sys/class/net/$VETH_S/statistics/rx_packets" \
+    "/sys/class/net/$VETH_S/statistics/tx_packets" | awk '{s += $1} END {print s}'
+}
+
+printf 'label\tconns\twrk_reqs\twrk_rps\tkas_packets\tpkts_s_seen\twire_pkts_s\tkas_cpu_pct\tnginx_cpu_pct\tkernel_drops\tkas_reqs\twall_s\tkas_cpu_s\tall_cpus_busy_pct\n' \
+  > "$WORK/results.tsv"
+
+# step LABEL CONNS SECONDS URL_PATH
+step() {
+  local label=$1 conns=$2 secs=$3 path=$4 i
+  log "step $label: wrk -t1 -c $conns -d ${secs}s http://$IP_S$path"
+  : > "$WORK/kas.err"
+  ip netns exec "$NS_S" "$KASCOPE" -i "$VETH_S" --no-progress -q > "$WORK/kas.out" 2> "$WORK/kas.err" &
+  KAS_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'capturing on' "$WORK/kas.err" && break
+    kill -0 "$KAS_PID" 2>/dev/null || { cat "$WORK/kas.err" >&2; die "kascope exited"; }
+    sleep 0.05
+  done
+  [ "$i" -lt 100 ] || die "kascope did not start capturing"
+  [ "$(cat "/proc/$KAS_PID/comm")" = kascope ] || die "PID $KAS_PID is not kascope"
+  sleep 0.3
+
+  local k0 n0 w0 t0 t1 k1 n1 w1 rc b0 b1
+  k0=$(cpu_ticks "$KAS_PID"); n0=$(cpu_ticks "$NGINX_PID"); w0=$(wire_packets); b0=$(busy_idle); t0=$(now)
+  ip netns exec "$NS_C" wrk -t1 -c "$conns" -d "${secs}s" "http://$IP_S$path" > "$WORK/wrk.out" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
+  WRK_PID=""
+  t1=$(now); b1=$(busy_idle)
+  sleep "$DRAIN"
+  k1=$(cpu_ticks "$KAS_PID"); n1=$(cpu_ticks "$NGINX_PID"); w1=$(wire_packets)
+  kill -INT "$KAS_PID"
+  rc=0; wait "$KAS_PID" || rc=$?
+  KAS_PID=""
+  [ "$rc" -eq 0 ] || { cat "$WORK/kas.err" >&2; die "kascope exited with status $rc"; }
+
+  local packets drops reqs wrk_reqs wrk_rps errors
+  packets=$(sed -n 's/.*captured \([0-9]*\) packets in .*/\1/p' "$WORK/kas.err")
+  [ -n "$packets" ] || { cat "$WORK/kas.err" >&2; die "no 'captured N packets' line from kascope"; }
+  drops=$(sed -n 's/.*the kernel dropped \([0-9]*\) packets.*/\1/p' "$WORK/kas.err")
+  drops=${drops:-0}
+  reqs=$(sed -n 's/.*connections.*, \([0-9]*\) requests,.*/\1/p' "$WORK/kas.out" | head -1)
+  wrk_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$WORK/wrk.out")
+  wrk_rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+  errors=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.out" || true)
+  [ -z "$errors" ] || log "wrk: $errors"
+  grep -v -e 'capturing on' -e 'captured .* packets in' "$WORK/kas.err" >&2 || true
+
+  awk -v OFS='\t' -v label="$label" -v c="$conns" -v wr="$wrk_reqs" -v rps="$wrk_rps" \
+      -v p="$packets" -v t0="$t0" -v t1="$t1" -v w="$((w1 - w0))" -v kc="$((k1 - k0))" \
+      -v nc="$((n1 - n0))" -v hz="$HZ" -v d="$drops" -v r="${reqs:-?}" -v b0="$b0" -v b1="$b1" 'BEGIN {
+    split(b0, x, " "); split(b1, y, " ")
+    wall = t1 - t0
+    print label, c, wr, rps, p, sprintf("%.0f", p / wall), sprintf("%.0f", w / wall),
+          sprintf("%.1f", 100 * kc / hz / wall), sprintf("%.1f", 100 * nc / hz / wall), d, r,
+          sprintf("%.2f", wall), sprintf("%.2f", kc / hz),
+          sprintf("%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]))
+  }' >> "$WORK/results.tsv"
+  tail -1 "$WORK/results.tsv" | awk -F'\t' '{printf "live:   %s req/s, %s pkts/s seen, kascope %s%% CPU, %s kernel drops\n", $4, $6, $8, $10}' >&2
+}
+
+for c in $CONNS; do
+  step "c=$c" "$c" "$DURATION" "$URL_PATH"
+done
+if [ "$PACED_RATE" != 0 ]; then
+  step "paced ${PACED_RATE}/s" "$PACED_CONNS" "$PACED_DURATION" /paced/tiny.txt
+fi
+
+# ---- report
+echo
+echo "kascope live on $VETH_S (veth, MTU 1500, tso/gso/gro off), nginx 1 process, wrk -t1; $(nproc) CPUs"
+echo "load path: $URL_PATH ($(wc -c < "$WORK/www${URL_PATH}") bytes), ${DURATION} s per step; CPU% is of one core"
+awk -F'\t' '
+  NR == 1 { printf "%-12s %6s %11s %13s %13s %12s %10s %12s %18s %10s\n", "step", "conns", "wrk req/s",
+            "pkts/s seen", "wire pkts/s", "kascope CPU", "nginx CPU", "kernel drops", "reqs seen/wrk", "CPUs busy"; next }
+  { printf "%-12s %6s %11.0f %13s %13s %11s%% %9s%% %12s %18s %9s%%\n", $1, $2, $4, $6, $7, $8, $9, $10, $11 "/" $3, $14 }
+' "$WORK/results.tsv"
+if [ -n "${LIVE_RESULTS:-}" ]; then cp "$WORK/results.tsv" "$LIVE_RESULTS"; fi
