@@ -10,6 +10,7 @@
 //! connection. Which side is the client is a separate fact ([`TcpConnection::client`]) because
 //! without a handshake it is only learned later, from the HTTP bytes.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use crate::decode::Segment;
@@ -80,16 +81,24 @@ pub struct Teardown {
 }
 
 struct Pending {
-    offset: u64,
     data: Box<[u8]>,
     missing: u32,
 }
 
 impl Pending {
-    fn end(&self) -> u64 {
-        self.offset + self.data.len() as u64 + u64::from(self.missing)
+    fn end(&self, offset: u64) -> u64 {
+        offset + self.data.len() as u64 + u64::from(self.missing)
+    }
+
+    /// What the buffer bound charges for this segment: its bytes and its bookkeeping, so
+    /// that a flood of one-byte segments is bounded as tightly as a few large ones.
+    fn cost(&self) -> usize {
+        self.data.len() + PENDING_OVERHEAD
     }
 }
+
+/// Bookkeeping per buffered segment: the map node, the allocation and its header.
+const PENDING_OVERHEAD: usize = 64;
 
 /// One direction's reassembly state. Offsets count stream bytes from the first byte after
 /// the SYN (or from the first segment seen when the SYN is missing).
@@ -104,7 +113,9 @@ struct Reassembler {
     /// later SYN with another sequence number starts a new `tcp.stream`.
     wireshark_base: Option<u32>,
     next_offset: u64,
-    pending: Vec<Pending>,
+    /// Out-of-order segments by stream offset (a map: inserting and taking the first are
+    /// logarithmic, so segments arriving in reverse cannot make reassembly quadratic).
+    pending: BTreeMap<u64, Pending>,
     pending_bytes: usize,
     fin_offset: Option<u64>,
     fin_delivered: bool,
@@ -171,20 +182,19 @@ impl Reassembler {
 
     /// Delivers buffered segments that have become contiguous.
     fn drain(&mut self, emit: &mut impl FnMut(StreamEvent<'_>)) {
-        while self
-            .pending
-            .first()
-            .is_some_and(|p| p.offset <= self.next_offset)
-        {
-            let pending = self.pending.remove(0);
-            self.pending_bytes -= pending.data.len();
-            self.deliver(pending.offset, &pending.data, pending.missing, &mut *emit);
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > self.next_offset {
+                break;
+            }
+            let (offset, pending) = entry.remove_entry();
+            self.pending_bytes -= pending.cost();
+            self.deliver(offset, &pending.data, pending.missing, &mut *emit);
         }
     }
 
     /// Gives up the hole before the first buffered segment, then delivers what follows.
     fn skip_to_first_pending(&mut self, emit: &mut impl FnMut(StreamEvent<'_>)) {
-        if let Some(first_offset) = self.pending.first().map(|p| p.offset) {
+        if let Some(first_offset) = self.pending.first_key_value().map(|(offset, _)| *offset) {
             let lost = first_offset.saturating_sub(self.next_offset);
             if lost > 0 {
                 self.record_gap(lost);
@@ -198,8 +208,8 @@ impl Reassembler {
     /// Treats everything before `offset` as seen: buffered bytes are delivered, holes become gaps.
     fn advance_to(&mut self, offset: u64, emit: &mut impl FnMut(StreamEvent<'_>)) {
         while self.next_offset < offset {
-            match self.pending.first() {
-                Some(first) if first.offset < offset => self.skip_to_first_pending(emit),
+            match self.pending.first_key_value() {
+                Some((first, _)) if *first < offset => self.skip_to_first_pending(emit),
                 _ => {
                     let lost = offset - self.next_offset;
                     self.record_gap(lost);
@@ -230,26 +240,22 @@ impl Reassembler {
     }
 
     fn buffer(&mut self, offset: u64, data: &[u8], missing: u32, limit: usize) -> bool {
-        let position = self.pending.partition_point(|p| p.offset < offset);
-        if let Some(existing) = self.pending.get(position) {
-            let end = offset + data.len() as u64 + u64::from(missing);
-            if existing.offset == offset && existing.end() >= end {
-                self.anomalies.retransmissions += 1;
-                return true;
-            }
+        let pending = Pending {
+            data: data.into(),
+            missing,
+        };
+        if let Some(existing) = self.pending.get(&offset)
+            && existing.end(offset) >= pending.end(offset)
+        {
+            self.anomalies.retransmissions += 1;
+            return true;
         }
-        if self.pending_bytes + data.len() > limit {
+        let replaced = self.pending.get(&offset).map_or(0, Pending::cost);
+        if self.pending_bytes - replaced + pending.cost() > limit {
             return false;
         }
-        self.pending_bytes += data.len();
-        self.pending.insert(
-            position,
-            Pending {
-                offset,
-                data: data.into(),
-                missing,
-            },
-        );
+        self.pending_bytes = self.pending_bytes - replaced + pending.cost();
+        self.pending.insert(offset, pending);
         true
     }
 }
@@ -495,7 +501,7 @@ impl TcpConnection {
     /// Releases reassembly buffers once nothing more is expected.
     pub fn release_buffers(&mut self) {
         for half in &mut self.halves {
-            half.pending = Vec::new();
+            half.pending = BTreeMap::new();
             half.pending_bytes = 0;
         }
     }

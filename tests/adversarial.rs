@@ -388,3 +388,34 @@ fn injected_rst_mid_stream_is_ignored() {
     );
     assert!(result.column(0, "flags").contains("rst-ignored"));
 }
+
+#[test]
+fn a_hundred_thousand_one_byte_segments_in_reverse() {
+    // Each buffered segment is charged its bookkeeping too, so the out-of-order bound caps
+    // the number of tiny segments as well as their bytes; a sorted map keeps it logarithmic.
+    let mut trace = Trace::new();
+    let c = client(7);
+    trace.handshake(c, 1000, 5000);
+    let mut request = b"POST /tiny HTTP/1.1\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    request.extend(std::iter::repeat_n(b'q', 100_000));
+    let head = request.len() - 100_000;
+    trace.stream(c, SERVER, 1001, 5001, &request[..head]);
+    for at in (head..request.len()).rev() {
+        trace.push(
+            c,
+            SERVER,
+            1001 + at as u32,
+            Some(5001),
+            ACK,
+            &request[at..at + 1],
+        );
+    }
+    let result = run(&trace.write("tiny-reverse"), &[]);
+    assert_eq!(result.column(0, "requests"), "1");
+    assert!(result.column(0, "out_of_order").parse::<u64>().unwrap() > 50_000);
+    assert!(
+        result.peak_rss_mib < 64.0,
+        "peak {} MiB",
+        result.peak_rss_mib
+    );
+}
