@@ -426,6 +426,7 @@ enum Sniffed {
 }
 
 fn sniff(data: &[u8]) -> Sniffed {
+    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     if data.starts_with(b"PRI * HTTP/2") {
         return Sniffed::Other(Protocol::Http2);
     }
@@ -434,6 +435,11 @@ fn sniff(data: &[u8]) -> Sniffed {
     }
     if data.starts_with(b"SSH-") {
         return Sniffed::Other(Protocol::Ssh);
+    }
+    // A cut-short start of something recognisable: wait for more rather than guess.
+    let tls_start = data.first() == Some(&0x16) && data.get(1).is_none_or(|b| *b == 0x03);
+    if H2_PREFACE.starts_with(data) || b"SSH-".starts_with(data) || tls_start {
+        return Sniffed::NeedMore;
     }
     if data.starts_with(b"HTTP/") {
         return Sniffed::Response;
@@ -453,8 +459,9 @@ fn sniff(data: &[u8]) -> Sniffed {
         None if upper == data.len() => return Sniffed::NeedMore,
         _ => {}
     }
-    if data.len() < 5 && !data.iter().all(u8::is_ascii_alphabetic) {
-        return Sniffed::Other(Protocol::Unknown);
+    // A short printable start without a line end may still become a request line.
+    if data.len() < 16 && data.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return Sniffed::NeedMore;
     }
     // Other method tokens only with a version on the line.
     let line_end = memchr::memchr(b'\n', data);
@@ -563,7 +570,7 @@ impl MessageParser {
                                 self.head = buffered;
                                 return;
                             }
-                            (Sniffed::Other(_), Sniffed::Request) => {
+                            (Sniffed::Other(Protocol::Unknown), Sniffed::Request) => {
                                 // A segment that starts a message by itself wins over bytes
                                 // that never made sense (a body's tail when capture began).
                                 let skipped = earlier as u64;
@@ -573,7 +580,7 @@ impl MessageParser {
                                 });
                                 continue;
                             }
-                            (Sniffed::Other(_), Sniffed::Response) => {
+                            (Sniffed::Other(Protocol::Unknown), Sniffed::Response) => {
                                 let skipped = earlier as u64;
                                 emit(HttpEvent::Resync {
                                     role: Role::Responses,
@@ -1325,6 +1332,41 @@ mod tests {
             "{events:?}"
         );
         assert!(events.iter().any(|e| e.contains("/next")), "{events:?}");
+    }
+
+    /// The events of a connection fed `pieces` from direction A, as text.
+    fn events_of(pieces: &[&[u8]]) -> Vec<String> {
+        let mut http = HttpConnection::new(None, DEFAULT_MAX_HEAD);
+        let mut events = Vec::new();
+        for piece in pieces {
+            http.on_stream_event(Dir::A, StreamEvent::Data(piece), &mut |event| {
+                events.push(format!("{event:?}"));
+            });
+        }
+        events
+    }
+
+    #[test]
+    fn a_cut_short_first_segment_is_judged_like_the_whole() {
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        assert_eq!(
+            events_of(&[&preface[..7], &preface[7..]]),
+            events_of(&[preface])
+        );
+        assert_eq!(
+            events_of(&[b"\x16", b"\x03\x01\x00\x05hello"]),
+            ["Protocol(Tls)"]
+        );
+        let request = b"get / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(
+            events_of(&[&request[..4], &request[4..]]),
+            events_of(&[request])
+        );
+        assert!(
+            events_of(&[request])
+                .iter()
+                .any(|e| e.contains("method: \"get\""))
+        );
     }
 
     #[test]
