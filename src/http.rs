@@ -336,6 +336,9 @@ pub struct HttpConnection {
 
 /// Lines longer than this before a head ends mark the head as too large.
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+/// Bytes of an unfinished last line kept while lost, so that a message start cut by a
+/// segment boundary is still found (a request line is rarely longer).
+const MAX_CARRY: usize = 8192;
 /// Requests kept waiting for responses; more are counted but not framed against.
 const MAX_PENDING: usize = 100_000;
 
@@ -706,25 +709,46 @@ impl MessageParser {
                 State::Body(body) => {
                     rest = self.body(body, rest, shared, emit);
                 }
-                State::Lost => match find_message_start(rest, self.role) {
-                    Some((at, role)) => {
-                        self.skipped += at as u64;
-                        emit(HttpEvent::Resync {
-                            role,
-                            skipped: self.skipped,
-                        });
-                        self.skipped = 0;
-                        if self.role.is_none() {
-                            self.adopt_role(dir, role, shared, emit);
+                State::Lost => {
+                    if !self.head.is_empty() {
+                        // The last line of the previous lost stretch may be the start of a
+                        // message cut by the segment boundary: search it with the new bytes.
+                        let mut joined = std::mem::take(&mut self.head);
+                        let carried = joined.len();
+                        joined.extend_from_slice(rest);
+                        if find_message_start(&joined, self.role)
+                            .is_some_and(|(at, _)| at < carried)
+                        {
+                            self.skipped = self.skipped.saturating_sub(carried as u64);
+                            self.feed(dir, &joined, shared, max_head, emit);
+                            return;
                         }
-                        self.state = State::Head;
-                        rest = &rest[at..];
                     }
-                    None => {
-                        self.skipped += rest.len() as u64;
-                        return;
+                    match find_message_start(rest, self.role) {
+                        Some((at, role)) => {
+                            self.skipped += at as u64;
+                            emit(HttpEvent::Resync {
+                                role,
+                                skipped: self.skipped,
+                            });
+                            self.skipped = 0;
+                            if self.role.is_none() {
+                                self.adopt_role(dir, role, shared, emit);
+                            }
+                            self.state = State::Head;
+                            rest = &rest[at..];
+                        }
+                        None => {
+                            self.skipped += rest.len() as u64;
+                            let line_start = memchr::memrchr(b'\n', rest).map_or(0, |nl| nl + 1);
+                            let tail = &rest[line_start..];
+                            if could_start_message(tail) {
+                                self.head.extend_from_slice(tail);
+                            }
+                            return;
+                        }
                     }
-                },
+                }
             }
         }
     }
@@ -1147,6 +1171,16 @@ impl MessageParser {
     }
 }
 
+/// Whether an unfinished last line may be the start of a request or status line, worth
+/// keeping for the next segment: printable, beginning with an upper-case letter, not long.
+fn could_start_message(tail: &[u8]) -> bool {
+    tail.len() <= MAX_CARRY
+        && tail.first().is_some_and(u8::is_ascii_uppercase)
+        && tail
+            .iter()
+            .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
+}
+
 /// The end of an HTTP/0.9 simple request line (`GET` SP target, no version), if `data`
 /// starts with one.
 fn simple_request_end(data: &[u8]) -> Option<usize> {
@@ -1366,6 +1400,29 @@ mod tests {
             events_of(&[request])
                 .iter()
                 .any(|e| e.contains("method: \"get\""))
+        );
+    }
+
+    #[test]
+    fn a_message_start_cut_by_a_segment_boundary_is_found_after_a_gap() {
+        let mut http = HttpConnection::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        let mut events = Vec::new();
+        let mut sink = |event: HttpEvent<'_>| events.push(format!("{event:?}"));
+        let requests = b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+        http.on_stream_event(Dir::A, StreamEvent::Data(requests), &mut sink);
+        http.on_stream_event(Dir::B, StreamEvent::Gap(10), &mut sink);
+        http.on_stream_event(Dir::B, StreamEvent::Data(b"ab\r\nHTT"), &mut sink);
+        let response = b"P/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        http.on_stream_event(Dir::B, StreamEvent::Data(response), &mut sink);
+        assert!(
+            events.iter().any(|e| e.contains("status: 200")),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e == "Resync { role: Responses, skipped: 4 }"),
+            "{events:?}"
         );
     }
 
