@@ -19,9 +19,11 @@
 # pkts/s = rx+tx packet counters of the server veth over the same window (what kascope should
 # have seen); kascope CPU% and nginx CPU% = CPU seconds (utime+stime from /proc/PID/stat,
 # sampled just before wrk starts and just before SIGINT, i.e. including a 1 s drain) / wrk's
-# wall time, 100% = one core; CPUs busy = non-idle share of all CPUs (/proc/stat) while wrk
-# runs, 100% = every core; kernel drops as kascope reports them; reqs seen = requests in
-# kascope's summary vs wrk's completed requests.
+# wall time, 100% = one core; wrk CPU likewise, from /usr/bin/time; CPUs busy = non-idle
+# share of all CPUs (/proc/stat) while wrk runs, 100% = every core (other processes count
+# too: run it on an otherwise idle machine); kernel drops as kascope reports them; reqs
+# seen/wrk = requests in kascope's summary vs requests wrk completed (kascope also counts
+# the few still in flight when wrk stops).
 #
 # env:
 #   KASCOPE          kascope binary (default target/release/kascope, built first with cargo)
@@ -95,6 +97,10 @@ stop_pid() {   # stop_pid PID SIGNAL: signal, wait up to 3 s, then SIGKILL
 }
 cleanup() {
   set +e
+  local child
+  if [ -n "$WRK_PID" ]; then   # wrk runs as the child of /usr/bin/time
+    for child in $(ps -o pid= --ppid "$WRK_PID"); do stop_pid "$child" TERM; done
+  fi
   stop_pid "$WRK_PID" TERM
   stop_pid "$KAS_PID" TERM
   stop_pid "$NGINX_PID" QUIT
@@ -186,7 +192,7 @@ wire_packets() {
     "/sys/class/net/$VETH_S/statistics/tx_packets" | awk '{s += $1} END {print s}'
 }
 
-printf 'label\tconns\twrk_reqs\twrk_rps\tkas_packets\tpkts_s_seen\twire_pkts_s\tkas_cpu_pct\tnginx_cpu_pct\tkernel_drops\tkas_reqs\twall_s\tkas_cpu_s\tall_cpus_busy_pct\n' \
+printf 'label\tconns\twrk_reqs\twrk_rps\tkas_packets\tpkts_s_seen\twire_pkts_s\tkas_cpu_pct\tnginx_cpu_pct\tkernel_drops\tkas_reqs\twall_s\tkas_cpu_s\tall_cpus_busy_pct\twrk_cpu_pct\n' \
   > "$WORK/results.tsv"
 
 # step LABEL CONNS SECONDS URL_PATH
@@ -207,7 +213,8 @@ step() {
 
   local k0 n0 w0 t0 t1 k1 n1 w1 rc b0 b1
   k0=$(cpu_ticks "$KAS_PID"); n0=$(cpu_ticks "$NGINX_PID"); w0=$(wire_packets); b0=$(busy_idle); t0=$(now)
-  ip netns exec "$NS_C" wrk -t1 -c "$conns" -d "${secs}s" "http://$IP_S$path" > "$WORK/wrk.out" 2>&1 &
+  ip netns exec "$NS_C" /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
+    wrk -t1 -c "$conns" -d "${secs}s" "http://$IP_S$path" > "$WORK/wrk.out" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
   WRK_PID=""
@@ -219,7 +226,7 @@ step() {
   KAS_PID=""
   [ "$rc" -eq 0 ] || { cat "$WORK/kas.err" >&2; die "kascope exited with status $rc"; }
 
-  local packets drops reqs wrk_reqs wrk_rps errors
+  local packets drops reqs wrk_reqs wrk_rps wrk_cpu errors
   packets=$(sed -n 's/.*captured \([0-9]*\) packets in .*/\1/p' "$WORK/kas.err")
   [ -n "$packets" ] || { cat "$WORK/kas.err" >&2; die "no 'captured N packets' line from kascope"; }
   drops=$(sed -n 's/.*the kernel dropped \([0-9]*\) packets.*/\1/p' "$WORK/kas.err")
@@ -227,19 +234,20 @@ step() {
   reqs=$(sed -n 's/.*connections.*, \([0-9]*\) requests,.*/\1/p' "$WORK/kas.out" | head -1)
   wrk_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$WORK/wrk.out")
   wrk_rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+  wrk_cpu=$(awk '{print $1 + $2}' "$WORK/wrk.time")
   errors=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.out" || true)
   [ -z "$errors" ] || log "wrk: $errors"
   grep -v -e 'capturing on' -e 'captured .* packets in' "$WORK/kas.err" >&2 || true
 
   awk -v OFS='\t' -v label="$label" -v c="$conns" -v wr="$wrk_reqs" -v rps="$wrk_rps" \
       -v p="$packets" -v t0="$t0" -v t1="$t1" -v w="$((w1 - w0))" -v kc="$((k1 - k0))" \
-      -v nc="$((n1 - n0))" -v hz="$HZ" -v d="$drops" -v r="${reqs:-?}" -v b0="$b0" -v b1="$b1" 'BEGIN {
+      -v nc="$((n1 - n0))" -v hz="$HZ" -v d="$drops" -v r="${reqs:-?}" -v b0="$b0" -v b1="$b1" -v wc="$wrk_cpu" 'BEGIN {
     split(b0, x, " "); split(b1, y, " ")
     wall = t1 - t0
     print label, c, wr, rps, p, sprintf("%.0f", p / wall), sprintf("%.0f", w / wall),
           sprintf("%.1f", 100 * kc / hz / wall), sprintf("%.1f", 100 * nc / hz / wall), d, r,
           sprintf("%.2f", wall), sprintf("%.2f", kc / hz),
-          sprintf("%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]))
+          sprintf("%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])), sprintf("%.1f", 100 * wc / wall)
   }' >> "$WORK/results.tsv"
   tail -1 "$WORK/results.tsv" | awk -F'\t' '{printf "live:   %s req/s, %s pkts/s seen, kascope %s%% CPU, %s kernel drops\n", $4, $6, $8, $10}' >&2
 }
@@ -256,8 +264,10 @@ echo
 echo "kascope live on $VETH_S (veth, MTU 1500, tso/gso/gro off), nginx 1 process, wrk -t1; $(nproc) CPUs"
 echo "load path: $URL_PATH ($(wc -c < "$WORK/www${URL_PATH}") bytes), ${DURATION} s per step; CPU% is of one core"
 awk -F'\t' '
-  NR == 1 { printf "%-12s %6s %11s %13s %13s %12s %10s %12s %18s %10s\n", "step", "conns", "wrk req/s",
-            "pkts/s seen", "wire pkts/s", "kascope CPU", "nginx CPU", "kernel drops", "reqs seen/wrk", "CPUs busy"; next }
-  { printf "%-12s %6s %11.0f %13s %13s %11s%% %9s%% %12s %18s %9s%%\n", $1, $2, $4, $6, $7, $8, $9, $10, $11 "/" $3, $14 }
+  NR == 1 { printf "%-12s %6s %11s %13s %13s %12s %10s %9s %12s %18s %10s\n", "step", "conns", "wrk req/s",
+            "pkts/s seen", "wire pkts/s", "kascope CPU", "nginx CPU", "wrk CPU", "kernel drops",
+            "reqs seen/wrk", "CPUs busy"; next }
+  { printf "%-12s %6s %11.0f %13s %13s %11s%% %9s%% %8s%% %12s %18s %9s%%\n", $1, $2, $4, $6, $7, $8, $9,
+           $15, $10, $11 "/" $3, $14 }
 ' "$WORK/results.tsv"
 if [ -n "${LIVE_RESULTS:-}" ]; then cp "$WORK/results.tsv" "$LIVE_RESULTS"; fi
