@@ -4,45 +4,16 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
-
 use crate::http::{ConnectionTokens, HttpEvent, KeepAliveAdvert, Protocol};
+use crate::record::{Closer, ConnectionRecord, Flag, FlagSet, HttpVersion, TransactionRecord};
 use crate::tcp::{ClientBy, Dir, TcpConnection};
-use crate::verdict::{KeepAliveFacts, MaxVerdict, Side, TimeoutVerdict, Tolerance, verdicts};
+use crate::verdict::{KeepAliveFacts, Side, Tolerance, verdicts};
 
 /// How the first side to close did it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseKind {
     Fin,
     Rst,
-}
-
-/// Who closed first and how, as a single report value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Closer {
-    ClientFin,
-    ServerFin,
-    ClientRst,
-    ServerRst,
-    /// Neither side closed before the capture ended.
-    CaptureEnded,
-    /// Neither side closed; the connection was dropped from memory for being idle too long.
-    Evicted,
-}
-
-impl Closer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Closer::ClientFin => "client-fin",
-            Closer::ServerFin => "server-fin",
-            Closer::ClientRst => "client-rst",
-            Closer::ServerRst => "server-rst",
-            Closer::CaptureEnded => "capture-ended",
-            Closer::Evicted => "evicted",
-        }
-    }
 }
 
 /// Why a connection's record was written.
@@ -56,6 +27,19 @@ pub enum EndReason {
     Superseded,
     /// Written out early, idle the longest when the memory budget was reached.
     MemoryBudget,
+}
+
+impl EndReason {
+    /// The flags a row written for this reason carries.
+    fn flags(self) -> &'static [Flag] {
+        match self {
+            EndReason::Closed => &[],
+            EndReason::CaptureEnded => &[Flag::CaptureEnded],
+            EndReason::Evicted => &[Flag::Evicted],
+            EndReason::Superseded => &[Flag::PortReused],
+            EndReason::MemoryBudget => &[Flag::Evicted, Flag::MemoryBudget],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,10 +85,9 @@ pub struct Ledger {
     last_response_end: Option<u64>,
     max_idle_ns: Option<u64>,
     client_connection: ConnectionTokens,
-    client_http10: bool,
-    server_http10: bool,
-    client_http09: bool,
-    server_http09: bool,
+    /// The lowest HTTP version of the requests, and of the final responses.
+    client_version: Option<HttpVersion>,
+    server_version: Option<HttpVersion>,
     server_connection_first: Option<ConnectionTokens>,
     server_connection_last: Option<ConnectionTokens>,
     keep_alive_first: Option<KeepAliveAdvert>,
@@ -133,116 +116,6 @@ pub struct Ledger {
 
 /// Unanswered requests kept per connection.
 const MAX_OUTSTANDING: usize = 100_000;
-
-/// One request and its response, for the transactions CSV.
-#[derive(Debug, Clone, Serialize)]
-pub struct TransactionRecord {
-    pub stream: u64,
-    pub client: String,
-    pub server: String,
-    /// 1-based position of the request on its connection.
-    pub position: u32,
-    pub method: String,
-    pub target: String,
-    /// Empty when no final response was seen.
-    pub status: Option<u16>,
-    pub request_ts: String,
-    pub request_end_ts: Option<String>,
-    pub response_ts: Option<String>,
-    pub response_end_ts: Option<String>,
-    /// Seconds from the request head to the first response head.
-    pub wait_s: Option<f64>,
-    pub request_body_bytes: u64,
-    pub response_body_bytes: Option<u64>,
-    pub interim_responses: u32,
-    /// Sent while an earlier request on the connection was still unanswered.
-    pub pipelined: bool,
-    /// False when part of the exchange was not in the capture.
-    pub complete: bool,
-}
-
-/// One row per TCP connection: the main output. Column meanings are in `docs/csv.md`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectionRecord {
-    pub stream: u64,
-    pub client: String,
-    pub server: String,
-    pub client_by: ClientBy,
-    pub protocol: Protocol,
-    pub first_ts: String,
-    pub last_ts: String,
-    pub duration_s: f64,
-    /// Both SYN and SYN-ACK were captured.
-    pub handshake: bool,
-    pub syn_ts: Option<String>,
-    pub synack_ts: Option<String>,
-    pub packets: u64,
-    pub client_bytes: u64,
-    pub server_bytes: u64,
-    pub requests: u32,
-    pub responses: u32,
-    pub interim_responses: u32,
-    pub unanswered_requests: u32,
-    pub pipeline_depth: u32,
-    pub pipelined_requests: u32,
-    pub max_idle_s: Option<f64>,
-    pub idle_before_close_s: Option<f64>,
-    pub closer: Closer,
-    pub close_ts: Option<String>,
-    pub close_after_request: Option<u32>,
-    pub fin_client: u32,
-    pub fin_server: u32,
-    pub rst_client: u32,
-    pub rst_server: u32,
-    pub client_fin_ts: Option<String>,
-    pub server_fin_ts: Option<String>,
-    pub client_rst_ts: Option<String>,
-    pub server_rst_ts: Option<String>,
-    pub client_http: String,
-    pub server_http: String,
-    pub client_connection: String,
-    pub server_connection_first: String,
-    pub server_connection_last: String,
-    pub close_announced_at: Option<u32>,
-    pub keep_alive_timeout_first: Option<u32>,
-    pub keep_alive_max_first: Option<u32>,
-    pub keep_alive_timeout_last: Option<u32>,
-    pub keep_alive_max_last: Option<u32>,
-    pub keep_alive_malformed: bool,
-    pub server_software: String,
-    pub implied_request_limit: Option<u32>,
-    pub max_verdict: MaxVerdict,
-    pub timeout_verdict: TimeoutVerdict,
-    pub idle_close_s: Option<f64>,
-    pub kept_open_at_least_s: Option<f64>,
-    pub race_request: Option<u32>,
-    pub dropped_after_close: u32,
-    pub unannounced_close: bool,
-    pub close_honoured: Option<bool>,
-    pub requests_after_close_announced: u32,
-    pub violation: bool,
-    pub retransmissions: u64,
-    pub out_of_order: u64,
-    pub gaps: u64,
-    pub gap_bytes: u64,
-    pub parse_errors: u32,
-    pub resyncs: u32,
-    /// Semicolon-separated: mid-stream, gap, tunnel, evicted, capture-ended, parse-error, ...
-    pub flags: String,
-}
-
-/// Formats nanoseconds since the epoch as seconds with microseconds, like tshark's epoch time.
-pub fn epoch_seconds(ts_ns: u64) -> String {
-    format!(
-        "{}.{:06}",
-        ts_ns / 1_000_000_000,
-        (ts_ns % 1_000_000_000) / 1_000
-    )
-}
-
-fn seconds(ns: u64) -> f64 {
-    (ns as f64 / 1e3).round() / 1e6
-}
 
 impl Ledger {
     pub fn new(keep_details: bool) -> Ledger {
@@ -295,8 +168,7 @@ impl Ledger {
                     self.requests_after_close_announced += 1;
                 }
                 self.client_connection = self.client_connection.union(head.connection);
-                self.client_http10 |= head.version == 0;
-                self.client_http09 |= head.version == 9;
+                self.client_version = lowest(self.client_version, head.version);
                 let pipelined = !self.outstanding.is_empty();
                 if pipelined {
                     self.pipelined_requests += 1;
@@ -368,8 +240,7 @@ impl Ledger {
                         self.keep_alive_last = Some(advert);
                         self.keep_alive_malformed |= advert.malformed;
                     }
-                    self.server_http10 |= head.version == 0;
-                    self.server_http09 |= head.version == 9;
+                    self.server_version = lowest(self.server_version, head.version);
                 }
                 if self.server_header.is_none()
                     && let Some(server) = head.server
@@ -448,8 +319,8 @@ impl Ledger {
             advertised_timeout_s: self.advertised_timeout,
             close_announced_at: self.close_announced_at,
             client_asked_close: self.client_connection.has(ConnectionTokens::CLOSE)
-                || self.client_http09
-                || (self.client_http10
+                || self.client_version == Some(HttpVersion::V0_9)
+                || (self.client_version == Some(HttpVersion::V1_0)
                     && !self.client_connection.has(ConnectionTokens::KEEP_ALIVE)),
             tunnel: self.tunnel,
             first_close: self.first_close.map(|close| {
@@ -493,6 +364,8 @@ impl Ledger {
         anomalies.out_of_order += other.out_of_order;
         anomalies.gaps += other.gaps;
         anomalies.gap_bytes += other.gap_bytes;
+        anomalies.ignored_rsts += other.ignored_rsts;
+        anomalies.buffer_overflows += other.buffer_overflows;
 
         let closer = match self.first_close {
             Some(close) => match (close.dir == client_dir, close.kind) {
@@ -505,67 +378,41 @@ impl Ledger {
             None => Closer::CaptureEnded,
         };
         let idle_before_close = match (self.first_close, self.last_response_end) {
-            (Some(close), Some(end)) if unanswered == 0 && close.ts >= end => {
-                Some(seconds(close.ts - end))
-            }
+            (Some(close), Some(end)) if unanswered == 0 && close.ts >= end => Some(close.ts - end),
             _ => None,
         };
 
-        let mut flags = Vec::new();
-        if client_by != ClientBy::Syn {
-            flags.push("mid-stream");
-        }
-        if anomalies.gaps > 0 {
-            flags.push("gap");
-        }
-        if self.tunnel {
-            flags.push("tunnel");
-        }
-        if self.parse_errors > 0 {
-            flags.push("parse-error");
-        }
-        if self.unmatched_responses > 0 {
-            flags.push("unmatched-responses");
-        }
-        if self.incomplete_responses > 0 {
-            flags.push("incomplete-response");
-        }
-        if self.queue_overflow {
-            flags.push("queue-overflow");
-        }
-        if tcp.anomalies(client_dir).ignored_rsts + other.ignored_rsts > 0 {
-            flags.push("rst-ignored");
-        }
-        if tcp.anomalies(client_dir).buffer_overflows + other.buffer_overflows > 0 {
-            flags.push("reassembly-overflow");
-        }
-        match end {
-            EndReason::Closed => {}
-            EndReason::CaptureEnded => flags.push("capture-ended"),
-            EndReason::Evicted => flags.push("evicted"),
-            EndReason::Superseded => flags.push("port-reused"),
-            EndReason::MemoryBudget => flags.push("evicted;memory-budget"),
+        let mut flags = FlagSet::default();
+        let mut flag_if = |set: bool, flag: Flag| {
+            if set {
+                flags.insert(flag);
+            }
+        };
+        flag_if(client_by != ClientBy::Syn, Flag::MidStream);
+        flag_if(anomalies.gaps > 0, Flag::Gap);
+        flag_if(self.tunnel, Flag::Tunnel);
+        flag_if(self.parse_errors > 0, Flag::ParseError);
+        flag_if(self.unmatched_responses > 0, Flag::UnmatchedResponses);
+        flag_if(self.incomplete_responses > 0, Flag::IncompleteResponse);
+        flag_if(self.queue_overflow, Flag::QueueOverflow);
+        flag_if(anomalies.ignored_rsts > 0, Flag::RstIgnored);
+        flag_if(anomalies.buffer_overflows > 0, Flag::ReassemblyOverflow);
+        for flag in end.flags() {
+            flags.insert(*flag);
         }
 
-        let http_version = |any: bool, http09: bool, http10: bool| match (any, http09, http10) {
-            (false, _, _) => String::new(),
-            (true, true, _) => "0.9".to_string(),
-            (true, false, true) => "1.0".to_string(),
-            (true, false, false) => "1.1".to_string(),
-        };
         let advert = |a: Option<KeepAliveAdvert>| a.unwrap_or_default();
         ConnectionRecord {
             stream: tcp.stream,
-            client: tcp.endpoints[client_dir.index()].to_string(),
-            server: tcp.endpoints[server_dir.index()].to_string(),
+            client: tcp.endpoints[client_dir.index()],
+            server: tcp.endpoints[server_dir.index()],
             client_by,
             protocol: self.protocol,
-            first_ts: epoch_seconds(tcp.first_ts),
-            last_ts: epoch_seconds(tcp.last_ts),
-            duration_s: seconds(tcp.last_ts.saturating_sub(tcp.first_ts)),
+            first_ts: tcp.first_ts,
+            last_ts: tcp.last_ts,
             handshake: tcp.syn_ts.is_some() && tcp.synack_ts.is_some(),
-            syn_ts: tcp.syn_ts.map(epoch_seconds),
-            synack_ts: tcp.synack_ts.map(epoch_seconds),
+            syn_ts: tcp.syn_ts,
+            synack_ts: tcp.synack_ts,
             packets: tcp.packets(Dir::A) + tcp.packets(Dir::B),
             client_bytes: tcp.wire_bytes(client_dir),
             server_bytes: tcp.wire_bytes(server_dir),
@@ -575,30 +422,24 @@ impl Ledger {
             unanswered_requests: unanswered,
             pipeline_depth: self.pipeline_depth,
             pipelined_requests: self.pipelined_requests,
-            max_idle_s: self.max_idle_ns.map(seconds),
-            idle_before_close_s: idle_before_close,
+            max_idle_ns: self.max_idle_ns,
+            idle_before_close_ns: idle_before_close,
             closer,
-            close_ts: self.first_close.map(|c| epoch_seconds(c.ts)),
+            close_ts: self.first_close.map(|c| c.ts),
             close_after_request: self.first_close.map(|c| c.after_request),
             fin_client: client_teardown.fins,
             fin_server: server_teardown.fins,
             rst_client: client_teardown.rsts,
             rst_server: server_teardown.rsts,
-            client_fin_ts: client_teardown.fin_ts.map(epoch_seconds),
-            server_fin_ts: server_teardown.fin_ts.map(epoch_seconds),
-            client_rst_ts: client_teardown.rst_ts.map(epoch_seconds),
-            server_rst_ts: server_teardown.rst_ts.map(epoch_seconds),
-            client_http: http_version(self.requests > 0, self.client_http09, self.client_http10),
-            server_http: http_version(self.responses > 0, self.server_http09, self.server_http10),
-            client_connection: self.client_connection.describe(),
-            server_connection_first: self
-                .server_connection_first
-                .map(ConnectionTokens::describe)
-                .unwrap_or_default(),
-            server_connection_last: self
-                .server_connection_last
-                .map(ConnectionTokens::describe)
-                .unwrap_or_default(),
+            client_fin_ts: client_teardown.fin_ts,
+            server_fin_ts: server_teardown.fin_ts,
+            client_rst_ts: client_teardown.rst_ts,
+            server_rst_ts: server_teardown.rst_ts,
+            client_http: self.client_version,
+            server_http: self.server_version,
+            client_connection: self.client_connection,
+            server_connection_first: self.server_connection_first,
+            server_connection_last: self.server_connection_last,
             close_announced_at: self.close_announced_at,
             keep_alive_timeout_first: advert(self.keep_alive_first).timeout,
             keep_alive_max_first: advert(self.keep_alive_first).max,
@@ -609,8 +450,8 @@ impl Ledger {
             implied_request_limit: self.implied_limit,
             max_verdict: verdict.max,
             timeout_verdict: verdict.timeout,
-            idle_close_s: verdict.idle_close_ns.map(seconds),
-            kept_open_at_least_s: verdict.kept_open_at_least_ns.map(seconds),
+            idle_close_ns: verdict.idle_close_ns,
+            kept_open_at_least_ns: verdict.kept_open_at_least_ns,
             race_request: verdict.race_request,
             dropped_after_close: verdict.dropped_after_close,
             unannounced_close: verdict.unannounced_close,
@@ -623,7 +464,7 @@ impl Ledger {
             gap_bytes: anomalies.gap_bytes,
             parse_errors: self.parse_errors,
             resyncs: self.resyncs,
-            flags: flags.join(";"),
+            flags,
         }
     }
 }
@@ -643,17 +484,16 @@ impl PendingTransaction {
         let response = request.response;
         TransactionRecord {
             stream: tcp.stream,
-            client: tcp.endpoints[client_dir.index()].to_string(),
-            server: tcp.endpoints[client_dir.opposite().index()].to_string(),
+            client: tcp.endpoints[client_dir.index()],
+            server: tcp.endpoints[client_dir.opposite().index()],
             position: request.position,
             method: request.method.into(),
             target: request.target.into(),
             status: response.map(|r| r.status),
-            request_ts: epoch_seconds(request.start_ts),
-            request_end_ts: request.end_ts.map(epoch_seconds),
-            response_ts: response.map(|r| epoch_seconds(r.start_ts)),
-            response_end_ts: self.response_end_ts.map(epoch_seconds),
-            wait_s: response.map(|r| seconds(r.start_ts.saturating_sub(request.start_ts))),
+            request_ts: request.start_ts,
+            request_end_ts: request.end_ts,
+            response_ts: response.map(|r| r.start_ts),
+            response_end_ts: self.response_end_ts,
             request_body_bytes: request.body_bytes,
             response_body_bytes: self.response_body_bytes,
             interim_responses: request.interim,
@@ -661,6 +501,16 @@ impl PendingTransaction {
             complete: self.complete && request.end_ts.is_some(),
         }
     }
+}
+
+/// The lower of a version seen before and a head's minor version (0, 1; 9 for HTTP/0.9).
+fn lowest(seen: Option<HttpVersion>, minor: u8) -> Option<HttpVersion> {
+    let version = match minor {
+        9 => HttpVersion::V0_9,
+        0 => HttpVersion::V1_0,
+        _ => HttpVersion::V1_1,
+    };
+    Some(seen.map_or(version, |seen| seen.min(version)))
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -24,8 +24,7 @@ pub enum Role {
 }
 
 /// What the connection carries, guessed from its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Protocol {
     /// No payload at all.
     #[default]
@@ -37,18 +36,14 @@ pub enum Protocol {
     Unknown,
 }
 
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::None => "none",
-            Protocol::Http => "http",
-            Protocol::Tls => "tls",
-            Protocol::Http2 => "http2",
-            Protocol::Ssh => "ssh",
-            Protocol::Unknown => "unknown",
-        }
-    }
-}
+named_enum!(Protocol {
+    None => "none",
+    Http => "http",
+    Tls => "tls",
+    Http2 => "http2",
+    Ssh => "ssh",
+    Unknown => "unknown",
+});
 
 /// Tokens of a `Connection` header that matter for persistence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,8 +2,6 @@
 //! per-connection facts ([`KeepAliveFacts`]), so every rule in `docs/verdicts.md` is tested
 //! without packets.
 
-use serde::Serialize;
-
 /// Which side did something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -64,8 +62,7 @@ impl Default for Tolerance {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaxVerdict {
     /// Nothing advertised.
     None,
@@ -79,8 +76,7 @@ pub enum MaxVerdict {
     Untested,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutVerdict {
     /// Nothing advertised.
     None,
@@ -93,27 +89,19 @@ pub enum TimeoutVerdict {
     Untested,
 }
 
-impl MaxVerdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            MaxVerdict::None => "none",
-            MaxVerdict::Honoured => "honoured",
-            MaxVerdict::Exceeded => "exceeded",
-            MaxVerdict::Untested => "untested",
-        }
-    }
-}
+named_enum!(MaxVerdict {
+    None => "none",
+    Honoured => "honoured",
+    Exceeded => "exceeded",
+    Untested => "untested",
+});
 
-impl TimeoutVerdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            TimeoutVerdict::None => "none",
-            TimeoutVerdict::Honoured => "honoured",
-            TimeoutVerdict::ClosedEarly => "closed-early",
-            TimeoutVerdict::Untested => "untested",
-        }
-    }
-}
+named_enum!(TimeoutVerdict {
+    None => "none",
+    Honoured => "honoured",
+    ClosedEarly => "closed-early",
+    Untested => "untested",
+});
 
 /// Everything decided about one connection.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,262 @@
+//! The records the pipeline produces: one [`ConnectionRecord`] per TCP connection and one
+//! [`TransactionRecord`] per HTTP request. They hold typed values only — times as
+//! nanoseconds, versions, flags and verdicts as enums; the writers in `report` turn them
+//! into text, each in its own format.
+
+use std::net::SocketAddr;
+
+use crate::http::{ConnectionTokens, Protocol};
+use crate::named::Named;
+use crate::tcp::ClientBy;
+use crate::verdict::{MaxVerdict, TimeoutVerdict};
+
+/// A capture time: nanoseconds since the Unix epoch.
+pub type EpochNs = u64;
+
+/// The HTTP version a side used: the lowest seen on the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpVersion {
+    /// A simple request or response without a version (RFC 1945 §4.1).
+    V0_9,
+    V1_0,
+    V1_1,
+}
+
+named_enum!(HttpVersion {
+    V0_9 => "0.9",
+    V1_0 => "1.0",
+    V1_1 => "1.1",
+});
+
+/// Who closed first and how, as a single report value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    ClientFin,
+    ServerFin,
+    ClientRst,
+    ServerRst,
+    /// Neither side closed before the capture ended.
+    CaptureEnded,
+    /// Neither side closed; the connection was dropped from memory for being idle too long.
+    Evicted,
+}
+
+named_enum!(Closer {
+    ClientFin => "client-fin",
+    ServerFin => "server-fin",
+    ClientRst => "client-rst",
+    ServerRst => "server-rst",
+    CaptureEnded => "capture-ended",
+    Evicted => "evicted",
+});
+
+/// Something a reader of a row should know about how it was measured. Reports list the
+/// flags of a row in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// No SYN captured: the connection was already open when the capture began.
+    MidStream,
+    /// Bytes the capture never held (a hole given up).
+    Gap,
+    /// 101 Switching Protocols or CONNECT: the rest is not HTTP.
+    Tunnel,
+    ParseError,
+    /// Responses with no request (the capture began mid-exchange).
+    UnmatchedResponses,
+    IncompleteResponse,
+    /// More unanswered requests than are kept: the rest are counted, not paired.
+    QueueOverflow,
+    /// A RST far from the expected sequence number was counted but did not end anything.
+    RstIgnored,
+    /// The out-of-order buffer bound was hit.
+    ReassemblyOverflow,
+    CaptureEnded,
+    Evicted,
+    /// Written out early to stay within the memory budget.
+    MemoryBudget,
+    /// A new SYN reused the 4-tuple before this connection was seen to close.
+    PortReused,
+    /// Packets that came after the connection's earlier row was written out.
+    Continued,
+    /// Live capture: the kernel dropped packets while the connection was open.
+    KernelDrops,
+}
+
+named_enum!(Flag {
+    MidStream => "mid-stream",
+    Gap => "gap",
+    Tunnel => "tunnel",
+    ParseError => "parse-error",
+    UnmatchedResponses => "unmatched-responses",
+    IncompleteResponse => "incomplete-response",
+    QueueOverflow => "queue-overflow",
+    RstIgnored => "rst-ignored",
+    ReassemblyOverflow => "reassembly-overflow",
+    CaptureEnded => "capture-ended",
+    Evicted => "evicted",
+    MemoryBudget => "memory-budget",
+    PortReused => "port-reused",
+    Continued => "continued",
+    KernelDrops => "kernel-drops",
+});
+
+/// A set of [`Flag`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlagSet(u32);
+
+impl FlagSet {
+    pub fn insert(&mut self, flag: Flag) {
+        self.0 |= 1 << flag.index();
+    }
+
+    pub fn contains(self, flag: Flag) -> bool {
+        self.0 & (1 << flag.index()) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The flags set, in report order.
+    pub fn iter(self) -> impl Iterator<Item = Flag> {
+        Flag::ALL
+            .iter()
+            .copied()
+            .filter(move |flag| self.contains(*flag))
+    }
+}
+
+impl FromIterator<Flag> for FlagSet {
+    fn from_iter<I: IntoIterator<Item = Flag>>(flags: I) -> FlagSet {
+        let mut set = FlagSet::default();
+        flags.into_iter().for_each(|flag| set.insert(flag));
+        set
+    }
+}
+
+/// One row per TCP connection: the main output. Column meanings are in `docs/csv.md`;
+/// times are [`EpochNs`], durations nanoseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRecord {
+    /// Wireshark's `tcp.stream` number.
+    pub stream: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub client_by: ClientBy,
+    pub protocol: Protocol,
+    pub first_ts: EpochNs,
+    pub last_ts: EpochNs,
+    /// Both SYN and SYN-ACK were captured.
+    pub handshake: bool,
+    pub syn_ts: Option<EpochNs>,
+    pub synack_ts: Option<EpochNs>,
+    pub packets: u64,
+    pub client_bytes: u64,
+    pub server_bytes: u64,
+    pub requests: u32,
+    pub responses: u32,
+    pub interim_responses: u32,
+    pub unanswered_requests: u32,
+    pub pipeline_depth: u32,
+    pub pipelined_requests: u32,
+    pub max_idle_ns: Option<u64>,
+    pub idle_before_close_ns: Option<u64>,
+    pub closer: Closer,
+    pub close_ts: Option<EpochNs>,
+    pub close_after_request: Option<u32>,
+    pub fin_client: u32,
+    pub fin_server: u32,
+    pub rst_client: u32,
+    pub rst_server: u32,
+    pub client_fin_ts: Option<EpochNs>,
+    pub server_fin_ts: Option<EpochNs>,
+    pub client_rst_ts: Option<EpochNs>,
+    pub server_rst_ts: Option<EpochNs>,
+    /// `None` without requests (responses for the server side).
+    pub client_http: Option<HttpVersion>,
+    pub server_http: Option<HttpVersion>,
+    pub client_connection: ConnectionTokens,
+    /// `None` without a final response.
+    pub server_connection_first: Option<ConnectionTokens>,
+    pub server_connection_last: Option<ConnectionTokens>,
+    pub close_announced_at: Option<u32>,
+    pub keep_alive_timeout_first: Option<u32>,
+    pub keep_alive_max_first: Option<u32>,
+    pub keep_alive_timeout_last: Option<u32>,
+    pub keep_alive_max_last: Option<u32>,
+    pub keep_alive_malformed: bool,
+    /// The first `Server` header, cut at 128 bytes; empty when there was none.
+    pub server_software: String,
+    pub implied_request_limit: Option<u32>,
+    pub max_verdict: MaxVerdict,
+    pub timeout_verdict: TimeoutVerdict,
+    pub idle_close_ns: Option<u64>,
+    pub kept_open_at_least_ns: Option<u64>,
+    pub race_request: Option<u32>,
+    pub dropped_after_close: u32,
+    pub unannounced_close: bool,
+    pub close_honoured: Option<bool>,
+    pub requests_after_close_announced: u32,
+    pub violation: bool,
+    pub retransmissions: u64,
+    pub out_of_order: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub parse_errors: u32,
+    pub resyncs: u32,
+    pub flags: FlagSet,
+}
+
+impl ConnectionRecord {
+    pub fn duration_ns(&self) -> u64 {
+        self.last_ts.saturating_sub(self.first_ts)
+    }
+}
+
+/// One request and its response, for the transactions output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionRecord {
+    pub stream: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    /// 1-based position of the request on its connection.
+    pub position: u32,
+    pub method: String,
+    pub target: String,
+    /// `None` when no final response was seen.
+    pub status: Option<u16>,
+    pub request_ts: EpochNs,
+    pub request_end_ts: Option<EpochNs>,
+    pub response_ts: Option<EpochNs>,
+    pub response_end_ts: Option<EpochNs>,
+    pub request_body_bytes: u64,
+    pub response_body_bytes: Option<u64>,
+    pub interim_responses: u32,
+    /// Sent while an earlier request on the connection was still unanswered.
+    pub pipelined: bool,
+    /// False when part of the exchange was not in the capture.
+    pub complete: bool,
+}
+
+impl TransactionRecord {
+    /// From the request head to the first response head.
+    pub fn wait_ns(&self) -> Option<u64> {
+        self.response_ts
+            .map(|response| response.saturating_sub(self.request_ts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_come_out_in_report_order() {
+        let flags: FlagSet = [Flag::KernelDrops, Flag::MidStream, Flag::Evicted]
+            .into_iter()
+            .collect();
+        let names: Vec<&str> = flags.iter().map(Flag::as_str).collect();
+        assert_eq!(names, ["mid-stream", "evicted", "kernel-drops"]);
+        assert!(flags.contains(Flag::Evicted) && !flags.contains(Flag::Gap));
+    }
+}

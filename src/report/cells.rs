@@ -1,0 +1,285 @@
+//! How typed records become cells. CSV and JSON lines list the same columns, in the same
+//! order, from one place: the `Serialize` impls here. They differ only in how a value is
+//! written ([`Style`]): CSV cells are text a spreadsheet reads (times as fixed-point epoch
+//! seconds, token sets joined with `;`), JSON values keep their types (numbers, arrays).
+
+use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
+
+use crate::http::ConnectionTokens;
+use crate::named::Named;
+use crate::record::{ConnectionRecord, EpochNs, FlagSet, TransactionRecord};
+use crate::verdict::{MaxVerdict, TimeoutVerdict};
+
+use super::servers::ServerRecord;
+
+/// The output format a row is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Csv,
+    Json,
+}
+
+/// A record as one row of an output in `style`.
+pub struct Row<'a, R> {
+    pub record: &'a R,
+    pub style: Style,
+}
+
+/// Seconds with microseconds: durations in every style.
+pub fn seconds(ns: u64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e6
+}
+
+/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) as CSV text, the
+/// same number as a JSON number.
+struct Time(EpochNs, Style);
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Time(ns, style) = *self;
+        match style {
+            Style::Csv => serializer.collect_str(&format_args!(
+                "{}.{:06}",
+                ns / 1_000_000_000,
+                (ns % 1_000_000_000) / 1_000
+            )),
+            Style::Json => serializer.serialize_f64((ns / 1_000) as f64 / 1e6),
+        }
+    }
+}
+
+fn time(ns: Option<EpochNs>, style: Style) -> Option<Time> {
+    ns.map(|ns| Time(ns, style))
+}
+
+/// A list of values: `;`-joined text in CSV (`close;keep-alive`, `5;15`), an array of typed
+/// values in JSON (`["close","keep-alive"]`, `[5,15]`).
+struct List<'a, T>(&'a [T], Style);
+
+impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let List(values, style) = self;
+        match style {
+            Style::Csv => {
+                let mut text = String::new();
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        text.push(';');
+                    }
+                    std::fmt::Write::write_fmt(&mut text, format_args!("{value}"))
+                        .map_err(serde::ser::Error::custom)?;
+                }
+                serializer.serialize_str(&text)
+            }
+            Style::Json => {
+                let mut seq = serializer.serialize_seq(Some(values.len()))?;
+                for value in values.iter() {
+                    seq.serialize_element(value)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// A value written as its `Display` text (addresses).
+struct Text<'a>(&'a dyn std::fmt::Display);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+fn flag_names(flags: FlagSet) -> Vec<&'static str> {
+    flags.iter().map(Named::as_str).collect()
+}
+
+fn token_names(tokens: ConnectionTokens) -> Vec<&'static str> {
+    [
+        (ConnectionTokens::CLOSE, "close"),
+        (ConnectionTokens::KEEP_ALIVE, "keep-alive"),
+        (ConnectionTokens::UPGRADE, "upgrade"),
+        (ConnectionTokens::OTHER, "other"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| tokens.has(*bit))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+/// Tokens that may be absent (no response): CSV has no null, so there an empty cell says
+/// "no response" as it says "no tokens".
+fn optional_tokens<'a>(
+    names: &'a Option<Vec<&'static str>>,
+    style: Style,
+) -> Option<List<'a, &'static str>> {
+    match (names, style) {
+        (None, Style::Csv) => Some(List(&[], style)),
+        (None, Style::Json) => None,
+        (Some(names), _) => Some(List(names, style)),
+    }
+}
+
+impl Serialize for Row<'_, ConnectionRecord> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (r, style) = (self.record, self.style);
+        let client_connection = token_names(r.client_connection);
+        let server_first = r.server_connection_first.map(token_names);
+        let server_last = r.server_connection_last.map(token_names);
+        let flags = flag_names(r.flags);
+        let mut row = serializer.serialize_struct("connection", 63)?;
+        row.serialize_field("stream", &r.stream)?;
+        row.serialize_field("client", &Text(&r.client))?;
+        row.serialize_field("server", &Text(&r.server))?;
+        row.serialize_field("client_by", &r.client_by)?;
+        row.serialize_field("protocol", &r.protocol)?;
+        row.serialize_field("first_ts", &Time(r.first_ts, style))?;
+        row.serialize_field("last_ts", &Time(r.last_ts, style))?;
+        row.serialize_field("duration_s", &seconds(r.duration_ns()))?;
+        row.serialize_field("handshake", &r.handshake)?;
+        row.serialize_field("syn_ts", &time(r.syn_ts, style))?;
+        row.serialize_field("synack_ts", &time(r.synack_ts, style))?;
+        row.serialize_field("packets", &r.packets)?;
+        row.serialize_field("client_bytes", &r.client_bytes)?;
+        row.serialize_field("server_bytes", &r.server_bytes)?;
+        row.serialize_field("requests", &r.requests)?;
+        row.serialize_field("responses", &r.responses)?;
+        row.serialize_field("interim_responses", &r.interim_responses)?;
+        row.serialize_field("unanswered_requests", &r.unanswered_requests)?;
+        row.serialize_field("pipeline_depth", &r.pipeline_depth)?;
+        row.serialize_field("pipelined_requests", &r.pipelined_requests)?;
+        row.serialize_field("max_idle_s", &r.max_idle_ns.map(seconds))?;
+        row.serialize_field("idle_before_close_s", &r.idle_before_close_ns.map(seconds))?;
+        row.serialize_field("closer", &r.closer)?;
+        row.serialize_field("close_ts", &time(r.close_ts, style))?;
+        row.serialize_field("close_after_request", &r.close_after_request)?;
+        row.serialize_field("fin_client", &r.fin_client)?;
+        row.serialize_field("fin_server", &r.fin_server)?;
+        row.serialize_field("rst_client", &r.rst_client)?;
+        row.serialize_field("rst_server", &r.rst_server)?;
+        row.serialize_field("client_fin_ts", &time(r.client_fin_ts, style))?;
+        row.serialize_field("server_fin_ts", &time(r.server_fin_ts, style))?;
+        row.serialize_field("client_rst_ts", &time(r.client_rst_ts, style))?;
+        row.serialize_field("server_rst_ts", &time(r.server_rst_ts, style))?;
+        row.serialize_field("client_http", &r.client_http)?;
+        row.serialize_field("server_http", &r.server_http)?;
+        row.serialize_field("client_connection", &List(&client_connection, style))?;
+        row.serialize_field(
+            "server_connection_first",
+            &optional_tokens(&server_first, style),
+        )?;
+        row.serialize_field(
+            "server_connection_last",
+            &optional_tokens(&server_last, style),
+        )?;
+        row.serialize_field("close_announced_at", &r.close_announced_at)?;
+        row.serialize_field("keep_alive_timeout_first", &r.keep_alive_timeout_first)?;
+        row.serialize_field("keep_alive_max_first", &r.keep_alive_max_first)?;
+        row.serialize_field("keep_alive_timeout_last", &r.keep_alive_timeout_last)?;
+        row.serialize_field("keep_alive_max_last", &r.keep_alive_max_last)?;
+        row.serialize_field("keep_alive_malformed", &r.keep_alive_malformed)?;
+        row.serialize_field("server_software", &r.server_software)?;
+        row.serialize_field("implied_request_limit", &r.implied_request_limit)?;
+        row.serialize_field("max_verdict", &r.max_verdict)?;
+        row.serialize_field("timeout_verdict", &r.timeout_verdict)?;
+        row.serialize_field("idle_close_s", &r.idle_close_ns.map(seconds))?;
+        row.serialize_field(
+            "kept_open_at_least_s",
+            &r.kept_open_at_least_ns.map(seconds),
+        )?;
+        row.serialize_field("race_request", &r.race_request)?;
+        row.serialize_field("dropped_after_close", &r.dropped_after_close)?;
+        row.serialize_field("unannounced_close", &r.unannounced_close)?;
+        row.serialize_field("close_honoured", &r.close_honoured)?;
+        row.serialize_field(
+            "requests_after_close_announced",
+            &r.requests_after_close_announced,
+        )?;
+        row.serialize_field("violation", &r.violation)?;
+        row.serialize_field("retransmissions", &r.retransmissions)?;
+        row.serialize_field("out_of_order", &r.out_of_order)?;
+        row.serialize_field("gaps", &r.gaps)?;
+        row.serialize_field("gap_bytes", &r.gap_bytes)?;
+        row.serialize_field("parse_errors", &r.parse_errors)?;
+        row.serialize_field("resyncs", &r.resyncs)?;
+        row.serialize_field("flags", &List(&flags, style))?;
+        row.end()
+    }
+}
+
+impl Serialize for Row<'_, TransactionRecord> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (r, style) = (self.record, self.style);
+        let mut row = serializer.serialize_struct("transaction", 17)?;
+        row.serialize_field("stream", &r.stream)?;
+        row.serialize_field("client", &Text(&r.client))?;
+        row.serialize_field("server", &Text(&r.server))?;
+        row.serialize_field("position", &r.position)?;
+        row.serialize_field("method", &r.method)?;
+        row.serialize_field("target", &r.target)?;
+        row.serialize_field("status", &r.status)?;
+        row.serialize_field("request_ts", &Time(r.request_ts, style))?;
+        row.serialize_field("request_end_ts", &time(r.request_end_ts, style))?;
+        row.serialize_field("response_ts", &time(r.response_ts, style))?;
+        row.serialize_field("response_end_ts", &time(r.response_end_ts, style))?;
+        row.serialize_field("wait_s", &r.wait_ns().map(seconds))?;
+        row.serialize_field("request_body_bytes", &r.request_body_bytes)?;
+        row.serialize_field("response_body_bytes", &r.response_body_bytes)?;
+        row.serialize_field("interim_responses", &r.interim_responses)?;
+        row.serialize_field("pipelined", &r.pipelined)?;
+        row.serialize_field("complete", &r.complete)?;
+        row.end()
+    }
+}
+
+impl Serialize for Row<'_, ServerRecord> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (r, style) = (self.record, self.style);
+        let mut row = serializer.serialize_struct("server", 22)?;
+        row.serialize_field("server", &Text(&r.server))?;
+        row.serialize_field("server_software", &List(&r.server_software, style))?;
+        row.serialize_field("connections", &r.connections)?;
+        row.serialize_field("requests", &r.requests)?;
+        row.serialize_field("reuse_mean", &r.reuse_mean)?;
+        row.serialize_field("reuse_max", &r.reuse_max)?;
+        row.serialize_field("pipelined_connections", &r.pipelined_connections)?;
+        row.serialize_field("keep_alive_timeouts", &List(&r.keep_alive_timeouts, style))?;
+        row.serialize_field(
+            "keep_alive_max_first",
+            &List(&r.keep_alive_max_first, style),
+        )?;
+        row.serialize_field("idle_closes", &r.idle_closes.len())?;
+        row.serialize_field(
+            "idle_close_min_s",
+            &r.idle_closes.first().map(|ns| seconds(*ns)),
+        )?;
+        row.serialize_field(
+            "idle_close_median_s",
+            &r.idle_close_median_ns().map(seconds),
+        )?;
+        row.serialize_field(
+            "idle_close_max_s",
+            &r.idle_closes.last().map(|ns| seconds(*ns)),
+        )?;
+        row.serialize_field("max_honoured", &r.max_verdicts.get(MaxVerdict::Honoured))?;
+        row.serialize_field("max_exceeded", &r.max_verdicts.get(MaxVerdict::Exceeded))?;
+        row.serialize_field("max_untested", &r.max_verdicts.get(MaxVerdict::Untested))?;
+        row.serialize_field(
+            "timeout_honoured",
+            &r.timeout_verdicts.get(TimeoutVerdict::Honoured),
+        )?;
+        row.serialize_field(
+            "timeout_closed_early",
+            &r.timeout_verdicts.get(TimeoutVerdict::ClosedEarly),
+        )?;
+        row.serialize_field(
+            "timeout_untested",
+            &r.timeout_verdicts.get(TimeoutVerdict::Untested),
+        )?;
+        row.serialize_field("races", &r.races)?;
+        row.serialize_field("unannounced_closes", &r.unannounced_closes)?;
+        row.serialize_field("violations", &r.violations)?;
+        row.end()
+    }
+}

@@ -1,0 +1,107 @@
+//! Machine-readable outputs: rows of one kind (connections, transactions, servers) as CSV
+//! or as JSON lines. The columns are those of [`super::cells`].
+
+use std::io::{self, BufWriter, Write};
+
+use serde::Serialize;
+
+use crate::record::{ConnectionRecord, TransactionRecord};
+
+use super::cells::{Row, Style};
+use super::{RunEnd, Sink};
+
+/// Which records a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// One per connection, written as connections end.
+    Connections,
+    /// One per request, written as connections end.
+    Transactions,
+    /// One per server, written at the end.
+    Servers,
+}
+
+enum Encoder {
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    JsonLines(BufWriter<Box<dyn Write>>),
+}
+
+/// A file of rows in one format.
+pub struct RowsFile {
+    rows: Rows,
+    encoder: Encoder,
+}
+
+impl RowsFile {
+    pub fn csv(rows: Rows, out: Box<dyn Write>) -> RowsFile {
+        RowsFile {
+            rows,
+            encoder: Encoder::Csv(Box::new(csv::Writer::from_writer(out))),
+        }
+    }
+
+    pub fn json_lines(rows: Rows, out: Box<dyn Write>) -> RowsFile {
+        RowsFile {
+            rows,
+            encoder: Encoder::JsonLines(BufWriter::new(out)),
+        }
+    }
+
+    fn write<R>(&mut self, record: &R) -> io::Result<()>
+    where
+        for<'a> Row<'a, R>: Serialize,
+    {
+        match &mut self.encoder {
+            Encoder::Csv(writer) => writer
+                .serialize(Row {
+                    record,
+                    style: Style::Csv,
+                })
+                .map_err(io::Error::other),
+            Encoder::JsonLines(writer) => {
+                let row = Row {
+                    record,
+                    style: Style::Json,
+                };
+                serde_json::to_writer(&mut *writer, &row).map_err(io::Error::other)?;
+                writer.write_all(b"\n")
+            }
+        }
+    }
+}
+
+impl Sink for RowsFile {
+    fn connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
+        match self.rows {
+            Rows::Connections => self.write(record),
+            _ => Ok(()),
+        }
+    }
+
+    fn transaction(&mut self, record: &TransactionRecord) -> io::Result<()> {
+        match self.rows {
+            Rows::Transactions => self.write(record),
+            _ => Ok(()),
+        }
+    }
+
+    fn wants_transactions(&self) -> bool {
+        self.rows == Rows::Transactions
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Csv(writer) => writer.flush(),
+            Encoder::JsonLines(writer) => writer.flush(),
+        }
+    }
+
+    fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
+        if self.rows == Rows::Servers {
+            for record in end.servers {
+                self.write(record)?;
+            }
+        }
+        self.flush()
+    }
+}

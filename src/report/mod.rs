@@ -1,0 +1,116 @@
+//! Output. Every output is a [`Sink`]: it takes connection and transaction records one at a
+//! time as connections end, and writes what it writes at the end in [`Sink::finish`].
+//! [`Report`] feeds a list of sinks and keeps the aggregations several of them share (the
+//! totals and the per-server rows), so each is computed once.
+//!
+//! To add an output format, implement [`Sink`] in a file of its own here and push it onto
+//! the list the command line builds.
+
+mod cells;
+mod files;
+pub mod progress;
+mod servers;
+mod summary;
+mod table;
+
+use std::io;
+
+use crate::pipeline::{FrameCounts, Output};
+use crate::record::{ConnectionRecord, TransactionRecord};
+
+pub use cells::{Row, Style};
+pub use files::{Rows, RowsFile};
+pub use servers::{ServerRecord, Servers, ServersTable};
+pub use summary::{SummaryText, Totals};
+pub use table::ConnectionTable;
+
+/// What every sink sees at the end of the run.
+pub struct RunEnd<'a> {
+    pub counts: &'a FrameCounts,
+    pub totals: &'a Totals,
+    /// Busiest server first.
+    pub servers: &'a [ServerRecord],
+}
+
+/// An output.
+pub trait Sink {
+    fn connection(&mut self, _record: &ConnectionRecord) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn transaction(&mut self, _record: &TransactionRecord) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Whether this sink needs transaction records (the pipeline keeps request details
+    /// only when some sink does).
+    fn wants_transactions(&self) -> bool {
+        false
+    }
+
+    /// Makes what was written so far visible (live capture flushes after every batch).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// End of the run: write what is written at the end, and flush.
+    fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()>;
+}
+
+/// The sinks of one run and the aggregations they share.
+pub struct Report {
+    sinks: Vec<Box<dyn Sink>>,
+    totals: Totals,
+    servers: Servers,
+}
+
+impl Report {
+    /// Sinks finish in this order (the terminal parts print in it).
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> Report {
+        Report {
+            sinks,
+            totals: Totals::default(),
+            servers: Servers::default(),
+        }
+    }
+
+    pub fn wants_transactions(&self) -> bool {
+        self.sinks.iter().any(|sink| sink.wants_transactions())
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    pub fn take(&mut self, output: Output) -> io::Result<()> {
+        match output {
+            Output::Connection(record) => {
+                self.totals.add(&record);
+                self.servers.add(&record);
+                for sink in &mut self.sinks {
+                    sink.connection(&record)?;
+                }
+            }
+            Output::Transaction(record) => {
+                for sink in &mut self.sinks {
+                    sink.transaction(&record)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.sinks.iter_mut().try_for_each(|sink| sink.flush())
+    }
+
+    pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
+        let servers = self.servers.records();
+        let end = RunEnd {
+            counts,
+            totals: &self.totals,
+            servers: &servers,
+        };
+        self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
+    }
+}

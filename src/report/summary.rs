@@ -1,0 +1,157 @@
+//! Totals over all connections, and the summary lines of the terminal report.
+
+use std::io::{self, Write};
+
+use crate::http::Protocol;
+use crate::named::{Named, Tally};
+use crate::record::{Closer, ConnectionRecord, Flag};
+
+use super::{RunEnd, Sink};
+
+/// Reuse-count buckets of the summary histogram, by upper bound.
+const REUSE_BUCKETS: [(u32, &str); 8] = [
+    (0, "0"),
+    (1, "1"),
+    (2, "2"),
+    (5, "3-5"),
+    (10, "6-10"),
+    (100, "11-100"),
+    (1000, "101-1000"),
+    (u32::MAX, ">1000"),
+];
+
+/// Totals over all connections, kept as counters.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub connections: u64,
+    pub http_connections: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub reuse_histogram: [u64; REUSE_BUCKETS.len()],
+    pub pipelined_connections: u64,
+    pub deepest_pipeline: u32,
+    pub closers: Tally<Closer>,
+    pub protocols: Tally<Protocol>,
+    pub flagged: Tally<Flag>,
+    /// Connections with a broken Keep-Alive promise.
+    pub violations: u64,
+    /// Connections with a keep-alive race.
+    pub races: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, record: &ConnectionRecord) {
+        self.connections += 1;
+        if record.protocol == Protocol::Http {
+            self.http_connections += 1;
+            let bucket = REUSE_BUCKETS
+                .iter()
+                .position(|(bound, _)| record.requests <= *bound)
+                .unwrap_or(REUSE_BUCKETS.len() - 1);
+            self.reuse_histogram[bucket] += 1;
+        }
+        self.requests += u64::from(record.requests);
+        self.responses += u64::from(record.responses);
+        if record.pipeline_depth > 1 {
+            self.pipelined_connections += 1;
+        }
+        self.deepest_pipeline = self.deepest_pipeline.max(record.pipeline_depth);
+        self.closers.add(record.closer);
+        self.protocols.add(record.protocol);
+        for flag in record.flags.iter() {
+            self.flagged.add(flag);
+        }
+        self.violations += u64::from(record.violation);
+        self.races += u64::from(record.race_request.is_some());
+    }
+}
+
+/// The summary lines: totals, reuse histogram, closers, protocols, flags, skipped frames.
+pub struct SummaryText {
+    out: Box<dyn Write>,
+}
+
+impl SummaryText {
+    pub fn new(out: Box<dyn Write>) -> SummaryText {
+        SummaryText { out }
+    }
+}
+
+fn tally_line<E: Named>(tally: &Tally<E>) -> String {
+    let parts: Vec<String> = tally
+        .by_name()
+        .iter()
+        .map(|(name, n)| format!("{name}: {n}"))
+        .collect();
+    parts.join(", ")
+}
+
+impl Sink for SummaryText {
+    fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
+        let (totals, counts, out) = (end.totals, end.counts, &mut self.out);
+        writeln!(
+            out,
+            "{} connections ({} HTTP), {} requests, {} responses; {} frames, {} TCP segments",
+            totals.connections,
+            totals.http_connections,
+            totals.requests,
+            totals.responses,
+            counts.frames,
+            counts.tcp_segments
+        )?;
+        if totals.http_connections > 0 {
+            let bars: Vec<String> = REUSE_BUCKETS
+                .iter()
+                .zip(totals.reuse_histogram)
+                .filter(|(_, n)| *n > 0)
+                .map(|((_, label), n)| format!("{label}: {n}"))
+                .collect();
+            writeln!(out, "requests per HTTP connection: {}", bars.join(", "))?;
+        }
+        writeln!(
+            out,
+            "pipelined connections: {} (deepest pipeline: {})",
+            totals.pipelined_connections, totals.deepest_pipeline
+        )?;
+        if !totals.closers.is_empty() {
+            writeln!(out, "first to close: {}", tally_line(&totals.closers))?;
+        }
+        if !totals.protocols.is_empty() {
+            writeln!(out, "protocols: {}", tally_line(&totals.protocols))?;
+        }
+        if !totals.flagged.is_empty() {
+            writeln!(out, "flagged connections: {}", tally_line(&totals.flagged))?;
+        }
+        if counts.late_packets > 0 {
+            writeln!(
+                out,
+                "late packets of connections already written out: {}",
+                counts.late_packets
+            )?;
+        }
+        if counts.shed_connections > 0 {
+            writeln!(
+                out,
+                "memory budget reached: {} connections written out early (flag memory-budget); peak estimate {} MiB",
+                counts.shed_connections,
+                counts.peak_memory >> 20
+            )?;
+        }
+        let skipped = [
+            (counts.not_ip, "not IP"),
+            (counts.not_tcp, "not TCP"),
+            (counts.fragments, "IP fragments (not reassembled)"),
+            (counts.truncated, "cut inside a header"),
+            (counts.unsupported_link, "unsupported link type"),
+        ];
+        let skipped: Vec<String> = skipped
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if !skipped.is_empty() {
+            writeln!(out, "frames skipped: {}", skipped.join(", "))?;
+        }
+        Ok(())
+    }
+}

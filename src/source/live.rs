@@ -1,0 +1,160 @@
+//! Live capture from a network interface through libpcap.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pcap::{Capture, Precision};
+
+use super::{Frame, FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
+
+/// Live capture settings, tcpdump style.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub interface: String,
+    /// The user's BPF expression; it is combined with `tcp`, all the analysis needs.
+    pub filter: Option<String>,
+    pub snaplen: i32,
+    pub promiscuous: bool,
+}
+
+/// A capture from a network interface.
+pub struct LiveSource {
+    capture: Capture<pcap::Active>,
+    link_type: Linktype,
+    interface: String,
+    last_tick: Instant,
+    kernel_drops: u64,
+    /// A tick is due and the drop counter rose: report the drops on the next call.
+    drops_to_report: bool,
+}
+
+/// How often a live source reports the time and the kernel's drop counter.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Names and descriptions of the interfaces libpcap can capture on (`-D`).
+pub fn list_interfaces() -> Result<Vec<(String, Option<String>)>, String> {
+    pcap::Device::list()
+        .map(|devices| devices.into_iter().map(|d| (d.name, d.desc)).collect())
+        .map_err(|err| pcap_message(&err))
+}
+
+/// The full BPF filter for a live capture: `tcp`, and the user's expression if any.
+pub fn live_filter(user: Option<&str>) -> String {
+    match user {
+        Some(expr) => format!("tcp and ({expr})"),
+        None => "tcp".to_string(),
+    }
+}
+
+fn privilege_hint(message: &str) -> Option<String> {
+    let lowered = message.to_ascii_lowercase();
+    (lowered.contains("operation not permitted") || lowered.contains("permission denied")).then(
+        || {
+            format!(
+                "capturing needs the CAP_NET_RAW and CAP_NET_ADMIN capabilities ({message}); \
+                 run it with sudo, or grant them once with \
+                 'sudo setcap cap_net_raw,cap_net_admin=eip {}'",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "kascope".into())
+            )
+        },
+    )
+}
+
+fn with_interfaces(message: String) -> String {
+    match list_interfaces() {
+        Ok(list) if !list.is_empty() => {
+            let names: Vec<String> = list.into_iter().map(|(name, _)| name).collect();
+            format!("{message}; interfaces: {}", names.join(", "))
+        }
+        _ => message,
+    }
+}
+
+impl LiveSource {
+    /// Opens the interface. A missing privilege, an unknown interface and a bad filter each
+    /// give one clear message (with the list of interfaces where it helps).
+    pub fn open(options: &LiveOptions) -> Result<LiveSource, SourceError> {
+        let fail = |message: String| SourceError {
+            input: options.interface.clone(),
+            message,
+        };
+        let inactive = Capture::from_device(options.interface.as_str())
+            .map_err(|err| fail(with_interfaces(pcap_message(&err))))?;
+        // Non-blocking: with immediate mode libpcap's read timeout does not fire on an idle
+        // interface, and the loop must wake up for signals, eviction and the status line.
+        let mut capture = inactive
+            .promisc(options.promiscuous)
+            .snaplen(options.snaplen)
+            .immediate_mode(true)
+            .buffer_size(32 << 20)
+            .precision(Precision::Nano)
+            .open()
+            .and_then(|capture| capture.setnonblock())
+            .map_err(|err| {
+                let message = pcap_message(&err);
+                fail(privilege_hint(&message).unwrap_or_else(|| with_interfaces(message)))
+            })?;
+        let filter = live_filter(options.filter.as_deref());
+        capture.filter(&filter, true).map_err(|err| {
+            fail(format!(
+                "bad filter expression '{filter}': {}",
+                pcap_message(&err)
+            ))
+        })?;
+        let link_type = Linktype(capture.get_datalink().0);
+        Ok(LiveSource {
+            capture,
+            link_type,
+            interface: options.interface.clone(),
+            last_tick: Instant::now(),
+            kernel_drops: 0,
+            drops_to_report: false,
+        })
+    }
+}
+
+impl FrameSource for LiveSource {
+    /// Frames as they arrive, a tick about every 100 ms, drops when the counter rises. It
+    /// never ends by itself: the driver stops it (signal, count, duration). Errors after the
+    /// start end the capture with a message.
+    fn next_event(&mut self) -> Result<Option<SourceEvent<'_>>, SourceError> {
+        if self.drops_to_report {
+            self.drops_to_report = false;
+            return Ok(Some(SourceEvent::KernelDrops(self.kernel_drops)));
+        }
+        if self.last_tick.elapsed() >= TICK {
+            self.last_tick = Instant::now();
+            if let Ok(stats) = self.capture.stats() {
+                let drops = u64::from(stats.dropped) + u64::from(stats.if_dropped);
+                self.drops_to_report = drops > self.kernel_drops;
+                self.kernel_drops = drops;
+            }
+            let now_ns = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            return Ok(Some(SourceEvent::Tick(now_ns)));
+        }
+        match self.capture.next_packet() {
+            Ok(packet) => {
+                let header = packet.header;
+                Ok(Some(SourceEvent::Frame(Frame {
+                    ts_ns: (header.ts.tv_sec as u64)
+                        .wrapping_mul(1_000_000_000)
+                        .wrapping_add(header.ts.tv_usec as u64),
+                    link_type: self.link_type,
+                    data: packet.data,
+                })))
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing waiting: a short nap keeps an idle capture off the CPU.
+                std::thread::sleep(Duration::from_millis(5));
+                Ok(Some(SourceEvent::Pending))
+            }
+            Err(err) => Err(SourceError {
+                input: self.interface.clone(),
+                message: format!("capture stopped: {}", pcap_message(&err)),
+            }),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Where frames come from. Every way of getting frames — saved capture files, a live
+//! interface through libpcap — is a [`FrameSource`]: it yields [`SourceEvent`]s one at a
+//! time, and [`crate::driver::run`] runs any source through the pipeline.
+//!
+//! To add a source (another capture mechanism), implement [`FrameSource`] in a file of its
+//! own here and open it from the command line's wiring.
+
+mod file;
+mod live;
+
+use std::fmt;
+
+pub use file::FileSource;
+pub use live::{LiveOptions, LiveSource, list_interfaces, live_filter};
+
+/// A link-layer type: the `LINKTYPE_`/DLT number a capture gives its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Linktype(pub i32);
+
+impl Linktype {
+    /// BSD loopback: a 4-byte address family, then IP.
+    pub const NULL: Linktype = Linktype(0);
+    pub const ETHERNET: Linktype = Linktype(1);
+    /// Raw IP as libpcap on Linux reports `LINKTYPE_RAW` (DLT_RAW is 12 there, 14 on BSDs).
+    pub const RAW: Linktype = Linktype(12);
+    pub const RAW_BSD: Linktype = Linktype(14);
+    /// `LINKTYPE_RAW` as written in files.
+    pub const RAW_FILE: Linktype = Linktype(101);
+    pub const IEEE802_11: Linktype = Linktype(105);
+    /// OpenBSD loopback: like NULL.
+    pub const LOOP: Linktype = Linktype(108);
+    /// Linux cooked capture v1 (`-i any` before libpcap 1.10).
+    pub const LINUX_SLL: Linktype = Linktype(113);
+    pub const IEEE802_11_RADIOTAP: Linktype = Linktype(127);
+    pub const IPV4: Linktype = Linktype(228);
+    pub const IPV6: Linktype = Linktype(229);
+    pub const NFLOG: Linktype = Linktype(239);
+    /// Linux cooked capture v2.
+    pub const LINUX_SLL2: Linktype = Linktype(276);
+}
+
+impl fmt::Display for Linktype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One captured frame, borrowed from the source's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// Capture time in nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    pub link_type: Linktype,
+    /// The captured bytes (possibly fewer than were on the wire: snaplen).
+    pub data: &'a [u8],
+}
+
+/// What a source reports.
+#[derive(Debug)]
+pub enum SourceEvent<'a> {
+    Frame(Frame<'a>),
+    /// Wall-clock time (ns since the epoch), about every 100 ms of a live capture whether or
+    /// not traffic flows, so that idle connections are evicted and the status line updated.
+    Tick(u64),
+    /// The kernel's count of packets it dropped rose to this total.
+    KernelDrops(u64),
+    /// Part of the input could not be read (a file cut short); reading goes on after it.
+    Damage(String),
+    /// Nothing to hand out this time — an input file ended, or no packet is waiting yet —
+    /// ask again. (A frame borrows from the source, so a source cannot loop past an empty
+    /// read and then lend out a frame in the same call.)
+    Pending,
+}
+
+/// Why a source could not be opened or read at all.
+#[derive(Debug)]
+pub struct SourceError {
+    pub input: String,
+    pub message: String,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.input, self.message)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// libpcap's own words for an error, without the crate's wrapping.
+fn pcap_message(err: &pcap::Error) -> String {
+    match err {
+        pcap::Error::PcapError(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Anything frames come from.
+pub trait FrameSource {
+    /// The next event, or `None` when the input is over.
+    fn next_event(&mut self) -> Result<Option<SourceEvent<'_>>, SourceError>;
+
+    /// Bytes of input consumed so far and in all, when the size is known (for progress).
+    fn progress(&self) -> (u64, Option<u64>) {
+        (0, None)
+    }
+}
