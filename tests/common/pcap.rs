@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use etherparse::PacketBuilder;
 
-pub const SYN: u8 = 1;
-pub const FIN: u8 = 2;
-pub const RST: u8 = 4;
-pub const PSH: u8 = 8;
-pub const ACK: u8 = 16;
+/// TCP header flags, with the bit values they have on the wire.
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
 
 /// One endpoint of a TCP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
