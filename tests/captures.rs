@@ -6,17 +6,13 @@
 
 mod common;
 
-use common::{Analysis, analyze, compare, read_oracle, repo};
-use kascope::analysis::{Closer, ConnectionRecord};
+use common::binary::{kascope, stdout};
+use common::{Analysis, analyze, compare, only, read_oracle, recorded, repo};
+use kascope::analysis::Closer;
 use kascope::http::Protocol;
 
 fn capture(name: &str) -> Analysis {
-    analyze(&repo().join("captures").join(format!("{name}.pcap")))
-}
-
-fn only(analysis: &Analysis) -> &ConnectionRecord {
-    assert_eq!(analysis.connections.len(), 1, "one connection expected");
-    &analysis.connections[0]
+    analyze(&recorded(&format!("{name}.pcap")))
 }
 
 #[test]
@@ -307,17 +303,14 @@ mod promises {
             assert!(c.violation && c.unannounced_close);
         }
         assert_eq!(idle.max_verdict, MaxVerdict::Untested);
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kascope"))
-            .arg(repo().join("captures/noncompliant-server.pcap"))
-            .args(["-q", "--fail-on", "violation"])
-            .output()
-            .unwrap();
+        let path = recorded("noncompliant-server.pcap");
+        let output = kascope(&[path.to_str().unwrap(), "-q", "--fail-on", "violation"]);
         assert_eq!(
             output.status.code(),
             Some(1),
             "--fail-on violation fails the pipeline"
         );
-        assert!(String::from_utf8_lossy(&output.stdout).contains("BROKEN PROMISE"));
+        assert!(stdout(&output).contains("BROKEN PROMISE"));
     }
 
     #[test]
@@ -347,11 +340,8 @@ mod promises {
                 );
             }
         }
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kascope"))
-            .arg(repo().join("captures/race-nginx.pcap"))
-            .args(["-q", "--fail-on", "race"])
-            .output()
-            .unwrap();
+        let path = recorded("race-nginx.pcap");
+        let output = kascope(&[path.to_str().unwrap(), "-q", "--fail-on", "race"]);
         assert_eq!(output.status.code(), Some(1));
     }
 

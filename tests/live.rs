@@ -6,19 +6,16 @@
 //! `CI=true`, where missing privileges fail the run. Namespaces and processes are removed by
 //! a guard even when an assertion fails.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn kascope_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_kascope")
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::binary::{KASCOPE, Table, kascope, stderr};
+use common::repo;
 
 fn is_root() -> bool {
     Command::new("id")
@@ -185,6 +182,20 @@ impl Lab {
         }
     }
 
+    /// Fetches `path` from nginx on a connection of its own (`Connection: close`); true if
+    /// it succeeded.
+    fn fetch_and_close(&self, path: &str) -> bool {
+        self.client(&[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Connection: close",
+            &format!("http://{SERVER_IP}{path}"),
+        ])
+    }
+
     /// Runs a command in the client namespace; true if it succeeded.
     fn client(&self, args: &[&str]) -> bool {
         Command::new("ip")
@@ -223,6 +234,22 @@ impl Lab {
         let pid = child.id();
         self.children.push(child);
         pid
+    }
+
+    /// Starts kascope capturing on the server-side veth, writing connections to `csv`.
+    fn start_kascope(&mut self, csv: &Path) -> u32 {
+        let interface = self.server_if.clone();
+        self.start_in_server(
+            &[
+                KASCOPE,
+                "-i",
+                &interface,
+                "--no-progress",
+                "--csv",
+                csv.to_str().unwrap(),
+            ],
+            "capturing on",
+        )
     }
 
     fn wait_for(&mut self, pid: u32, limit: Duration) -> Option<i32> {
@@ -265,12 +292,19 @@ impl Drop for Lab {
     }
 }
 
+/// A lab named `tag` with nginx up, or `None` when `test` must be skipped.
+fn nginx_lab(test: &str, tag: &str) -> Option<Lab> {
+    if !privileged(test) {
+        return None;
+    }
+    let mut lab = Lab::new(tag);
+    lab.start_nginx();
+    Some(lab)
+}
+
 /// Per client address: the facts live and offline analysis must agree on.
 fn rows(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut reader =
-        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let headers = reader.headers().unwrap().clone();
-    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let table = Table::read(path);
     let fields = [
         "requests",
         "responses",
@@ -281,14 +315,15 @@ fn rows(path: &Path) -> BTreeMap<String, Vec<String>> {
         "race_request",
         "unanswered_requests",
     ];
-    reader
-        .records()
+    (0..table.len())
         .map(|row| {
-            let row = row.unwrap();
-            let key = row[column("client")].to_string();
+            let key = table.column(row, "client").to_string();
             (
                 key,
-                fields.iter().map(|f| row[column(f)].to_string()).collect(),
+                fields
+                    .iter()
+                    .map(|f| table.column(row, f).to_string())
+                    .collect(),
             )
         })
         .collect()
@@ -296,11 +331,9 @@ fn rows(path: &Path) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn live_capture_matches_tcpdump_of_the_same_traffic() {
-    if !privileged("live_capture_matches_tcpdump_of_the_same_traffic") {
+    let Some(mut lab) = nginx_lab("live_capture_matches_tcpdump_of_the_same_traffic", "l") else {
         return;
-    }
-    let mut lab = Lab::new("l");
-    lab.start_nginx();
+    };
     let pcap = lab.dir.join("same.pcap");
     let live_csv = lab.dir.join("live.csv");
     let offline_csv = lab.dir.join("offline.csv");
@@ -320,17 +353,7 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
         ],
         "listening on",
     );
-    let kascope = lab.start_in_server(
-        &[
-            kascope_bin(),
-            "-i",
-            &interface,
-            "--no-progress",
-            "--csv",
-            live_csv.to_str().unwrap(),
-        ],
-        "capturing on",
-    );
+    let capturing = lab.start_kascope(&live_csv);
 
     let url = |path: &str| format!("http://{SERVER_IP}{path}");
     assert!(lab.client(&[
@@ -346,15 +369,7 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
         &url("/index.html"),
         &url("/tiny.txt")
     ]));
-    assert!(lab.client(&[
-        "curl",
-        "-sf",
-        "-o",
-        "/dev/null",
-        "-H",
-        "Connection: close",
-        &url("/tiny.txt")
-    ]));
+    assert!(lab.fetch_and_close("/tiny.txt"));
     let pipeline = lab.pipeline_client();
     assert!(lab.client(&[
         "python3", &pipeline, "--host", SERVER_IP, "--port", "80", "--count", "5"
@@ -375,24 +390,21 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
     ]));
     std::thread::sleep(Duration::from_millis(1500));
 
-    signal(kascope, "INT");
+    signal(capturing, "INT");
     assert_eq!(
-        lab.wait_for(kascope, Duration::from_secs(10)),
+        lab.wait_for(capturing, Duration::from_secs(10)),
         Some(0),
         "kascope exit status after SIGINT"
     );
     signal(tcpdump, "INT");
     lab.wait_for(tcpdump, Duration::from_secs(10));
 
-    let offline = Command::new(kascope_bin())
-        .args([
-            pcap.to_str().unwrap(),
-            "-q",
-            "--csv",
-            offline_csv.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let offline = kascope(&[
+        pcap.to_str().unwrap(),
+        "-q",
+        "--csv",
+        offline_csv.to_str().unwrap(),
+    ]);
     assert!(offline.status.success());
     let live = rows(&live_csv);
     let recorded = rows(&offline_csv);
@@ -414,38 +426,17 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
 
 #[test]
 fn rows_written_before_sigkill_survive() {
-    if !privileged("rows_written_before_sigkill_survive") {
+    let Some(mut lab) = nginx_lab("rows_written_before_sigkill_survive", "k") else {
         return;
-    }
-    let mut lab = Lab::new("k");
-    lab.start_nginx();
+    };
     let csv_path = lab.dir.join("live.csv");
-    let interface = lab.server_if.clone();
-    let kascope = lab.start_in_server(
-        &[
-            kascope_bin(),
-            "-i",
-            &interface,
-            "--no-progress",
-            "--csv",
-            csv_path.to_str().unwrap(),
-        ],
-        "capturing on",
-    );
+    let capturing = lab.start_kascope(&csv_path);
     for _ in 0..3 {
-        assert!(lab.client(&[
-            "curl",
-            "-sf",
-            "-o",
-            "/dev/null",
-            "-H",
-            "Connection: close",
-            &format!("http://{SERVER_IP}/tiny.txt")
-        ]));
+        assert!(lab.fetch_and_close("/tiny.txt"));
     }
     std::thread::sleep(Duration::from_millis(800));
-    signal(kascope, "KILL");
-    lab.wait_for(kascope, Duration::from_secs(5));
+    signal(capturing, "KILL");
+    lab.wait_for(capturing, Duration::from_secs(5));
     let written = rows(&csv_path);
     assert_eq!(written.len(), 3, "rows: {written:#?}");
     for row in written.values() {
@@ -464,13 +455,13 @@ fn unprivileged_capture_says_what_is_missing() {
             "--regid=65534",
             "--clear-groups",
             "--inh-caps=-all",
-            kascope_bin(),
+            KASCOPE,
             "-i",
             "lo",
         ])
         .output()
         .expect("setpriv (util-linux)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
     assert!(
         stderr.contains("CAP_NET_RAW") && stderr.contains("setcap"),
@@ -481,11 +472,8 @@ fn unprivileged_capture_says_what_is_missing() {
 
 #[test]
 fn unknown_interface_lists_the_real_ones() {
-    let output = Command::new(kascope_bin())
-        .args(["-i", "nosuchif0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = kascope(&["-i", "nosuchif0"]);
+    let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("nosuchif0") && stderr.contains("interfaces:") && stderr.contains("lo"),

@@ -1,19 +1,23 @@
 //! Inputs that once crashed or hung kascope (found by fuzzing, `fuzz/regressions/`), replayed
 //! through the binary on stable. The byte-level HTTP ones are unit tests in `src/http.rs`.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::binary::KASCOPE;
+
 #[test]
 fn fuzz_found_captures_finish() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let dir = common::repo().join("fuzz/regressions");
     let mut replayed = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if !path.to_string_lossy().ends_with(".pcap.gz") {
             continue;
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kascope"))
+        let mut child = Command::new(KASCOPE)
             .arg(&path)
             .arg("-q")
             .stdout(std::process::Stdio::null())

@@ -4,210 +4,15 @@
 //! the corpus tests do.
 
 mod common;
-#[path = "common/pcap.rs"]
-mod pcap;
 
 use kascope::analysis::{Closer, ConnectionRecord, TransactionRecord};
 use kascope::tcp::ClientBy;
 
-use common::Analysis;
-use pcap::{ACK, Endpoint, FIN, PSH, RST, Record, SYN, pcap_bytes, tcp_frame, temp_capture};
+use common::pcap::{C, Conv, S};
+use common::{Analysis, only};
 
-const CLIENT_IP: [u8; 4] = [10, 9, 0, 2];
-const SERVER_IP: [u8; 4] = [10, 9, 0, 1];
-const CLIENT_PORT: u16 = 40000;
-const SERVER_PORT: u16 = 80;
-const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
-const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const CLIENT: &str = "10.9.0.2:40000";
 const SERVER: &str = "10.9.0.1:80";
-
-/// Who sends a segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Client = 0,
-    Server = 1,
-}
-use Side::{Client as C, Server as S};
-
-impl Side {
-    fn other(self) -> Side {
-        match self {
-            C => S,
-            S => C,
-        }
-    }
-}
-
-/// One TCP conversation between 10.9.0.2:40000 and 10.9.0.1:80, written packet by packet.
-/// Each side's `next` sequence number is its high-water mark; by default every segment
-/// acknowledges everything the peer has sent so far (captured or not).
-struct Conv {
-    records: Vec<Record>,
-    ts_us: u64,
-    next: [u32; 2],
-}
-
-impl Conv {
-    fn new() -> Conv {
-        Conv {
-            records: Vec::new(),
-            ts_us: 1_700_000_000_000_000,
-            next: [0, 0],
-        }
-    }
-
-    /// A conversation already under way: no handshake, the given next sequence numbers.
-    fn mid_stream(client_seq: u32, server_seq: u32) -> Conv {
-        let mut conv = Conv::new();
-        conv.next = [client_seq, server_seq];
-        conv
-    }
-
-    fn next(&self, side: Side) -> u32 {
-        self.next[side as usize]
-    }
-
-    /// Moves the clock on (every packet also moves it by 1 ms).
-    fn wait_ms(&mut self, ms: u64) -> &mut Conv {
-        self.ts_us += ms * 1000;
-        self
-    }
-
-    /// Writes one segment; `ack` of `None` leaves the ACK flag off.
-    fn raw(
-        &mut self,
-        from: Side,
-        seq: u32,
-        ack: Option<u32>,
-        flags: u8,
-        payload: &[u8],
-    ) -> &mut Conv {
-        let client = Endpoint {
-            mac: CLIENT_MAC,
-            ip: CLIENT_IP,
-            port: CLIENT_PORT,
-        };
-        let server = Endpoint {
-            mac: SERVER_MAC,
-            ip: SERVER_IP,
-            port: SERVER_PORT,
-        };
-        let (src, dst) = match from {
-            C => (client, server),
-            S => (server, client),
-        };
-        let frame = tcp_frame(src, dst, seq, ack, flags, payload);
-        self.records.push(Record::whole(self.ts_us, frame));
-        self.ts_us += 1000;
-        self
-    }
-
-    /// Raises `side`'s high-water mark to `end` when `end` is ahead of it (mod 2^32).
-    fn advance(&mut self, side: Side, end: u32) {
-        let next = &mut self.next[side as usize];
-        if (end.wrapping_sub(*next) as i32) > 0 {
-            *next = end;
-        }
-    }
-
-    fn syn(&mut self, isn: u32) -> &mut Conv {
-        self.next[C as usize] = isn.wrapping_add(1);
-        self.raw(C, isn, None, SYN, b"")
-    }
-
-    fn syn_ack(&mut self, isn: u32) -> &mut Conv {
-        self.next[S as usize] = isn.wrapping_add(1);
-        let ack = self.next(C);
-        self.raw(S, isn, Some(ack), SYN | ACK, b"")
-    }
-
-    /// SYN, SYN-ACK, ACK with the given initial sequence numbers.
-    fn handshake(&mut self, client_isn: u32, server_isn: u32) -> &mut Conv {
-        self.syn(client_isn).syn_ack(server_isn).ack(C)
-    }
-
-    /// A pure ACK of everything the peer sent.
-    fn ack(&mut self, from: Side) -> &mut Conv {
-        let (seq, ack) = (self.next(from), self.next(from.other()));
-        self.raw(from, seq, Some(ack), ACK, b"")
-    }
-
-    /// Data at an explicit sequence number (to reorder, duplicate or overlap).
-    fn send_at(&mut self, from: Side, seq: u32, payload: &[u8]) -> &mut Conv {
-        let ack = self.next(from.other());
-        self.raw(from, seq, Some(ack), PSH | ACK, payload);
-        self.advance(from, seq.wrapping_add(payload.len() as u32));
-        self
-    }
-
-    /// Data at the sender's next sequence number.
-    fn send(&mut self, from: Side, payload: &[u8]) -> &mut Conv {
-        let seq = self.next(from);
-        self.send_at(from, seq, payload)
-    }
-
-    /// Each piece as its own segment, in order.
-    fn send_pieces(&mut self, from: Side, pieces: &[&[u8]]) -> &mut Conv {
-        for piece in pieces {
-            self.send(from, piece);
-        }
-        self
-    }
-
-    /// `bytes` the sender put on the wire that the capture never saw.
-    fn lose(&mut self, from: Side, bytes: u32) -> &mut Conv {
-        let end = self.next(from).wrapping_add(bytes);
-        self.advance(from, end);
-        self
-    }
-
-    /// Data at the next sequence number, of which only the first `captured` payload bytes
-    /// are in the capture (a snaplen cut: caplen < wire length).
-    fn send_cut(&mut self, from: Side, payload: &[u8], captured: usize) -> &mut Conv {
-        self.send(from, payload);
-        let record = self.records.last_mut().expect("a record");
-        record.caplen = record.frame.len() - payload.len() + captured;
-        self
-    }
-
-    /// Cuts the last record to `caplen` bytes in total.
-    fn cut_last_to(&mut self, caplen: usize) -> &mut Conv {
-        let record = self.records.last_mut().expect("a record");
-        record.caplen = caplen;
-        self
-    }
-
-    fn fin(&mut self, from: Side) -> &mut Conv {
-        let (seq, ack) = (self.next(from), self.next(from.other()));
-        self.next[from as usize] = seq.wrapping_add(1);
-        self.raw(from, seq, Some(ack), FIN | ACK, b"")
-    }
-
-    fn rst(&mut self, from: Side) -> &mut Conv {
-        let (seq, ack) = (self.next(from), self.next(from.other()));
-        self.raw(from, seq, Some(ack), RST | ACK, b"")
-    }
-
-    /// FIN from `first`, FIN-ACK from the other side, final ACK.
-    fn close_by(&mut self, first: Side) -> &mut Conv {
-        self.fin(first).fin(first.other()).ack(first)
-    }
-
-    /// Writes the capture to a unique temporary file, analyzes it and removes the file.
-    fn analyze(&self, name: &str) -> Analysis {
-        let path = temp_capture(name);
-        std::fs::write(&path, pcap_bytes(&self.records)).expect("write pcap");
-        let analysis = common::analyze(&path);
-        let _ = std::fs::remove_file(&path);
-        assert!(
-            analysis.warnings.is_empty(),
-            "warnings: {:?}",
-            analysis.warnings
-        );
-        analysis
-    }
-}
 
 fn request(n: u32) -> Vec<u8> {
     format!("GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes()
@@ -223,17 +28,6 @@ fn response_with(status: u16, reason: &str, body: &str) -> Vec<u8> {
 
 fn response(body: &str) -> Vec<u8> {
     response_with(200, "OK", body)
-}
-
-/// The single connection of an analysis.
-fn only(analysis: &Analysis) -> &ConnectionRecord {
-    assert_eq!(
-        analysis.connections.len(),
-        1,
-        "connections: {:#?}",
-        analysis.connections
-    );
-    &analysis.connections[0]
 }
 
 /// Transactions in (stream, position) order.
@@ -483,8 +277,9 @@ fn sequence_numbers_wrap_around_mid_message() {
 
 #[test]
 fn mid_stream_start_with_a_request() {
-    let mut c = Conv::mid_stream(12_345, 67_890);
-    c.send(C, &request(1))
+    let mut c = Conv::new();
+    c.mid_stream(12_345, 67_890)
+        .send(C, &request(1))
         .send(S, &response("hello"))
         .send(C, &request(2))
         .send(S, &response("world"));
@@ -503,9 +298,10 @@ fn mid_stream_start_with_a_request() {
 
 #[test]
 fn mid_stream_start_with_a_response() {
-    let mut c = Conv::mid_stream(12_345, 67_890);
+    let mut c = Conv::new();
     // The answer to a request sent before the capture began comes first.
-    c.send(S, &response("early"))
+    c.mid_stream(12_345, 67_890)
+        .send(S, &response("early"))
         .send(C, &request(2))
         .send(S, &response("hello"))
         .close_by(C);
@@ -528,8 +324,9 @@ fn mid_stream_start_with_a_response() {
 
 #[test]
 fn mid_stream_start_inside_a_response_body() {
-    let mut c = Conv::mid_stream(12_345, 67_890);
-    c.send(S, b"tail of an\nearlier body")
+    let mut c = Conv::new();
+    c.mid_stream(12_345, 67_890)
+        .send(S, b"tail of an\nearlier body")
         .send(C, &request(2))
         .send(S, &response("hello"));
     let a = c.analyze("mid-body");
@@ -547,8 +344,9 @@ fn mid_stream_start_inside_a_response_body() {
 /// for more bytes and glues the next segment (the real response) onto it.
 #[test]
 fn mid_stream_start_inside_a_response_body_without_line_end() {
-    let mut c = Conv::mid_stream(12_345, 67_890);
-    c.send(S, b"tail of an earlier body")
+    let mut c = Conv::new();
+    c.mid_stream(12_345, 67_890)
+        .send(S, b"tail of an earlier body")
         .send(C, &request(2))
         .send(S, &response("hello"));
     let a = c.analyze("mid-body-token");

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: run the library over a capture, read tshark
 //! oracle CSVs (the format of `../shared/corpus/oracle` and `captures/*.streams.csv`), and
-//! compare the two.
+//! compare the two. `binary` runs the kascope binary; `pcap` builds capture files.
 #![allow(dead_code)]
+
+pub mod binary;
+pub mod pcap;
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -13,6 +16,11 @@ use kascope::{Analyzer, Config, Output};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A capture recorded from real servers, in `captures/` (`name` with its extension).
+pub fn recorded(name: &str) -> PathBuf {
+    repo().join("captures").join(name)
 }
 
 /// The shared public corpus, or `None` (with a note) when this clone has none. Under CI its
@@ -36,6 +44,17 @@ pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub transactions: Vec<TransactionRecord>,
     pub warnings: Vec<String>,
+}
+
+/// The single connection of an analysis.
+pub fn only(analysis: &Analysis) -> &ConnectionRecord {
+    assert_eq!(
+        analysis.connections.len(),
+        1,
+        "one connection expected: {:#?}",
+        analysis.connections
+    );
+    &analysis.connections[0]
 }
 
 pub fn analyze(path: &Path) -> Analysis {
@@ -82,17 +101,16 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
 pub type OracleRow = BTreeMap<String, String>;
 
 pub fn read_oracle(path: &Path) -> Vec<OracleRow> {
-    let mut reader = csv::Reader::from_path(path)
-        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-    let headers = reader.headers().expect("oracle header").clone();
-    reader
-        .records()
+    let table = binary::Table::read(path);
+    table
+        .rows
+        .iter()
         .map(|row| {
-            let row = row.expect("oracle row");
-            headers
+            table
+                .headers
                 .iter()
                 .zip(row.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .map(|(h, v)| (h.clone(), v.to_string()))
                 .collect()
         })
         .collect()

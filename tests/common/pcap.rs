@@ -1,16 +1,22 @@
-//! Building capture files in test code: TCP/IPv4 frames with etherparse, written as a
-//! classic pcap (LINKTYPE_ETHERNET, microsecond timestamps).
-
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Building capture files in test code: TCP/IPv4 conversations written segment by segment
+//! with etherparse, straight into a classic pcap (LINKTYPE_ETHERNET, microsecond
+//! timestamps). Each frame is written into the file's buffer as it is made, so captures of
+//! hundreds of thousands of frames cost no more than their bytes.
 
 use etherparse::PacketBuilder;
 
-pub const SYN: u8 = 1;
-pub const FIN: u8 = 2;
-pub const RST: u8 = 4;
-pub const PSH: u8 = 8;
-pub const ACK: u8 = 16;
+use super::Analysis;
+use super::binary::TempPath;
+
+/// TCP header flags, with the bit values they have on the wire.
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+
+/// Payload bytes per segment when a byte stream is sent whole (`Conv::send_stream`).
+pub const MSS: usize = 1448;
 
 /// One endpoint of a TCP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,82 +26,290 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// One pcap record: the whole frame as on the wire, and how much of it was captured.
-pub struct Record {
-    pub ts_us: u64,
-    pub frame: Vec<u8>,
-    pub caplen: usize,
-}
+/// The client of `Conv::new`, 10.9.0.2:40000.
+pub const CLIENT: Endpoint = Endpoint {
+    mac: [2, 0, 0, 0, 0, 2],
+    ip: [10, 9, 0, 2],
+    port: 40000,
+};
 
-impl Record {
-    /// A frame captured whole.
-    pub fn whole(ts_us: u64, frame: Vec<u8>) -> Record {
-        Record {
-            ts_us,
-            caplen: frame.len(),
-            frame,
+/// The server of `Conv::new`, 10.9.0.1:80.
+pub const SERVER: Endpoint = Endpoint {
+    mac: [2, 0, 0, 0, 0, 1],
+    ip: [10, 9, 0, 1],
+    port: 80,
+};
+
+/// Who sends a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client = 0,
+    Server = 1,
+}
+pub use Side::{Client as C, Server as S};
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            C => S,
+            S => C,
         }
     }
 }
 
-/// An Ethernet/IPv4/TCP frame; `ack` of `None` leaves the ACK flag off.
-pub fn tcp_frame(
-    from: Endpoint,
-    to: Endpoint,
-    seq: u32,
-    ack: Option<u32>,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut builder = PacketBuilder::ethernet2(from.mac, to.mac)
-        .ipv4(from.ip, to.ip, 64)
-        .tcp(from.port, to.port, seq, 64240);
-    if flags & SYN != 0 {
-        builder = builder.syn();
-    }
-    if flags & FIN != 0 {
-        builder = builder.fin();
-    }
-    if flags & RST != 0 {
-        builder = builder.rst();
-    }
-    if flags & PSH != 0 {
-        builder = builder.psh();
-    }
-    if let Some(ack) = ack {
-        builder = builder.ack(ack);
-    }
-    let mut frame = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut frame, payload).expect("build packet");
-    frame
+/// The first frame's timestamp: 2023-11-14 22:13:20 UTC.
+const START_US: u64 = 1_700_000_000_000_000;
+const PCAP_HEADER: usize = 24;
+const RECORD_HEADER: usize = 16;
+
+/// A capture being written, one TCP connection at a time between a client and a server.
+///
+/// Each side's `next` sequence number is its high-water mark; by default every segment
+/// acknowledges everything the peer has sent so far (captured or not). Every frame moves
+/// the clock on by the spacing (1 ms unless `spaced_us` says otherwise).
+pub struct Conv {
+    /// The pcap file so far.
+    pcap: Vec<u8>,
+    /// Where the last record's header starts in `pcap`.
+    last: Option<usize>,
+    ts_us: u64,
+    spacing_us: u64,
+    ends: [Endpoint; 2],
+    next: [u32; 2],
 }
 
-/// The records as a classic pcap file.
-pub fn pcap_bytes(records: &[Record]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes()); // thiszone
-    out.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-    out.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
-    out.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-    for record in records {
-        out.extend_from_slice(&((record.ts_us / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((record.ts_us % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(record.caplen as u32).to_le_bytes());
-        out.extend_from_slice(&(record.frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&record.frame[..record.caplen]);
+impl Default for Conv {
+    fn default() -> Conv {
+        Conv::new()
     }
-    out
 }
 
-/// A unique temporary path for a generated capture.
-pub fn temp_capture(name: &str) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    std::env::temp_dir().join(format!(
-        "kascope-test-{}-{}-{name}.pcap",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
+impl Conv {
+    /// A capture of `CLIENT` talking to `SERVER`.
+    pub fn new() -> Conv {
+        Conv::between(CLIENT, SERVER)
+    }
+
+    pub fn between(client: Endpoint, server: Endpoint) -> Conv {
+        let mut pcap = Vec::new();
+        pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        pcap.extend_from_slice(&2u16.to_le_bytes());
+        pcap.extend_from_slice(&4u16.to_le_bytes());
+        pcap.extend_from_slice(&0i32.to_le_bytes()); // thiszone
+        pcap.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
+        pcap.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
+        pcap.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+        debug_assert_eq!(pcap.len(), PCAP_HEADER);
+        Conv {
+            pcap,
+            last: None,
+            ts_us: START_US,
+            spacing_us: 1000,
+            ends: [client, server],
+            next: [0, 0],
+        }
+    }
+
+    /// Frames `us` microseconds apart instead of 1 ms.
+    pub fn spaced_us(mut self, us: u64) -> Conv {
+        self.spacing_us = us;
+        self
+    }
+
+    /// From here on, segments belong to a new connection between `client` and `server`, on
+    /// the same capture and clock; its sequence numbers start over.
+    pub fn connection(&mut self, client: Endpoint, server: Endpoint) -> &mut Conv {
+        self.ends = [client, server];
+        self.next = [0, 0];
+        self
+    }
+
+    /// A conversation already under way: no handshake, the given next sequence numbers.
+    pub fn mid_stream(&mut self, client_next: u32, server_next: u32) -> &mut Conv {
+        self.next = [client_next, server_next];
+        self
+    }
+
+    pub fn next(&self, side: Side) -> u32 {
+        self.next[side as usize]
+    }
+
+    /// Moves the clock on (every frame also moves it by the spacing).
+    pub fn wait_ms(&mut self, ms: u64) -> &mut Conv {
+        self.ts_us += ms * 1000;
+        self
+    }
+
+    /// Writes exactly this segment and changes no sequence state; the `ack` number is
+    /// written only with the ACK flag (0 without it).
+    pub fn raw(&mut self, from: Side, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> &mut Conv {
+        let (src, dst) = (self.ends[from as usize], self.ends[from.other() as usize]);
+        let mut builder = PacketBuilder::ethernet2(src.mac, dst.mac)
+            .ipv4(src.ip, dst.ip, 64)
+            .tcp(src.port, dst.port, seq, 64240);
+        if flags & FIN != 0 {
+            builder = builder.fin();
+        }
+        if flags & SYN != 0 {
+            builder = builder.syn();
+        }
+        if flags & RST != 0 {
+            builder = builder.rst();
+        }
+        if flags & PSH != 0 {
+            builder = builder.psh();
+        }
+        if flags & ACK != 0 {
+            builder = builder.ack(ack);
+        }
+        let length = builder.size(payload.len()) as u32;
+        self.last = Some(self.pcap.len());
+        self.pcap
+            .extend_from_slice(&((self.ts_us / 1_000_000) as u32).to_le_bytes());
+        self.pcap
+            .extend_from_slice(&((self.ts_us % 1_000_000) as u32).to_le_bytes());
+        self.pcap.extend_from_slice(&length.to_le_bytes()); // captured
+        self.pcap.extend_from_slice(&length.to_le_bytes()); // on the wire
+        builder
+            .write(&mut self.pcap, payload)
+            .expect("build packet");
+        self.ts_us += self.spacing_us;
+        self
+    }
+
+    /// A segment at an explicit sequence number, acknowledging everything the peer sent
+    /// (whether or not `flags` has ACK); raises the sender's high-water mark past it.
+    pub fn segment(&mut self, from: Side, seq: u32, flags: u8, payload: &[u8]) -> &mut Conv {
+        let ack = self.next(from.other());
+        self.raw(from, seq, ack, flags, payload);
+        self.advance(from, seq.wrapping_add(payload.len() as u32));
+        self
+    }
+
+    /// Raises `side`'s high-water mark to `end` when `end` is ahead of it (mod 2^32).
+    fn advance(&mut self, side: Side, end: u32) {
+        let next = &mut self.next[side as usize];
+        if (end.wrapping_sub(*next) as i32) > 0 {
+            *next = end;
+        }
+    }
+
+    /// The client's SYN with initial sequence number `isn`.
+    pub fn syn(&mut self, isn: u32) -> &mut Conv {
+        self.next[C as usize] = isn.wrapping_add(1);
+        self.raw(C, isn, 0, SYN, b"")
+    }
+
+    pub fn syn_ack(&mut self, isn: u32) -> &mut Conv {
+        self.next[S as usize] = isn.wrapping_add(1);
+        let ack = self.next(C);
+        self.raw(S, isn, ack, SYN | ACK, b"")
+    }
+
+    /// SYN, SYN-ACK, ACK with the given initial sequence numbers.
+    pub fn handshake(&mut self, client_isn: u32, server_isn: u32) -> &mut Conv {
+        self.syn(client_isn).syn_ack(server_isn).ack(C)
+    }
+
+    /// A pure ACK of everything the peer sent.
+    pub fn ack(&mut self, from: Side) -> &mut Conv {
+        let seq = self.next(from);
+        self.segment(from, seq, ACK, b"")
+    }
+
+    /// Data at an explicit sequence number (to reorder, duplicate or overlap).
+    pub fn send_at(&mut self, from: Side, seq: u32, payload: &[u8]) -> &mut Conv {
+        self.segment(from, seq, PSH | ACK, payload)
+    }
+
+    /// Data at the sender's next sequence number.
+    pub fn send(&mut self, from: Side, payload: &[u8]) -> &mut Conv {
+        let seq = self.next(from);
+        self.send_at(from, seq, payload)
+    }
+
+    /// Each piece as its own segment, in order.
+    pub fn send_pieces(&mut self, from: Side, pieces: &[&[u8]]) -> &mut Conv {
+        for piece in pieces {
+            self.send(from, piece);
+        }
+        self
+    }
+
+    /// A byte stream as full-sized (`MSS`) segments, in order.
+    pub fn send_stream(&mut self, from: Side, bytes: &[u8]) -> &mut Conv {
+        for chunk in bytes.chunks(MSS) {
+            self.send(from, chunk);
+        }
+        self
+    }
+
+    /// `bytes` the sender put on the wire that the capture never saw.
+    pub fn lose(&mut self, from: Side, bytes: u32) -> &mut Conv {
+        let end = self.next(from).wrapping_add(bytes);
+        self.advance(from, end);
+        self
+    }
+
+    /// Data at the next sequence number, of which only the first `captured` payload bytes
+    /// are in the capture (a snaplen cut: caplen < wire length).
+    pub fn send_cut(&mut self, from: Side, payload: &[u8], captured: usize) -> &mut Conv {
+        self.send(from, payload);
+        let wire = self.last_wire_len();
+        self.cut_last_to(wire - payload.len() + captured)
+    }
+
+    /// Cuts the last frame to `caplen` captured bytes in total.
+    pub fn cut_last_to(&mut self, caplen: usize) -> &mut Conv {
+        let at = self.last.expect("a frame to cut");
+        assert!(caplen <= self.last_wire_len(), "a cut cannot add bytes");
+        self.pcap[at + 8..at + 12].copy_from_slice(&(caplen as u32).to_le_bytes());
+        self.pcap.truncate(at + RECORD_HEADER + caplen);
+        self
+    }
+
+    fn last_wire_len(&self) -> usize {
+        let at = self.last.expect("a frame");
+        let field: [u8; 4] = self.pcap[at + 12..at + 16].try_into().unwrap();
+        u32::from_le_bytes(field) as usize
+    }
+
+    pub fn fin(&mut self, from: Side) -> &mut Conv {
+        let seq = self.next(from);
+        self.segment(from, seq, FIN | ACK, b"");
+        self.next[from as usize] = seq.wrapping_add(1);
+        self
+    }
+
+    pub fn rst(&mut self, from: Side) -> &mut Conv {
+        let seq = self.next(from);
+        self.segment(from, seq, RST | ACK, b"")
+    }
+
+    /// FIN from `first`, FIN-ACK from the other side, final ACK.
+    pub fn close_by(&mut self, first: Side) -> &mut Conv {
+        self.fin(first).fin(first.other()).ack(first)
+    }
+
+    /// The capture as a classic pcap file.
+    pub fn pcap(&self) -> &[u8] {
+        &self.pcap
+    }
+
+    /// The capture in a temporary file `….{name}.pcap`, removed when the path is dropped.
+    pub fn write(&self, name: &str) -> TempPath {
+        TempPath::with(&format!("{name}.pcap"), &self.pcap)
+    }
+
+    /// Analyzes the capture with the library; a hand-built capture must read without
+    /// warnings.
+    pub fn analyze(&self, name: &str) -> Analysis {
+        let analysis = super::analyze(&self.write(name));
+        assert!(
+            analysis.warnings.is_empty(),
+            "warnings: {:?}",
+            analysis.warnings
+        );
+        analysis
+    }
 }
