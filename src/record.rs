@@ -101,8 +101,14 @@ named_enum!(Flag {
 });
 
 /// A set of [`Flag`]s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlagSet(u32);
+
+impl std::fmt::Debug for FlagSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
 
 impl FlagSet {
     pub fn insert(&mut self, flag: Flag) {

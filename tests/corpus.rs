@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Disagreement, analyze, compare, corpus, read_oracle};
+use kascope::record::{Flag, HttpVersion};
 
 const HEAD_SEEN: &str = "the response head is in the capture but part of its body is not \
     (capture loss or the capture ends); tshark counts only responses it reassembles whole, \
@@ -272,7 +273,7 @@ fn tunnels_and_http_0_9_are_recognised() {
     ] {
         let analysis = connection_of(file);
         let c = &analysis.connections[0];
-        assert!(c.flags.contains("tunnel"), "{file}: {}", c.flags);
+        assert!(c.flags.contains(Flag::Tunnel), "{file}: {:?}", c.flags);
         assert!(
             !c.violation && !c.unannounced_close,
             "{file}: keep-alive rules do not apply"
@@ -282,8 +283,8 @@ fn tunnels_and_http_0_9_are_recognised() {
     let c = &analysis.connections[0];
     assert_eq!((c.requests, c.responses), (1, 1));
     assert_eq!(
-        (c.client_http.as_str(), c.server_http.as_str()),
-        ("0.9", "0.9")
+        (c.client_http, c.server_http),
+        (Some(HttpVersion::V0_9), Some(HttpVersion::V0_9))
     );
     assert_eq!(analysis.transactions[0].target, "/zeek.html");
 }

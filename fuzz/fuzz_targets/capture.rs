@@ -1,12 +1,14 @@
-//! Shared by the `pipeline` targets: a capture file through `Source` and `Analyzer`, and the
-//! records through the report stages, as `kascope` itself does.
+//! Shared by the `pipeline` targets: a capture file through the driver, the analyzer and
+//! every sink, as `kascope` itself runs them.
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use kascope::report::{Servers, Summary, Table};
-use kascope::source::Source;
-use kascope::{Analyzer, Config, Output};
+use kascope::driver::{self, Limits, Unobserved};
+use kascope::report::{
+    ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
+};
+use kascope::source::FileSource;
+use kascope::{Analyzer, Config};
 
 fn scratch_path() -> PathBuf {
     let dir = if std::path::Path::new("/dev/shm").is_dir() {
@@ -27,42 +29,32 @@ pub fn analyze(bytes: &[u8]) {
     });
     let path = scratch_path();
     std::fs::write(&path, bytes).expect("write the scratch capture");
+    let sink = || -> Box<dyn std::io::Write> { Box::new(std::io::sink()) };
+    let sinks: Vec<Box<dyn Sink>> = vec![
+        Box::new(RowsFile::csv(Rows::Connections, sink())),
+        Box::new(RowsFile::csv(Rows::Transactions, sink())),
+        Box::new(RowsFile::json_lines(Rows::Connections, sink())),
+        Box::new(RowsFile::csv(Rows::Servers, sink())),
+        Box::new(ConnectionTable::new(sink(), 5)),
+        Box::new(SummaryText::new(sink())),
+        Box::new(ServersTable::new(sink(), 5)),
+    ];
+    let mut report = Report::new(sinks);
     let mut analyzer = Analyzer::new(Config {
-        transactions: true,
+        transactions: report.wants_transactions(),
         ..Config::default()
     });
-    let mut outputs = Vec::new();
-    let mut warnings = Vec::new();
-    if let Ok(mut source) = Source::open(vec![path.clone()], None) {
-        let _ = source.run(
-            |frame| {
-                analyzer.process_frame(&frame);
-                outputs.extend(analyzer.take_output());
-                ControlFlow::Continue(())
-            },
-            |warning| warnings.push(warning),
-        );
-        analyzer.finish_all(|output| outputs.push(output));
+    if let Ok(mut source) = FileSource::open(vec![path.clone()], None)
+        && driver::run(
+            &mut source,
+            &mut analyzer,
+            &mut report,
+            &Limits::default(),
+            &mut Unobserved,
+        )
+        .is_ok()
+    {
+        let _ = report.finish(analyzer.counts());
     }
     let _ = std::fs::remove_file(&path);
-    let mut summary = Summary::default();
-    let mut table = Table::new(5);
-    let mut servers = Servers::default();
-    for output in &outputs {
-        match output {
-            Output::Connection(record) => {
-                summary.add(record);
-                table.add(record);
-                servers.add(record);
-            }
-            Output::Transaction(record) => {
-                std::hint::black_box(format!("{record:?}"));
-            }
-        }
-    }
-    std::hint::black_box(summary.render(analyzer.counts()));
-    std::hint::black_box(table.render());
-    std::hint::black_box(servers.render(5));
-    std::hint::black_box(servers.records());
-    std::hint::black_box(warnings);
 }

@@ -6,13 +6,15 @@
 pub mod binary;
 pub mod pcap;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use kascope::analysis::{ConnectionRecord, TransactionRecord};
-use kascope::source::Source;
-use kascope::{Analyzer, Config, Output};
+use kascope::driver::{self, Limits, Unobserved};
+use kascope::report::{Report, RunEnd, Sink};
+use kascope::source::FileSource;
+use kascope::{Analyzer, Config, ConnectionRecord, TransactionRecord};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,39 +63,69 @@ pub fn analyze(path: &Path) -> Analysis {
     analyze_with(path, Config::default())
 }
 
+/// Everything the sinks were given, shared with the test that reads it afterwards.
+#[derive(Default)]
+struct Collected {
+    connections: Vec<ConnectionRecord>,
+    transactions: Vec<TransactionRecord>,
+}
+
+struct Collect(Rc<RefCell<Collected>>);
+
+impl Sink for Collect {
+    fn connection(&mut self, record: &ConnectionRecord) -> std::io::Result<()> {
+        self.0.borrow_mut().connections.push(record.clone());
+        Ok(())
+    }
+
+    fn transaction(&mut self, record: &TransactionRecord) -> std::io::Result<()> {
+        self.0.borrow_mut().transactions.push(record.clone());
+        Ok(())
+    }
+
+    fn wants_transactions(&self) -> bool {
+        true
+    }
+
+    fn finish(&mut self, _end: &RunEnd<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs the library over a capture as the binary does (driver, analyzer, report).
 pub fn analyze_with(path: &Path, config: Config) -> Analysis {
+    let collected = Rc::new(RefCell::new(Collected::default()));
+    let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
-        transactions: true,
+        transactions: report.wants_transactions(),
         ..config
     });
-    let mut source = Source::open(vec![path.to_path_buf()], None)
+    let mut source = FileSource::open(vec![path.to_path_buf()], None)
         .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
-    let mut outputs = Vec::new();
-    let mut warnings = Vec::new();
-    source
-        .run(
-            |frame| {
-                analyzer.process_frame(&frame);
-                outputs.extend(analyzer.take_output());
-                ControlFlow::Continue(())
-            },
-            |warning| warnings.push(warning),
-        )
-        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
-    analyzer.finish_all(|output| outputs.push(output));
-    let mut connections = Vec::new();
-    let mut transactions = Vec::new();
-    for output in outputs {
-        match output {
-            Output::Connection(record) => connections.push(*record),
-            Output::Transaction(record) => transactions.push(*record),
-        }
-    }
+    let stats = driver::run(
+        &mut source,
+        &mut analyzer,
+        &mut report,
+        &Limits::default(),
+        &mut Unobserved,
+    )
+    .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    report
+        .finish(analyzer.counts())
+        .expect("the collecting sink cannot fail");
+    drop(report);
+    let Collected {
+        mut connections,
+        transactions,
+    } = Rc::try_unwrap(collected)
+        .map_err(|_| "the report was dropped")
+        .unwrap()
+        .into_inner();
     connections.sort_by_key(|r| r.stream);
     Analysis {
         connections,
         transactions,
-        warnings,
+        warnings: stats.warnings,
     }
 }
 
@@ -128,8 +160,12 @@ pub fn kascope_facts(
             let old: u64 = entry.get(key).map_or(0, |v| v.parse().unwrap());
             entry.insert(key, (old + value).to_string());
         };
-        entry.entry("client").or_insert_with(|| r.client.clone());
-        entry.entry("server").or_insert_with(|| r.server.clone());
+        entry
+            .entry("client")
+            .or_insert_with(|| r.client.to_string());
+        entry
+            .entry("server")
+            .or_insert_with(|| r.server.to_string());
         add(entry, "requests", r.requests.into());
         add(entry, "responses", r.responses.into());
         add(entry, "fin_client", r.fin_client.into());
@@ -214,4 +250,9 @@ pub fn compare(
         }
     }
     problems
+}
+
+/// Nanoseconds as seconds, for comparing durations with a tolerance.
+pub fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
 }
