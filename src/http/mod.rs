@@ -87,10 +87,6 @@ impl ConnectionTokens {
         ConnectionTokens(self.0 | other.0)
     }
 
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
     /// `close;keep-alive;upgrade;other`, in that order, for reports.
     pub fn describe(self) -> String {
         let names = [
@@ -214,8 +210,6 @@ pub enum ParseError {
     BadFraming,
     /// A chunk-size line was not hexadecimal.
     BadChunk,
-    /// Bytes in a direction whose role forbids them (e.g. a response with no request).
-    Unexpected,
 }
 
 /// What the HTTP stage tells the analysis.
@@ -240,7 +234,7 @@ pub enum HttpEvent<'a> {
     /// 101 or CONNECT 2xx: the rest is not HTTP.
     Tunnel,
     Error(Role, ParseError),
-    /// Bytes lost to a capture gap in a direction (`role` when known).
+    /// Bytes lost to a capture gap in the direction being fed.
     Lost {
         bytes: u64,
     },
@@ -334,7 +328,7 @@ pub struct HttpConnection {
     max_head: usize,
 }
 
-/// Lines longer than this before a head ends mark the head as too large.
+/// A head that grows past this many bytes without ending is given up as too large.
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 /// Bytes of an unfinished last line kept while lost, so that a message start cut by a
 /// segment boundary is still found (a request line is rarely longer).
@@ -1083,7 +1077,6 @@ impl MessageParser {
                     b';' | b' ' | b'\t' | b'\r' if digits > 0 => Chunk::SizeLineRest { size },
                     b'\n' if digits > 0 => chunk_after_size(size),
                     _ => {
-                        self.body_complete = false;
                         self.finish_message(false, emit);
                         self.give_up(ParseError::BadChunk, emit);
                         return &data[at..];
