@@ -16,6 +16,9 @@ use memchr::memmem;
 
 use crate::tcp::{Dir, StreamEvent};
 
+#[cfg(test)]
+mod testing;
+
 /// Which kind of messages a direction carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -1301,6 +1304,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ()> {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{Event, Recorder, events_of};
     use super::*;
 
     #[test]
@@ -1343,34 +1347,25 @@ mod tests {
 
     #[test]
     fn a_head_over_the_bound_is_skipped_not_retried_forever() {
-        let mut http = HttpConnection::new(Some(Dir::A), 64);
+        let mut http = Recorder::new(Some(Dir::A), 64);
         // The head's first part alone is over the bound and has no end yet.
         let mut first = b"GET /big HTTP/1.1\r\nX: ".to_vec();
         first.extend(std::iter::repeat_n(b'x', 200));
-        let rest = b"\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
-        let mut events = Vec::new();
-        for chunk in [&first[..], &rest[..]] {
-            http.on_stream_event(Dir::A, StreamEvent::Data(chunk), &mut |event| {
-                events.push(format!("{event:?}"));
-            });
-        }
+        http.data(Dir::A, &first);
+        http.data(Dir::A, b"\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+        let events = &http.events;
         assert!(
-            events.iter().any(|e| e.contains("HeadTooLarge")),
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Error(_, ParseError::HeadTooLarge))),
             "{events:?}"
         );
-        assert!(events.iter().any(|e| e.contains("/next")), "{events:?}");
-    }
-
-    /// The events of a connection fed `pieces` from direction A, as text.
-    fn events_of(pieces: &[&[u8]]) -> Vec<String> {
-        let mut http = HttpConnection::new(None, DEFAULT_MAX_HEAD);
-        let mut events = Vec::new();
-        for piece in pieces {
-            http.on_stream_event(Dir::A, StreamEvent::Data(piece), &mut |event| {
-                events.push(format!("{event:?}"));
-            });
-        }
-        events
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Request { target, .. } if target == "/next")),
+            "{events:?}"
+        );
     }
 
     #[test]
@@ -1382,7 +1377,7 @@ mod tests {
         );
         assert_eq!(
             events_of(&[b"\x16", b"\x03\x01\x00\x05hello"]),
-            ["Protocol(Tls)"]
+            [Event::Protocol(Protocol::Tls)]
         );
         let request = b"get / HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(
@@ -1392,29 +1387,29 @@ mod tests {
         assert!(
             events_of(&[request])
                 .iter()
-                .any(|e| e.contains("method: \"get\""))
+                .any(|e| matches!(e, Event::Request { method, .. } if method == "get"))
         );
     }
 
     #[test]
     fn a_message_start_cut_by_a_segment_boundary_is_found_after_a_gap() {
-        let mut http = HttpConnection::new(Some(Dir::A), DEFAULT_MAX_HEAD);
-        let mut events = Vec::new();
-        let mut sink = |event: HttpEvent<'_>| events.push(format!("{event:?}"));
-        let requests = b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
-        http.on_stream_event(Dir::A, StreamEvent::Data(requests), &mut sink);
-        http.on_stream_event(Dir::B, StreamEvent::Gap(10), &mut sink);
-        http.on_stream_event(Dir::B, StreamEvent::Data(b"ab\r\nHTT"), &mut sink);
-        let response = b"P/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-        http.on_stream_event(Dir::B, StreamEvent::Data(response), &mut sink);
-        assert!(
-            events.iter().any(|e| e.contains("status: 200")),
-            "{events:?}"
-        );
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(Dir::A, b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+        http.stream(Dir::B, StreamEvent::Gap(10));
+        http.data(Dir::B, b"ab\r\nHTT");
+        http.data(Dir::B, b"P/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let events = &http.events;
         assert!(
             events
                 .iter()
-                .any(|e| e == "Resync { role: Responses, skipped: 4 }"),
+                .any(|e| matches!(e, Event::Response { status: 200, .. })),
+            "{events:?}"
+        );
+        assert!(
+            events.contains(&Event::Resync {
+                role: Role::Responses,
+                skipped: 4
+            }),
             "{events:?}"
         );
     }
