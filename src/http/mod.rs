@@ -16,8 +16,11 @@ use memchr::memmem;
 
 use crate::tcp::{Dir, StreamEvent};
 
+mod head;
 #[cfg(test)]
 mod testing;
+
+pub use head::{ConnectionTokens, KeepAliveAdvert};
 
 /// Which kind of messages a direction carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,125 +54,6 @@ impl Protocol {
             Protocol::Unknown => "unknown",
         }
     }
-}
-
-/// Tokens of a `Connection` header that matter for persistence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ConnectionTokens(u8);
-
-impl ConnectionTokens {
-    pub const CLOSE: u8 = 1;
-    pub const KEEP_ALIVE: u8 = 2;
-    pub const UPGRADE: u8 = 4;
-    pub const OTHER: u8 = 8;
-
-    pub fn parse(value: &[u8]) -> ConnectionTokens {
-        let mut bits = 0;
-        for token in value.split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            bits |= if token.eq_ignore_ascii_case(b"close") {
-                Self::CLOSE
-            } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                Self::KEEP_ALIVE
-            } else if token.eq_ignore_ascii_case(b"upgrade") {
-                Self::UPGRADE
-            } else if token.is_empty() {
-                0
-            } else {
-                Self::OTHER
-            };
-        }
-        ConnectionTokens(bits)
-    }
-
-    pub fn has(self, bit: u8) -> bool {
-        self.0 & bit != 0
-    }
-
-    pub fn union(self, other: ConnectionTokens) -> ConnectionTokens {
-        ConnectionTokens(self.0 | other.0)
-    }
-
-    /// `close;keep-alive;upgrade;other`, in that order, for reports.
-    pub fn describe(self) -> String {
-        let names = [
-            (Self::CLOSE, "close"),
-            (Self::KEEP_ALIVE, "keep-alive"),
-            (Self::UPGRADE, "upgrade"),
-            (Self::OTHER, "other"),
-        ];
-        let parts: Vec<&str> = names
-            .iter()
-            .filter(|(bit, _)| self.has(*bit))
-            .map(|(_, name)| *name)
-            .collect();
-        parts.join(";")
-    }
-}
-
-/// A `Keep-Alive: timeout=T, max=M` header as the server sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KeepAliveAdvert {
-    pub timeout: Option<u32>,
-    pub max: Option<u32>,
-    /// Something in the header could not be understood (kept apart from the values).
-    pub malformed: bool,
-}
-
-impl KeepAliveAdvert {
-    /// Parses one header value: parameters separated by commas (some servers use `;` or
-    /// spaces), names case-insensitive, values optionally quoted. Unknown parameters are
-    /// ignored; a known parameter without a number marks the advert malformed. A repeated
-    /// parameter keeps its last value.
-    pub fn parse(value: &[u8]) -> KeepAliveAdvert {
-        let mut advert = KeepAliveAdvert::default();
-        for item in value.split(|&b| b == b',' || b == b';') {
-            let item = item.trim_ascii();
-            if item.is_empty() {
-                continue;
-            }
-            let (name, number) = match item.iter().position(|&b| b == b'=') {
-                Some(eq) => (item[..eq].trim_ascii(), Some(item[eq + 1..].trim_ascii())),
-                None => (item, None),
-            };
-            let slot = if name.eq_ignore_ascii_case(b"timeout") {
-                &mut advert.timeout
-            } else if name.eq_ignore_ascii_case(b"max") {
-                &mut advert.max
-            } else {
-                if !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-') {
-                    advert.malformed = true;
-                }
-                continue;
-            };
-            match number.and_then(parse_quoted_number) {
-                Some(n) => *slot = Some(n),
-                None => advert.malformed = true,
-            }
-        }
-        advert
-    }
-
-    /// Combines a repeated header: later values win, malformation sticks.
-    fn merge(self, later: KeepAliveAdvert) -> KeepAliveAdvert {
-        KeepAliveAdvert {
-            timeout: later.timeout.or(self.timeout),
-            max: later.max.or(self.max),
-            malformed: self.malformed || later.malformed,
-        }
-    }
-}
-
-fn parse_quoted_number(text: &[u8]) -> Option<u32> {
-    let text = text
-        .strip_prefix(b"\"")
-        .and_then(|t| t.strip_suffix(b"\""))
-        .unwrap_or(text)
-        .trim_ascii();
-    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 /// A request head, borrowed from the stream.
@@ -306,7 +190,11 @@ enum RequestKind {
 struct MessageParser {
     role: Option<Role>,
     state: State,
-    head: Vec<u8>,
+    /// Bytes kept from earlier segments because they could not be judged alone: a first
+    /// segment too short to sniff, a head split across segments, or, when lost, an unfinished
+    /// last line that may start a message. A direction is in one state at a time, so one
+    /// buffer serves all three; its capacity is what `buffered_bytes` charges.
+    held: Vec<u8>,
     body_bytes: u64,
     body_complete: bool,
     skipped: u64,
@@ -322,6 +210,14 @@ struct Shared {
     tunnel: bool,
     client: Option<Dir>,
     protocol: Protocol,
+}
+
+impl Shared {
+    fn queue_request(&mut self, kind: RequestKind) {
+        if self.pending.len() < MAX_PENDING {
+            self.pending.push_back(kind);
+        }
+    }
 }
 
 /// The HTTP stage of one connection.
@@ -345,7 +241,7 @@ impl HttpConnection {
         let parser = || MessageParser {
             role: None,
             state: State::Sniff,
-            head: Vec::new(),
+            held: Vec::new(),
             body_bytes: 0,
             body_complete: true,
             skipped: 0,
@@ -382,7 +278,7 @@ impl HttpConnection {
     pub fn buffered_bytes(&self) -> usize {
         self.parsers
             .iter()
-            .map(|p| p.head.capacity())
+            .map(|p| p.held.capacity())
             .sum::<usize>()
             + self.shared.pending.len() * std::mem::size_of::<RequestKind>()
     }
@@ -483,26 +379,6 @@ fn sniff(data: &[u8]) -> Sniffed {
     }
 }
 
-/// Finds the end of a message head (just past the blank line), accepting bare LF line ends.
-/// `from` is where to resume a search in a growing buffer.
-fn head_end(data: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while let Some(pos) = memchr::memchr(b'\n', &data[at..]) {
-        let nl = at + pos;
-        let blank_before = match nl {
-            0 => false,
-            _ if data[nl - 1] == b'\n' => true,
-            _ if data[nl - 1] == b'\r' => nl >= 2 && data[nl - 2] == b'\n',
-            _ => false,
-        };
-        if blank_before {
-            return Some(nl + 1);
-        }
-        at = nl + 1;
-    }
-    None
-}
-
 /// Where a message seems to start in bytes found after losing track.
 fn find_message_start(data: &[u8], role: Option<Role>) -> Option<(usize, Role)> {
     let mut from = 0;
@@ -554,20 +430,18 @@ impl MessageParser {
                     self.state = State::Head;
                 }
                 State::Sniff => {
-                    if self.role == Some(Role::Responses)
-                        && shared.pending.front() == Some(&RequestKind::Http09)
-                    {
+                    if self.next_answers_http09(shared) {
                         self.state = State::Head;
                         continue;
                     }
-                    if !self.head.is_empty() {
+                    if !self.held.is_empty() {
                         // Earlier bytes were too few to tell: look at them with the new ones.
-                        let mut buffered = std::mem::take(&mut self.head);
+                        let mut buffered = std::mem::take(&mut self.held);
                         let earlier = buffered.len();
                         buffered.extend_from_slice(rest);
                         match (sniff(&buffered), sniff(rest)) {
                             (Sniffed::NeedMore, _) => {
-                                self.head = buffered;
+                                self.held = buffered;
                                 return;
                             }
                             (Sniffed::Other(Protocol::Unknown), Sniffed::Request) => {
@@ -597,7 +471,7 @@ impl MessageParser {
                     }
                     let role = match sniff(rest) {
                         Sniffed::NeedMore => {
-                            self.head.extend_from_slice(rest);
+                            self.held.extend_from_slice(rest);
                             return;
                         }
                         Sniffed::Other(protocol) => {
@@ -621,96 +495,16 @@ impl MessageParser {
                     self.state = State::Head;
                 }
                 State::Head => {
-                    if self.role == Some(Role::Responses)
-                        && shared.answering.is_none()
-                        && shared.pending.front() == Some(&RequestKind::Http09)
-                    {
-                        // HTTP/0.9 simple response: no status line, the body runs to the close.
-                        shared.pending.pop_front();
-                        emit(HttpEvent::Response(ResponseHead {
-                            status: 0,
-                            version: 9,
-                            connection: ConnectionTokens::default(),
-                            keep_alive: None,
-                            server: None,
-                            head_bytes: 0,
-                        }));
-                        self.start_body(Body::UntilClose, emit);
-                        continue;
-                    }
-                    if self.head.is_empty() {
-                        // Blank lines between messages are tolerated (RFC 9112 §2.2).
-                        let skip = rest
-                            .iter()
-                            .position(|&b| b != b'\r' && b != b'\n')
-                            .unwrap_or(rest.len());
-                        rest = &rest[skip..];
-                        if rest.is_empty() {
-                            return;
-                        }
-                        match head_end(rest, 0) {
-                            Some(end) => {
-                                self.on_head(&rest[..end], shared, emit);
-                                rest = &rest[end..];
-                            }
-                            None => {
-                                if self.role != Some(Role::Responses)
-                                    && let Some(end) = simple_request_end(rest)
-                                {
-                                    self.on_simple_request(&rest[..end], shared, emit);
-                                    rest = &rest[end..];
-                                    continue;
-                                }
-                                if rest.len() > max_head {
-                                    self.give_up(ParseError::HeadTooLarge, emit);
-                                    // Step past this head's start, or the search for the next
-                                    // message would find it again at once.
-                                    rest = &rest[1..];
-                                    continue;
-                                }
-                                self.head.extend_from_slice(rest);
-                                return;
-                            }
-                        }
-                    } else {
-                        let old = self.head.len();
-                        self.head.extend_from_slice(rest);
-                        match head_end(&self.head, old.saturating_sub(3)) {
-                            Some(end) => {
-                                let head = std::mem::take(&mut self.head);
-                                self.on_head(&head[..end], shared, emit);
-                                rest = &rest[end - old..];
-                                self.head = head;
-                                self.head.clear();
-                            }
-                            None if self.role != Some(Role::Responses)
-                                && simple_request_end(&self.head).is_some() =>
-                            {
-                                let end = simple_request_end(&self.head).unwrap_or_default();
-                                let head = std::mem::take(&mut self.head);
-                                self.on_simple_request(&head[..end], shared, emit);
-                                rest = &rest[end.saturating_sub(old)..];
-                                self.head = head;
-                                self.head.clear();
-                            }
-                            None => {
-                                if self.head.len() > max_head {
-                                    self.head = Vec::new();
-                                    self.give_up(ParseError::HeadTooLarge, emit);
-                                }
-                                return;
-                            }
-                        }
-                    }
+                    rest = self.read_head(rest, shared, max_head, emit);
                 }
                 State::Body(body) => {
                     rest = self.body(body, rest, shared, emit);
                 }
                 State::Lost => {
-                    if !self.head.is_empty() {
+                    if !self.held.is_empty() {
                         // The last line of the previous lost stretch may be the start of a
                         // message cut by the segment boundary: search it with the new bytes.
-                        let mut joined = std::mem::take(&mut self.head);
+                        let mut joined = std::mem::take(&mut self.held);
                         let carried = joined.len();
                         joined.extend_from_slice(rest);
                         if find_message_start(&joined, self.role)
@@ -740,7 +534,7 @@ impl MessageParser {
                             let line_start = memchr::memrchr(b'\n', rest).map_or(0, |nl| nl + 1);
                             let tail = &rest[line_start..];
                             if could_start_message(tail) {
-                                self.head.extend_from_slice(tail);
+                                self.held.extend_from_slice(tail);
                             }
                             return;
                         }
@@ -774,218 +568,26 @@ impl MessageParser {
         }
     }
 
-    fn give_up(&mut self, error: ParseError, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        emit(HttpEvent::Error(self.role.unwrap_or(Role::Requests), error));
-        self.head.clear();
-        self.state = State::Lost;
+    /// Whether this direction's next message answers an HTTP/0.9 simple request, and so is a
+    /// bare body without a status line.
+    fn next_answers_http09(&self, shared: &Shared) -> bool {
+        self.role == Some(Role::Responses) && shared.pending.front() == Some(&RequestKind::Http09)
     }
 
-    fn on_head(&mut self, head: &[u8], shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        match self.role {
-            Some(Role::Requests) | None => self.on_request_head(head, shared, emit),
-            Some(Role::Responses) => self.on_response_head(head, shared, emit),
-        }
-    }
-
-    fn on_request_head(
-        &mut self,
-        head: &[u8],
-        shared: &mut Shared,
-        emit: &mut impl FnMut(HttpEvent<'_>),
-    ) {
-        let mut storage = [httparse::EMPTY_HEADER; 64];
-        let mut big_storage;
-        let mut request = httparse::Request::new(&mut storage);
-        let config = parser_config();
-        let mut parsed = config.parse_request(&mut request, head);
-        if parsed == Err(httparse::Error::TooManyHeaders) {
-            big_storage = vec![httparse::EMPTY_HEADER; count_lines(head)];
-            request = httparse::Request::new(&mut big_storage);
-            parsed = config.parse_request(&mut request, head);
-        }
-        if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
-            self.malformed_request(head, shared, emit);
-            return;
-        }
-        let method = request.method.unwrap_or("");
-        let framing = framing_headers(request.headers);
-        let kind = if method.eq_ignore_ascii_case("HEAD") {
-            RequestKind::Head
-        } else if method.eq_ignore_ascii_case("CONNECT") {
-            RequestKind::Connect
-        } else if framing.connection.has(ConnectionTokens::UPGRADE) && framing.upgrade {
-            RequestKind::Upgrade
-        } else {
-            RequestKind::Normal
-        };
-        if shared.pending.len() < MAX_PENDING {
-            shared.pending.push_back(kind);
-        }
-        emit(HttpEvent::Request(RequestHead {
-            method,
-            target: request.path.unwrap_or(""),
-            version: request.version.unwrap_or(1),
-            connection: framing.connection,
-            head_bytes: head.len(),
-        }));
-        let body = match framing.body(false) {
-            Ok(Some(body)) => body,
-            Ok(None) => Body::Length(0),
-            Err(error) => {
-                self.give_up(error, emit);
-                return;
-            }
-        };
-        self.start_body(body, emit);
-        if matches!(self.state, State::Head)
-            && matches!(kind, RequestKind::Connect | RequestKind::Upgrade)
+    /// After the whole of a CONNECT or Upgrade request (`request`), what the client sends
+    /// next belongs to whatever the answer says: it waits for that answer.
+    fn expect_upgrade_answer(&mut self, request: Option<RequestKind>) {
+        if self.state == State::Head
+            && matches!(request, Some(RequestKind::Connect | RequestKind::Upgrade))
         {
             self.state = State::AwaitUpgrade;
         }
     }
 
-    /// An HTTP/0.9 simple request (`GET /path` and a line end, RFC 1945 §4.1).
-    fn on_simple_request(
-        &mut self,
-        line: &[u8],
-        shared: &mut Shared,
-        emit: &mut impl FnMut(HttpEvent<'_>),
-    ) {
-        let target = std::str::from_utf8(line.trim_ascii()[4..].trim_ascii()).unwrap_or("");
-        if shared.pending.len() < MAX_PENDING {
-            shared.pending.push_back(RequestKind::Http09);
-        }
-        emit(HttpEvent::Request(RequestHead {
-            method: "GET",
-            target,
-            version: 9,
-            connection: ConnectionTokens::default(),
-            head_bytes: line.len(),
-        }));
-        self.start_body(Body::Length(0), emit);
-    }
-
-    /// A head httparse rejects but whose first line starts with a method token still took
-    /// its turn on the connection (servers answer it, usually with 400): it is counted as a
-    /// request without a body and flagged.
-    fn malformed_request(
-        &mut self,
-        head: &[u8],
-        shared: &mut Shared,
-        emit: &mut impl FnMut(HttpEvent<'_>),
-    ) {
-        if let Some(end) = simple_request_end(head) {
-            self.on_simple_request(&head[..end], shared, emit);
-            return;
-        }
-        let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
-        let line = head[..line_end].trim_ascii();
-        let method_len = line
-            .iter()
-            .position(|b| !b.is_ascii_alphanumeric() && !b"-_".contains(b))
-            .unwrap_or(line.len());
-        if method_len == 0 {
-            self.give_up(ParseError::BadHead, emit);
-            return;
-        }
-        let method = std::str::from_utf8(&line[..method_len]).unwrap_or("");
-        let target = std::str::from_utf8(line[method_len..].trim_ascii())
-            .unwrap_or("")
-            .split(' ')
-            .next()
-            .unwrap_or("");
-        emit(HttpEvent::Error(Role::Requests, ParseError::BadHead));
-        if shared.pending.len() < MAX_PENDING {
-            shared.pending.push_back(RequestKind::Normal);
-        }
-        emit(HttpEvent::Request(RequestHead {
-            method,
-            target,
-            version: 1,
-            connection: ConnectionTokens::default(),
-            head_bytes: head.len(),
-        }));
-        self.start_body(Body::Length(0), emit);
-    }
-
-    fn on_response_head(
-        &mut self,
-        head: &[u8],
-        shared: &mut Shared,
-        emit: &mut impl FnMut(HttpEvent<'_>),
-    ) {
-        let mut storage = [httparse::EMPTY_HEADER; 64];
-        let mut big_storage;
-        let mut response = httparse::Response::new(&mut storage);
-        let config = parser_config();
-        let mut parsed = config.parse_response(&mut response, head);
-        if parsed == Err(httparse::Error::TooManyHeaders) {
-            big_storage = vec![httparse::EMPTY_HEADER; count_lines(head)];
-            response = httparse::Response::new(&mut big_storage);
-            parsed = config.parse_response(&mut response, head);
-        }
-        if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
-            self.give_up(ParseError::BadHead, emit);
-            return;
-        }
-        let status = response.code.unwrap_or(0);
-        let framing = framing_headers(response.headers);
-        let server = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("server"))
-            .map(|h| h.value);
-        let head_event = ResponseHead {
-            status,
-            version: response.version.unwrap_or(1),
-            connection: framing.connection,
-            keep_alive: framing.keep_alive,
-            server,
-            head_bytes: head.len(),
-        };
-        let kind = match shared.answering {
-            Some(kind) => kind,
-            None => {
-                let kind = shared.pending.pop_front().unwrap_or(RequestKind::Normal);
-                shared.answering = Some(kind);
-                kind
-            }
-        };
-        emit(HttpEvent::Response(head_event));
-        if head_event.is_interim() {
-            // The final response to the same request is still to come.
-            return;
-        }
-        shared.answering = None;
-        let tunnel =
-            status == 101 || (kind == RequestKind::Connect && (200..300).contains(&status));
-        if tunnel {
-            shared.tunnel = true;
-            emit(HttpEvent::ResponseEnd {
-                body_bytes: 0,
-                complete: true,
-            });
-            emit(HttpEvent::Tunnel);
-            self.state = State::Opaque;
-            return;
-        }
-        let no_body = kind == RequestKind::Head || status == 204 || status == 304;
-        let body = if no_body {
-            Body::Length(0)
-        } else {
-            match framing.body(true) {
-                Ok(body) => body.unwrap_or(Body::UntilClose),
-                Err(error) => {
-                    emit(HttpEvent::ResponseEnd {
-                        body_bytes: 0,
-                        complete: false,
-                    });
-                    self.give_up(error, emit);
-                    return;
-                }
-            }
-        };
-        self.start_body(body, emit);
+    fn give_up(&mut self, error: ParseError, emit: &mut impl FnMut(HttpEvent<'_>)) {
+        emit(HttpEvent::Error(self.role.unwrap_or(Role::Requests), error));
+        self.held.clear();
+        self.state = State::Lost;
     }
 
     fn start_body(&mut self, body: Body, emit: &mut impl FnMut(HttpEvent<'_>)) {
@@ -1033,13 +635,8 @@ impl MessageParser {
                 let left = remaining - take;
                 if left == 0 {
                     self.finish_message(true, emit);
-                    if self.state == State::Head
-                        && self.role == Some(Role::Requests)
-                        && shared.pending.back().is_some_and(|k| {
-                            matches!(k, RequestKind::Connect | RequestKind::Upgrade)
-                        })
-                    {
-                        self.state = State::AwaitUpgrade;
+                    if self.role == Some(Role::Requests) {
+                        self.expect_upgrade_answer(shared.pending.back().copied());
                     }
                 } else {
                     self.state = State::Body(Body::Length(left));
@@ -1137,11 +734,11 @@ impl MessageParser {
             }
             State::Body(_) => {
                 self.finish_message(false, emit);
-                self.head.clear();
+                self.held.clear();
                 self.state = State::Lost;
             }
             State::Sniff | State::Head | State::Lost => {
-                self.head.clear();
+                self.held.clear();
                 self.state = State::Lost;
             }
         }
@@ -1154,7 +751,7 @@ impl MessageParser {
             State::Body(_) => {
                 self.finish_message(false, emit);
             }
-            State::Head if !self.head.is_empty() => {
+            State::Head if !self.held.is_empty() => {
                 emit(HttpEvent::Error(
                     self.role.unwrap_or(Role::Requests),
                     ParseError::BadHead,
@@ -1162,7 +759,7 @@ impl MessageParser {
             }
             _ => {}
         }
-        self.head = Vec::new();
+        self.held = Vec::new();
         self.state = State::Opaque;
     }
 }
@@ -1177,33 +774,6 @@ fn could_start_message(tail: &[u8]) -> bool {
             .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
 }
 
-/// The end of an HTTP/0.9 simple request line (`GET` SP target, no version), if `data`
-/// starts with one.
-fn simple_request_end(data: &[u8]) -> Option<usize> {
-    let newline = memchr::memchr(b'\n', data)?;
-    let line = data[..newline]
-        .strip_suffix(b"\r")
-        .unwrap_or(&data[..newline]);
-    let target = line.strip_prefix(b"GET ")?;
-    let simple = !target.is_empty()
-        && !target.contains(&b' ')
-        && target.iter().all(|b| b.is_ascii_graphic());
-    simple.then_some(newline + 1)
-}
-
-/// Lenient parsing: the job is to follow real traffic, not to police it.
-fn parser_config() -> httparse::ParserConfig {
-    let mut config = httparse::ParserConfig::default();
-    config
-        .allow_multiple_spaces_in_request_line_delimiters(true)
-        .ignore_invalid_headers_in_requests(true)
-        .allow_spaces_after_header_name_in_responses(true)
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .allow_multiple_spaces_in_response_status_delimiters(true)
-        .ignore_invalid_headers_in_responses(true);
-    config
-}
-
 fn chunk_after_size(size: u64) -> Chunk {
     if size == 0 {
         Chunk::Trailer { line_len: 0 }
@@ -1212,161 +782,10 @@ fn chunk_after_size(size: u64) -> Chunk {
     }
 }
 
-fn count_lines(head: &[u8]) -> usize {
-    memchr::memchr_iter(b'\n', head).count() + 1
-}
-
-/// The headers that decide framing and persistence.
-struct Framing {
-    content_length: Option<Result<u64, ()>>,
-    chunked: Option<bool>,
-    connection: ConnectionTokens,
-    keep_alive: Option<KeepAliveAdvert>,
-    upgrade: bool,
-}
-
-impl Framing {
-    /// RFC 9112 §6.3: Transfer-Encoding wins over Content-Length; a request without either
-    /// has no body; `Ok(None)` means neither was present.
-    fn body(&self, response: bool) -> Result<Option<Body>, ParseError> {
-        match (self.chunked, self.content_length) {
-            (Some(true), _) => Ok(Some(Body::Chunked(Chunk::Size { size: 0, digits: 0 }))),
-            (Some(false), _) if response => Ok(Some(Body::UntilClose)),
-            (Some(false), _) => Err(ParseError::BadFraming),
-            (None, Some(Ok(length))) => Ok(Some(Body::Length(length))),
-            (None, Some(Err(()))) => Err(ParseError::BadFraming),
-            (None, None) => Ok(None),
-        }
-    }
-}
-
-fn framing_headers(headers: &[httparse::Header<'_>]) -> Framing {
-    let mut framing = Framing {
-        content_length: None,
-        chunked: None,
-        connection: ConnectionTokens::default(),
-        keep_alive: None,
-        upgrade: false,
-    };
-    for header in headers {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let parsed = parse_content_length(header.value);
-            framing.content_length = match (framing.content_length, parsed) {
-                (None, value) => Some(value),
-                (Some(Ok(a)), Ok(b)) if a == b => Some(Ok(a)),
-                _ => Some(Err(())),
-            };
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = header
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .unwrap_or(b"")
-                .trim_ascii();
-            framing.chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case("connection") {
-            framing.connection = framing
-                .connection
-                .union(ConnectionTokens::parse(header.value));
-        } else if name.eq_ignore_ascii_case("keep-alive") {
-            let advert = KeepAliveAdvert::parse(header.value);
-            framing.keep_alive = Some(match framing.keep_alive {
-                Some(earlier) => earlier.merge(advert),
-                None => advert,
-            });
-        } else if name.eq_ignore_ascii_case("upgrade") {
-            framing.upgrade = true;
-        }
-    }
-    framing
-}
-
-/// Content-Length: digits only; a list of identical values is accepted (RFC 9110 §8.6).
-fn parse_content_length(value: &[u8]) -> Result<u64, ()> {
-    let mut result = None;
-    for part in value.split(|&b| b == b',') {
-        let part = part.trim_ascii();
-        if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
-            return Err(());
-        }
-        let number: u64 = std::str::from_utf8(part)
-            .map_err(|_| ())?
-            .parse()
-            .map_err(|_| ())?;
-        match result {
-            Some(previous) if previous != number => return Err(()),
-            _ => result = Some(number),
-        }
-    }
-    result.ok_or(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::testing::{Event, Recorder, events_of};
     use super::*;
-
-    #[test]
-    fn keep_alive_values_parse_leniently() {
-        let advert = KeepAliveAdvert::parse(b"timeout=5, max=100");
-        assert_eq!(
-            (advert.timeout, advert.max, advert.malformed),
-            (Some(5), Some(100), false)
-        );
-        let advert = KeepAliveAdvert::parse(b" Timeout = \"15\" ;MAX=3, foo=bar");
-        assert_eq!(
-            (advert.timeout, advert.max, advert.malformed),
-            (Some(15), Some(3), false)
-        );
-        let advert = KeepAliveAdvert::parse(b"timeout=5, timeout=7");
-        assert_eq!(advert.timeout, Some(7));
-        let advert = KeepAliveAdvert::parse(b"timeout=abc, max=2");
-        assert_eq!(
-            (advert.timeout, advert.max, advert.malformed),
-            (None, Some(2), true)
-        );
-        let advert = KeepAliveAdvert::parse(b"300");
-        assert!(advert.malformed || advert.timeout.is_none());
-    }
-
-    #[test]
-    fn connection_tokens() {
-        let tokens = ConnectionTokens::parse(b"Keep-Alive, Upgrade");
-        assert!(tokens.has(ConnectionTokens::KEEP_ALIVE) && tokens.has(ConnectionTokens::UPGRADE));
-        assert!(!tokens.has(ConnectionTokens::CLOSE));
-        assert_eq!(ConnectionTokens::parse(b"close").describe(), "close");
-    }
-
-    #[test]
-    fn head_end_accepts_bare_lf() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Some(24));
-        assert_eq!(head_end(b"GET / HTTP/1.1\nA: b\n\nrest", 0), Some(21));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
-    }
-
-    #[test]
-    fn a_head_over_the_bound_is_skipped_not_retried_forever() {
-        let mut http = Recorder::new(Some(Dir::A), 64);
-        // The head's first part alone is over the bound and has no end yet.
-        let mut first = b"GET /big HTTP/1.1\r\nX: ".to_vec();
-        first.extend(std::iter::repeat_n(b'x', 200));
-        http.data(Dir::A, &first);
-        http.data(Dir::A, b"\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
-        let events = &http.events;
-        assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::Error(_, ParseError::HeadTooLarge))),
-            "{events:?}"
-        );
-        assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::Request { target, .. } if target == "/next")),
-            "{events:?}"
-        );
-    }
 
     #[test]
     fn a_cut_short_first_segment_is_judged_like_the_whole() {
@@ -1412,13 +831,5 @@ mod tests {
             }),
             "{events:?}"
         );
-    }
-
-    #[test]
-    fn content_length_rejects_conflicts() {
-        assert_eq!(parse_content_length(b"42"), Ok(42));
-        assert_eq!(parse_content_length(b"42, 42"), Ok(42));
-        assert_eq!(parse_content_length(b"42, 43"), Err(()));
-        assert_eq!(parse_content_length(b"-1"), Err(()));
     }
 }
