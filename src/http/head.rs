@@ -6,7 +6,7 @@
 //! A head is parsed straight from the segment when it arrives whole there, and from the
 //! parser's held bytes only when it is split across segments.
 
-use super::{Body, Chunk};
+use super::body::{Body, Chunk};
 use super::{
     HttpEvent, MessageParser, ParseError, RequestHead, RequestKind, ResponseHead, Role, Shared,
 };
@@ -431,7 +431,7 @@ impl Framing {
     /// has no body; `Ok(None)` means neither was present.
     fn body(&self, response: bool) -> Result<Option<Body>, ParseError> {
         match (self.chunked, self.content_length) {
-            (Some(true), _) => Ok(Some(Body::Chunked(Chunk::Size { size: 0, digits: 0 }))),
+            (Some(true), _) => Ok(Some(Body::Chunked(Chunk::SIZE_LINE))),
             (Some(false), _) if response => Ok(Some(Body::UntilClose)),
             (Some(false), _) => Err(ParseError::BadFraming),
             (None, Some(Ok(length))) => Ok(Some(Body::Length(length))),

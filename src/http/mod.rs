@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 use memchr::memmem;
 
 use crate::tcp::{Dir, StreamEvent};
+use body::Body;
 
+mod body;
 mod head;
 #[cfg(test)]
 mod testing;
@@ -130,35 +132,6 @@ pub enum HttpEvent<'a> {
         role: Role,
         skipped: u64,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Reading the hex size; `digits` read so far.
-    Size {
-        size: u64,
-        digits: u8,
-    },
-    /// After the size: extensions or whitespace up to the line end.
-    SizeLineRest {
-        size: u64,
-    },
-    Data(u64),
-    /// The CRLF after chunk data.
-    DataEnd {
-        seen_cr: bool,
-    },
-    /// Trailer section; `line_len` counts bytes of the current line, CR excluded.
-    Trailer {
-        line_len: u32,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Body {
-    Length(u64),
-    Chunked(Chunk),
-    UntilClose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,7 +471,7 @@ impl MessageParser {
                     rest = self.read_head(rest, shared, max_head, emit);
                 }
                 State::Body(body) => {
-                    rest = self.body(body, rest, shared, emit);
+                    rest = self.read_body(body, rest, shared, emit);
                 }
                 State::Lost => {
                     if !self.held.is_empty() {
@@ -586,161 +559,21 @@ impl MessageParser {
 
     fn give_up(&mut self, error: ParseError, emit: &mut impl FnMut(HttpEvent<'_>)) {
         emit(HttpEvent::Error(self.role.unwrap_or(Role::Requests), error));
+        self.lose_track();
+    }
+
+    /// Whatever was being read is abandoned: the parser looks for the next message start.
+    fn lose_track(&mut self) {
         self.held.clear();
         self.state = State::Lost;
-    }
-
-    fn start_body(&mut self, body: Body, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        self.body_bytes = 0;
-        self.body_complete = true;
-        if body == Body::Length(0) {
-            self.finish_message(true, emit);
-        } else {
-            self.state = State::Body(body);
-        }
-    }
-
-    fn finish_message(&mut self, complete: bool, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        let body_bytes = self.body_bytes;
-        let complete = complete && self.body_complete;
-        emit(match self.role {
-            Some(Role::Responses) => HttpEvent::ResponseEnd {
-                body_bytes,
-                complete,
-            },
-            _ => HttpEvent::RequestEnd {
-                body_bytes,
-                complete,
-            },
-        });
-        self.state = State::Head;
-    }
-
-    /// Consumes body bytes; returns what follows the body in `data`.
-    fn body<'d>(
-        &mut self,
-        body: Body,
-        data: &'d [u8],
-        shared: &mut Shared,
-        emit: &mut impl FnMut(HttpEvent<'_>),
-    ) -> &'d [u8] {
-        match body {
-            Body::UntilClose => {
-                self.body_bytes += data.len() as u64;
-                &[]
-            }
-            Body::Length(remaining) => {
-                let take = remaining.min(data.len() as u64);
-                self.body_bytes += take;
-                let left = remaining - take;
-                if left == 0 {
-                    self.finish_message(true, emit);
-                    if self.role == Some(Role::Requests) {
-                        self.expect_upgrade_answer(shared.pending.back().copied());
-                    }
-                } else {
-                    self.state = State::Body(Body::Length(left));
-                }
-                &data[take as usize..]
-            }
-            Body::Chunked(chunk) => self.chunked(chunk, data, emit),
-        }
-    }
-
-    fn chunked<'d>(
-        &mut self,
-        mut chunk: Chunk,
-        data: &'d [u8],
-        emit: &mut impl FnMut(HttpEvent<'_>),
-    ) -> &'d [u8] {
-        let mut at = 0;
-        while at < data.len() {
-            if let Chunk::Data(remaining) = chunk {
-                let take = remaining.min((data.len() - at) as u64);
-                self.body_bytes += take;
-                at += take as usize;
-                chunk = if remaining == take {
-                    Chunk::DataEnd { seen_cr: false }
-                } else {
-                    Chunk::Data(remaining - take)
-                };
-                continue;
-            }
-            let byte = data[at];
-            at += 1;
-            chunk = match chunk {
-                Chunk::Size { size, digits } => match byte {
-                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' if digits < 16 => Chunk::Size {
-                        size: size * 16 + u64::from((byte as char).to_digit(16).unwrap_or(0)),
-                        digits: digits + 1,
-                    },
-                    b';' | b' ' | b'\t' | b'\r' if digits > 0 => Chunk::SizeLineRest { size },
-                    b'\n' if digits > 0 => chunk_after_size(size),
-                    _ => {
-                        self.finish_message(false, emit);
-                        self.give_up(ParseError::BadChunk, emit);
-                        return &data[at..];
-                    }
-                },
-                Chunk::SizeLineRest { size } => match byte {
-                    b'\n' => chunk_after_size(size),
-                    _ => Chunk::SizeLineRest { size },
-                },
-                Chunk::DataEnd { seen_cr } => match byte {
-                    b'\r' if !seen_cr => Chunk::DataEnd { seen_cr: true },
-                    b'\n' => Chunk::Size { size: 0, digits: 0 },
-                    _ => {
-                        self.finish_message(false, emit);
-                        self.give_up(ParseError::BadChunk, emit);
-                        return &data[at - 1..];
-                    }
-                },
-                Chunk::Trailer { line_len } => match byte {
-                    b'\n' if line_len == 0 => {
-                        self.finish_message(true, emit);
-                        return &data[at..];
-                    }
-                    b'\n' => Chunk::Trailer { line_len: 0 },
-                    b'\r' => Chunk::Trailer { line_len },
-                    _ => Chunk::Trailer {
-                        line_len: line_len.saturating_add(1),
-                    },
-                },
-                Chunk::Data(_) => unreachable!("handled above"),
-            };
-        }
-        self.state = State::Body(Body::Chunked(chunk));
-        &[]
     }
 
     fn gap(&mut self, bytes: u64, emit: &mut impl FnMut(HttpEvent<'_>)) {
         emit(HttpEvent::Lost { bytes });
         match self.state {
             State::Opaque | State::AwaitUpgrade => {}
-            State::Body(Body::UntilClose) => {
-                self.body_bytes += bytes;
-                self.body_complete = false;
-            }
-            State::Body(Body::Length(remaining)) if bytes < remaining => {
-                // The framing survives: only body bytes are missing.
-                self.body_bytes += bytes;
-                self.body_complete = false;
-                self.state = State::Body(Body::Length(remaining - bytes));
-            }
-            State::Body(Body::Length(remaining)) if bytes == remaining => {
-                self.body_bytes += bytes;
-                self.body_complete = false;
-                self.finish_message(false, emit);
-            }
-            State::Body(_) => {
-                self.finish_message(false, emit);
-                self.held.clear();
-                self.state = State::Lost;
-            }
-            State::Sniff | State::Head | State::Lost => {
-                self.held.clear();
-                self.state = State::Lost;
-            }
+            State::Body(body) => self.body_gap(body, bytes, emit),
+            State::Sniff | State::Head | State::Lost => self.lose_track(),
         }
     }
 
@@ -772,14 +605,6 @@ fn could_start_message(tail: &[u8]) -> bool {
         && tail
             .iter()
             .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
-}
-
-fn chunk_after_size(size: u64) -> Chunk {
-    if size == 0 {
-        Chunk::Trailer { line_len: 0 }
-    } else {
-        Chunk::Data(size)
-    }
 }
 
 #[cfg(test)]
