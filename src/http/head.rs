@@ -367,7 +367,7 @@ fn parse_head<'h, H: ParseHead<'h>>(bytes: &'h [u8]) -> Option<(H, Framing)> {
 
 /// Finds the end of a message head (just past the blank line), accepting bare LF line ends.
 /// `from` is where to resume a search in a growing buffer.
-pub(super) fn head_end(data: &[u8], from: usize) -> Option<usize> {
+fn head_end(data: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(pos) = memchr::memchr(b'\n', &data[at..]) {
         let nl = at + pos;
@@ -412,12 +412,12 @@ fn parser_config() -> httparse::ParserConfig {
     config
 }
 
+/// Header slots enough for any head: it has no more header lines than lines.
 fn count_lines(head: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', head).count() + 1
 }
 
 /// The headers that decide framing and persistence.
-#[derive(Clone, Copy)]
 struct Framing {
     content_length: Option<Result<u64, ()>>,
     chunked: Option<bool>,
@@ -624,7 +624,7 @@ fn parse_quoted_number(text: &[u8]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Event, Recorder};
+    use super::super::testing::{Event, Recorder, request_targets};
     use super::super::{DEFAULT_MAX_HEAD, Protocol};
     use super::*;
     use crate::tcp::Dir;
@@ -710,15 +710,7 @@ mod tests {
         http.data(Dir::A, &request[..cut]);
         assert_eq!(http.events, [Event::Protocol(Protocol::Http)]);
         http.data(Dir::A, &request[cut..]);
-        let targets: Vec<&str> = http
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Request { target, .. } => Some(target.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(targets, ["/a", "/b"]);
+        assert_eq!(request_targets(&http.events), ["/a", "/b"]);
         assert_eq!(
             http.events[1],
             Event::Request {

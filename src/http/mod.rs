@@ -1,24 +1,29 @@
-//! HTTP/1.x message framing, one incremental parser per direction.
+//! HTTP/1.x message framing, one incremental parser per direction, a module a stage:
+//! - `sniff`: the probe before the parser; the first bytes of a direction say whether it
+//!   carries requests, responses, or another protocol.
+//! - `head`: message heads, parsed by httparse straight from the segment when a head arrives
+//!   whole, from a small per-direction buffer when it is split across segments (the only
+//!   bytes ever copied), and what they say of the body: none for HEAD/1xx/204/304, an opaque
+//!   tunnel after `101 Switching Protocols` or a 2xx answer to CONNECT.
+//! - `body`: body framing (RFC 9112 §6): Content-Length, chunked with trailers,
+//!   close-delimited responses. Body bytes are counted, never stored.
+//! - `resync`: after a gap in the stream a parser resynchronises at the next line that
+//!   starts a message, so one lost segment costs one transaction, not the rest of a
+//!   persistent connection.
 //!
-//! Heads are parsed by httparse, straight from the segment when a head arrives whole, from a
-//! small per-direction buffer when it is split across segments (the only bytes ever copied).
-//! Bodies are framed here (RFC 9112 §6): Content-Length, chunked with trailers, close-delimited
-//! responses, no body for HEAD/1xx/204/304; `101 Switching Protocols` and a 2xx answer to
-//! CONNECT turn the rest of the connection into an opaque tunnel. Body bytes are counted,
-//! never stored.
-//!
-//! After a gap in the stream a parser resynchronises at the next line that starts a message,
-//! so one lost segment costs one transaction, not the rest of a persistent connection.
+//! This module holds what the rest of the crate sees, [`HttpConnection`] and its events, and
+//! the state machine that ties the stages together: `MessageParser::feed` hands a segment's
+//! bytes to the handler of the current `State`, which returns the bytes it left.
 
 use std::collections::VecDeque;
-
-use memchr::memmem;
 
 use crate::tcp::{Dir, StreamEvent};
 use body::Body;
 
 mod body;
 mod head;
+mod resync;
+mod sniff;
 #[cfg(test)]
 mod testing;
 
@@ -109,13 +114,14 @@ pub enum HttpEvent<'a> {
     /// The connection's protocol was recognised.
     Protocol(Protocol),
     Request(RequestHead<'a>),
-    /// The request body ended (`complete` is false when a gap ate part of it).
+    /// The request ended; `complete` is false when it was cut (a gap in its body, the end of
+    /// the stream, broken chunked framing).
     RequestEnd {
         body_bytes: u64,
         complete: bool,
     },
     Response(ResponseHead<'a>),
-    /// A final response ended.
+    /// A final response ended; `complete` as for `RequestEnd`.
     ResponseEnd {
         body_bytes: u64,
         complete: bool,
@@ -138,6 +144,7 @@ pub enum HttpEvent<'a> {
 enum State {
     /// Nothing seen yet: the first bytes say what the direction carries.
     Sniff,
+    /// Reading a message head.
     Head,
     Body(Body),
     /// After a CONNECT or Upgrade request, until its response says whether a tunnel follows.
@@ -146,6 +153,15 @@ enum State {
     Lost,
     /// Not HTTP, or a tunnel: bytes are counted only.
     Opaque,
+}
+
+/// What a state handler leaves for the next turn of `MessageParser::feed`.
+enum Step<'d> {
+    /// The bytes still to parse, in whatever state the handler left.
+    Rest(&'d [u8]),
+    /// Bytes held from earlier segments joined with the segment's: parsed in place of the
+    /// segment, from the state the handler left, with nothing held.
+    Replay(Vec<u8>),
 }
 
 /// What a pending request means for the framing of its response.
@@ -168,8 +184,11 @@ struct MessageParser {
     /// last line that may start a message. A direction is in one state at a time, so one
     /// buffer serves all three; its capacity is what `buffered_bytes` charges.
     held: Vec<u8>,
+    /// Body bytes of the current message so far, gaps included.
     body_bytes: u64,
+    /// False once a gap has eaten part of the current body.
     body_complete: bool,
+    /// Bytes passed over while lost, for the `Resync` event.
     skipped: u64,
 }
 
@@ -186,6 +205,8 @@ struct Shared {
 }
 
 impl Shared {
+    /// Queues a request for its answer; past `MAX_PENDING` the answer is framed as if to a
+    /// plain request.
     fn queue_request(&mut self, kind: RequestKind) {
         if self.pending.len() < MAX_PENDING {
             self.pending.push_back(kind);
@@ -202,9 +223,6 @@ pub struct HttpConnection {
 
 /// A head that grows past this many bytes without ending is given up as too large.
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
-/// Bytes of an unfinished last line kept while lost, so that a message start cut by a
-/// segment boundary is still found (a request line is rarely longer).
-const MAX_CARRY: usize = 8192;
 /// Requests kept waiting for responses; more are counted but not framed against.
 const MAX_PENDING: usize = 100_000;
 
@@ -286,100 +304,10 @@ impl HttpConnection {
     }
 }
 
-/// What the first bytes of a direction look like.
-enum Sniffed {
-    Request,
-    Response,
-    Other(Protocol),
-    NeedMore,
-}
-
-fn sniff(data: &[u8]) -> Sniffed {
-    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    if data.starts_with(b"PRI * HTTP/2") {
-        return Sniffed::Other(Protocol::Http2);
-    }
-    if data.len() >= 3 && data[0] == 0x16 && data[1] == 0x03 {
-        return Sniffed::Other(Protocol::Tls);
-    }
-    if data.starts_with(b"SSH-") {
-        return Sniffed::Other(Protocol::Ssh);
-    }
-    // A cut-short start of something recognisable: wait for more rather than guess.
-    let tls_start = data.first() == Some(&0x16) && data.get(1).is_none_or(|b| *b == 0x03);
-    if H2_PREFACE.starts_with(data) || b"SSH-".starts_with(data) || tls_start {
-        return Sniffed::NeedMore;
-    }
-    if data.starts_with(b"HTTP/") {
-        return Sniffed::Response;
-    }
-    if b"HTTP/".starts_with(data) {
-        return Sniffed::NeedMore;
-    }
-    // An upper-case token then a space or line end: a request, even a malformed one (tshark
-    // counts `OPTIONS\r\n` and HTTP/0.9 `GET /\r\n` as requests, and servers answer them).
-    let upper = data
-        .iter()
-        .take(33)
-        .position(|b| !(b.is_ascii_uppercase() || *b == b'_' || *b == b'-'))
-        .unwrap_or(data.len().min(33));
-    match data.get(upper) {
-        Some(b' ' | b'\r' | b'\n' | b'/') if (3..=32).contains(&upper) => return Sniffed::Request,
-        None if upper == data.len() => return Sniffed::NeedMore,
-        _ => {}
-    }
-    // A short printable start without a line end may still become a request line.
-    if data.len() < 16 && data.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        return Sniffed::NeedMore;
-    }
-    // Other method tokens only with a version on the line.
-    let line_end = memchr::memchr(b'\n', data);
-    let line = &data[..line_end.unwrap_or(data.len()).min(8192)];
-    let method_len = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-    let token_ok = method_len > 0
-        && method_len <= 32
-        && line[..method_len]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(b));
-    if !token_ok {
-        return Sniffed::Other(Protocol::Unknown);
-    }
-    match line_end {
-        Some(_) if memmem::find(line, b" HTTP/1.").is_some() => Sniffed::Request,
-        Some(_) => Sniffed::Other(Protocol::Unknown),
-        None if data.len() < 8192 => Sniffed::NeedMore,
-        None => Sniffed::Other(Protocol::Unknown),
-    }
-}
-
-/// Where a message seems to start in bytes found after losing track.
-fn find_message_start(data: &[u8], role: Option<Role>) -> Option<(usize, Role)> {
-    let mut from = 0;
-    while let Some(pos) = memmem::find(&data[from..], b"HTTP/1.") {
-        let at = from + pos;
-        let line_start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |nl| nl + 1);
-        if at == line_start && role != Some(Role::Requests) {
-            let status = data.get(at + 8..at + 13);
-            if status.is_some_and(|s| s[0] == b' ' && s[1..4].iter().all(u8::is_ascii_digit)) {
-                return Some((at, Role::Responses));
-            }
-        }
-        if at > line_start && role != Some(Role::Responses) {
-            let line = &data[line_start..at];
-            let method_len = line.iter().position(|&b| b == b' ').unwrap_or(0);
-            if method_len > 0
-                && line[..method_len].iter().all(u8::is_ascii_uppercase)
-                && line.ends_with(b" ")
-            {
-                return Some((line_start, Role::Requests));
-            }
-        }
-        from = at + 1;
-    }
-    None
-}
-
 impl MessageParser {
+    /// Parses one segment's bytes. Each state's handler takes the bytes left and returns
+    /// what it did not consume (nothing when it is waiting for the next segment), or bytes it
+    /// held from earlier segments joined with these, to parse in their place.
     fn feed(
         &mut self,
         dir: Dir,
@@ -390,131 +318,36 @@ impl MessageParser {
     ) {
         let mut rest = data;
         while !rest.is_empty() {
-            if shared.tunnel && self.state != State::Opaque {
+            if shared.tunnel {
+                // Either direction's answer may have opened the tunnel.
                 self.state = State::Opaque;
             }
-            match self.state {
-                State::Opaque => return,
-                State::AwaitUpgrade => {
-                    if shared.answering.is_some() || !shared.pending.is_empty() {
-                        // The bytes after an upgrade request belong to whatever the answer says.
-                        return;
-                    }
-                    self.state = State::Head;
-                }
-                State::Sniff => {
-                    if self.next_answers_http09(shared) {
-                        self.state = State::Head;
-                        continue;
-                    }
-                    if !self.held.is_empty() {
-                        // Earlier bytes were too few to tell: look at them with the new ones.
-                        let mut buffered = std::mem::take(&mut self.held);
-                        let earlier = buffered.len();
-                        buffered.extend_from_slice(rest);
-                        match (sniff(&buffered), sniff(rest)) {
-                            (Sniffed::NeedMore, _) => {
-                                self.held = buffered;
-                                return;
-                            }
-                            (Sniffed::Other(Protocol::Unknown), Sniffed::Request) => {
-                                // A segment that starts a message by itself wins over bytes
-                                // that never made sense (a body's tail when capture began).
-                                let skipped = earlier as u64;
-                                emit(HttpEvent::Resync {
-                                    role: Role::Requests,
-                                    skipped,
-                                });
-                                continue;
-                            }
-                            (Sniffed::Other(Protocol::Unknown), Sniffed::Response) => {
-                                let skipped = earlier as u64;
-                                emit(HttpEvent::Resync {
-                                    role: Role::Responses,
-                                    skipped,
-                                });
-                                continue;
-                            }
-                            _ => {
-                                // With nothing buffered the bytes decide below.
-                                self.feed(dir, &buffered, shared, max_head, emit);
-                                return;
-                            }
-                        }
-                    }
-                    let role = match sniff(rest) {
-                        Sniffed::NeedMore => {
-                            self.held.extend_from_slice(rest);
-                            return;
-                        }
-                        Sniffed::Other(protocol) => {
-                            if shared.protocol == Protocol::None {
-                                shared.protocol = protocol;
-                                emit(HttpEvent::Protocol(protocol));
-                            }
-                            // Unknown bytes may be a preamble (SOCKS, PROXY) before HTTP: keep
-                            // looking for a message start. TLS, HTTP/2, SSH are opaque.
-                            self.state = if protocol == Protocol::Unknown {
-                                State::Lost
-                            } else {
-                                State::Opaque
-                            };
-                            continue;
-                        }
-                        Sniffed::Request => Role::Requests,
-                        Sniffed::Response => Role::Responses,
-                    };
-                    self.adopt_role(dir, role, shared, emit);
-                    self.state = State::Head;
-                }
-                State::Head => {
-                    rest = self.read_head(rest, shared, max_head, emit);
-                }
-                State::Body(body) => {
-                    rest = self.read_body(body, rest, shared, emit);
-                }
-                State::Lost => {
-                    if !self.held.is_empty() {
-                        // The last line of the previous lost stretch may be the start of a
-                        // message cut by the segment boundary: search it with the new bytes.
-                        let mut joined = std::mem::take(&mut self.held);
-                        let carried = joined.len();
-                        joined.extend_from_slice(rest);
-                        if find_message_start(&joined, self.role)
-                            .is_some_and(|(at, _)| at < carried)
-                        {
-                            self.skipped = self.skipped.saturating_sub(carried as u64);
-                            self.feed(dir, &joined, shared, max_head, emit);
-                            return;
-                        }
-                    }
-                    match find_message_start(rest, self.role) {
-                        Some((at, role)) => {
-                            self.skipped += at as u64;
-                            emit(HttpEvent::Resync {
-                                role,
-                                skipped: self.skipped,
-                            });
-                            self.skipped = 0;
-                            if self.role.is_none() {
-                                self.adopt_role(dir, role, shared, emit);
-                            }
-                            self.state = State::Head;
-                            rest = &rest[at..];
-                        }
-                        None => {
-                            self.skipped += rest.len() as u64;
-                            let line_start = memchr::memrchr(b'\n', rest).map_or(0, |nl| nl + 1);
-                            let tail = &rest[line_start..];
-                            if could_start_message(tail) {
-                                self.held.extend_from_slice(tail);
-                            }
-                            return;
-                        }
-                    }
+            let step = match self.state {
+                State::Sniff => self.probe(dir, rest, shared, emit),
+                State::Head => Step::Rest(self.read_head(rest, shared, max_head, emit)),
+                State::Body(body) => Step::Rest(self.read_body(body, rest, shared, emit)),
+                State::AwaitUpgrade => Step::Rest(self.await_upgrade_answer(rest, shared)),
+                State::Lost => self.resync(dir, rest, shared, emit),
+                State::Opaque => Step::Rest(&[]),
+            };
+            match step {
+                Step::Rest(next) => rest = next,
+                Step::Replay(joined) => {
+                    self.feed(dir, &joined, shared, max_head, emit);
+                    return;
                 }
             }
         }
+    }
+
+    /// The `AwaitUpgrade` state: the bytes after a CONNECT or Upgrade request belong to
+    /// whatever its answer says, so they wait for it; parsing goes on if it is no tunnel.
+    fn await_upgrade_answer<'d>(&mut self, data: &'d [u8], shared: &Shared) -> &'d [u8] {
+        if shared.answering.is_some() || !shared.pending.is_empty() {
+            return &[];
+        }
+        self.state = State::Head;
+        data
     }
 
     fn adopt_role(
@@ -581,9 +414,7 @@ impl MessageParser {
     fn end(&mut self, emit: &mut impl FnMut(HttpEvent<'_>)) {
         match self.state {
             State::Body(Body::UntilClose) => self.finish_message(true, emit),
-            State::Body(_) => {
-                self.finish_message(false, emit);
-            }
+            State::Body(_) => self.finish_message(false, emit),
             State::Head if !self.held.is_empty() => {
                 emit(HttpEvent::Error(
                     self.role.unwrap_or(Role::Requests),
@@ -597,64 +428,62 @@ impl MessageParser {
     }
 }
 
-/// Whether an unfinished last line may be the start of a request or status line, worth
-/// keeping for the next segment: printable, beginning with an upper-case letter, not long.
-fn could_start_message(tail: &[u8]) -> bool {
-    tail.len() <= MAX_CARRY
-        && tail.first().is_some_and(u8::is_ascii_uppercase)
-        && tail
-            .iter()
-            .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testing::{Event, Recorder, events_of};
+    use super::testing::{Event, Recorder, request_targets};
     use super::*;
 
     #[test]
-    fn a_cut_short_first_segment_is_judged_like_the_whole() {
-        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    fn a_connect_answered_2xx_turns_both_directions_opaque() {
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(Dir::A, b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n");
+        // Sent before the answer: it waits, and is not parsed once the tunnel opens.
+        http.data(Dir::A, b"GET /early HTTP/1.1\r\n\r\n");
+        http.data(Dir::B, b"HTTP/1.1 200 Connection established\r\n\r\n");
+        http.data(Dir::A, b"GET /inside HTTP/1.1\r\n\r\n");
+        http.data(Dir::B, b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(request_targets(&http.events), ["h:443"]);
         assert_eq!(
-            events_of(&[&preface[..7], &preface[7..]]),
-            events_of(&[preface])
-        );
-        assert_eq!(
-            events_of(&[b"\x16", b"\x03\x01\x00\x05hello"]),
-            [Event::Protocol(Protocol::Tls)]
-        );
-        let request = b"get / HTTP/1.1\r\nHost: a\r\n\r\n";
-        assert_eq!(
-            events_of(&[&request[..4], &request[4..]]),
-            events_of(&[request])
-        );
-        assert!(
-            events_of(&[request])
+            http.events
                 .iter()
-                .any(|e| matches!(e, Event::Request { method, .. } if method == "get"))
+                .filter(|e| matches!(e, Event::Response { .. }))
+                .count(),
+            1
         );
+        assert_eq!(http.events.last(), Some(&Event::Tunnel));
     }
 
     #[test]
-    fn a_message_start_cut_by_a_segment_boundary_is_found_after_a_gap() {
+    fn an_upgrade_refused_lets_parsing_go_on() {
         let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
-        http.data(Dir::A, b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
-        http.stream(Dir::B, StreamEvent::Gap(10));
-        http.data(Dir::B, b"ab\r\nHTT");
-        http.data(Dir::B, b"P/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-        let events = &http.events;
-        assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::Response { status: 200, .. })),
-            "{events:?}"
+        http.data(
+            Dir::A,
+            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         );
-        assert!(
-            events.contains(&Event::Resync {
-                role: Role::Responses,
-                skipped: 4
-            }),
-            "{events:?}"
+        http.data(
+            Dir::B,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+        );
+        http.data(Dir::A, b"GET /next HTTP/1.1\r\n\r\n");
+        assert_eq!(request_targets(&http.events), ["/ws", "/next"]);
+        assert!(!http.events.contains(&Event::Tunnel));
+    }
+
+    #[test]
+    fn the_client_is_learned_from_the_first_bytes() {
+        let mut http = Recorder::new(None, DEFAULT_MAX_HEAD);
+        http.data(Dir::B, b"GET / HTTP/1.1\r\n\r\n");
+        http.data(Dir::A, b"HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(
+            http.events[..2],
+            [Event::Protocol(Protocol::Http), Event::ClientIs(Dir::B)]
+        );
+        assert_eq!(
+            http.events.last(),
+            Some(&Event::ResponseEnd {
+                body_bytes: 0,
+                complete: true
+            })
         );
     }
 }

@@ -121,3 +121,14 @@ pub(super) fn events_of(pieces: &[&[u8]]) -> Vec<Event> {
     }
     recorder.events
 }
+
+/// The targets of the requests among `events`, in order.
+pub(super) fn request_targets(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request { target, .. } => Some(target.as_str()),
+            _ => None,
+        })
+        .collect()
+}
