@@ -96,16 +96,7 @@ fn flag_names(flags: FlagSet) -> Vec<&'static str> {
 }
 
 fn token_names(tokens: ConnectionTokens) -> Vec<&'static str> {
-    [
-        (ConnectionTokens::CLOSE, "close"),
-        (ConnectionTokens::KEEP_ALIVE, "keep-alive"),
-        (ConnectionTokens::UPGRADE, "upgrade"),
-        (ConnectionTokens::OTHER, "other"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| tokens.has(*bit))
-    .map(|(_, name)| name)
-    .collect()
+    tokens.names().collect()
 }
 
 /// Tokens that may be absent (no response): CSV has no null, so there an empty cell says
