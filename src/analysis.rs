@@ -1,10 +1,11 @@
-//! Per-connection facts: a [`Ledger`] follows the HTTP events of one connection (the queue of
-//! requests waiting for answers, idle gaps, adverts, the first close) and, when the connection
-//! ends, yields one [`ConnectionRecord`] plus a [`TransactionRecord`] per request.
+//! Per-connection facts: a [`Ledger`] follows the HTTP events of one connection (counts,
+//! idle gaps, adverts, the first close) and, when the connection ends, makes its
+//! [`ConnectionRecord`] from its own facts and those of the TCP and HTTP stages; each
+//! finished [`Transaction`] of the HTTP stage becomes a [`TransactionRecord`].
 
-use std::collections::VecDeque;
-
-use crate::http::{ConnectionTokens, HttpEvent, KeepAliveAdvert, Protocol};
+use crate::http::{
+    ConnectionTokens, HttpConnection, HttpEvent, KeepAliveAdvert, Transaction, truncate,
+};
 use crate::record::{Closer, ConnectionRecord, Flag, FlagSet, HttpVersion, TransactionRecord};
 use crate::tcp::{ClientBy, Dir, TcpConnection};
 use crate::verdict::{KeepAliveFacts, Side, Tolerance, verdicts};
@@ -50,26 +51,6 @@ struct FirstClose {
     after_request: u32,
 }
 
-struct PendingRequest {
-    position: u32,
-    method: Box<str>,
-    target: Box<str>,
-    start_ts: u64,
-    end_ts: Option<u64>,
-    body_bytes: u64,
-    pipelined: bool,
-    /// Sent after a response announcing `Connection: close` had been seen.
-    after_close_announced: bool,
-    interim: u32,
-    response: Option<ResponseSeen>,
-}
-
-#[derive(Clone, Copy)]
-struct ResponseSeen {
-    status: u16,
-    start_ts: u64,
-}
-
 /// The HTTP-level account of one connection.
 #[derive(Default)]
 pub struct Ledger {
@@ -77,10 +58,6 @@ pub struct Ledger {
     responses: u32,
     interim_responses: u32,
     unmatched_responses: u32,
-    outstanding: VecDeque<PendingRequest>,
-    /// Keeps request details for the transactions output only when asked for.
-    keep_details: bool,
-    pipeline_depth: u32,
     pipelined_requests: u32,
     last_response_end: Option<u64>,
     max_idle_ns: Option<u64>,
@@ -95,6 +72,8 @@ pub struct Ledger {
     keep_alive_malformed: bool,
     /// Position of the first response that said `Connection: close`.
     close_announced_at: Option<u32>,
+    /// Requests seen when that response came: later ones were sent after it.
+    requests_at_close_announced: Option<u32>,
     requests_after_close_announced: u32,
     responses_after_close_announced: u32,
     /// Tightest total-request limit implied by `max=` (position + max).
@@ -104,32 +83,12 @@ pub struct Ledger {
     server_header: Option<Box<str>>,
     parse_errors: u32,
     resyncs: u32,
-    lost_bytes: u64,
-    tunnel: bool,
-    protocol: Protocol,
     first_close: Option<FirstClose>,
     /// Responses whose body was cut by a gap or the end of the connection.
     incomplete_responses: u32,
-    /// More requests were waiting for answers than are kept.
-    queue_overflow: bool,
 }
 
-/// Unanswered requests kept per connection.
-const MAX_OUTSTANDING: usize = 100_000;
-
 impl Ledger {
-    pub fn new(keep_details: bool) -> Ledger {
-        Ledger {
-            keep_details,
-            ..Ledger::default()
-        }
-    }
-
-    /// Bytes held by the queue of unanswered requests.
-    pub fn queued_bytes(&self) -> usize {
-        self.outstanding.len() * std::mem::size_of::<PendingRequest>()
-    }
-
     /// The last `timeout=` the server advertised.
     pub fn advertised_timeout(&self) -> Option<u32> {
         self.advertised_timeout
@@ -147,17 +106,10 @@ impl Ledger {
         }
     }
 
-    pub fn on_http(
-        &mut self,
-        event: &HttpEvent<'_>,
-        ts: u64,
-        finished: &mut impl FnMut(PendingTransaction),
-    ) {
+    pub fn on_http(&mut self, event: &HttpEvent<'_>, ts: u64) {
         match *event {
-            HttpEvent::ClientIs(_) => {}
-            HttpEvent::Protocol(protocol) => self.protocol = protocol,
-            HttpEvent::Request(head) => {
-                if self.outstanding.is_empty()
+            HttpEvent::Request { head, in_flight } => {
+                if in_flight == 0
                     && let Some(end) = self.last_response_end
                 {
                     let idle = ts.saturating_sub(end);
@@ -169,51 +121,18 @@ impl Ledger {
                 }
                 self.client_connection = self.client_connection.union(head.connection);
                 self.client_version = lowest(self.client_version, head.version);
-                let pipelined = !self.outstanding.is_empty();
-                if pipelined {
+                if in_flight > 0 {
                     self.pipelined_requests += 1;
                 }
-                let (method, target) = if self.keep_details {
-                    (head.method.into(), truncate(head.target, 512).into())
-                } else {
-                    (Box::default(), Box::default())
-                };
-                if self.outstanding.len() >= MAX_OUTSTANDING {
-                    // Requests nobody answers (zeek#1705) must not grow memory without end:
-                    // counted, not queued; later responses may pair with the wrong request.
-                    self.queue_overflow = true;
-                    return;
-                }
-                self.outstanding.push_back(PendingRequest {
-                    position: self.requests,
-                    method,
-                    target,
-                    start_ts: ts,
-                    end_ts: None,
-                    body_bytes: 0,
-                    pipelined,
-                    after_close_announced: self.close_announced_at.is_some(),
-                    interim: 0,
-                    response: None,
-                });
-                self.pipeline_depth = self.pipeline_depth.max(self.outstanding.len() as u32);
             }
-            HttpEvent::RequestEnd { body_bytes, .. } => {
-                if let Some(request) = self
-                    .outstanding
-                    .iter_mut()
-                    .rev()
-                    .find(|r| r.end_ts.is_none())
-                {
-                    request.end_ts = Some(ts);
-                    request.body_bytes = body_bytes;
-                }
-            }
-            HttpEvent::Response(head) => {
+            HttpEvent::Response { head, answers } => {
                 if head.is_interim() {
                     self.interim_responses += 1;
                 } else {
                     self.responses += 1;
+                    if answers.is_none() {
+                        self.unmatched_responses += 1;
+                    }
                     if self.close_announced_at.is_some() {
                         self.responses_after_close_announced += 1;
                     }
@@ -224,8 +143,9 @@ impl Ledger {
                     let closes = connection.has(ConnectionTokens::CLOSE)
                         || (matches!(head.version, 0 | 9)
                             && !connection.has(ConnectionTokens::KEEP_ALIVE));
-                    if closes {
-                        self.close_announced_at.get_or_insert(self.responses);
+                    if closes && self.close_announced_at.is_none() {
+                        self.close_announced_at = Some(self.responses);
+                        self.requests_at_close_announced = Some(self.requests);
                     }
                     if let Some(advert) = head.keep_alive {
                         if let Some(max) = advert.max {
@@ -248,69 +168,37 @@ impl Ledger {
                     self.server_header =
                         Some(truncate(&String::from_utf8_lossy(server), 128).into());
                 }
-                match self.outstanding.iter_mut().find(|r| r.response.is_none()) {
-                    // An interim answer leaves the request waiting for its final one.
-                    Some(request) if head.is_interim() => request.interim += 1,
-                    Some(request) => {
-                        request.response = Some(ResponseSeen {
-                            status: head.status,
-                            start_ts: ts,
-                        });
-                    }
-                    None if !head.is_interim() => self.unmatched_responses += 1,
-                    None => {}
-                }
             }
-            HttpEvent::ResponseEnd {
-                body_bytes,
-                complete,
-            } => {
+            HttpEvent::ResponseEnd { complete, .. } => {
                 self.last_response_end = Some(ts);
                 if !complete {
                     self.incomplete_responses += 1;
                 }
-                if self
-                    .outstanding
-                    .front()
-                    .is_some_and(|r| r.response.is_some())
-                    && let Some(request) = self.outstanding.pop_front()
-                {
-                    finished(PendingTransaction {
-                        request,
-                        response_end_ts: Some(ts),
-                        response_body_bytes: Some(body_bytes),
-                        complete,
-                    });
-                }
             }
             HttpEvent::Tunnel => {
-                self.tunnel = true;
                 // What the switching response said about the connection no longer applies.
                 if self.close_announced_at == Some(self.responses) {
                     self.close_announced_at = None;
+                    self.requests_at_close_announced = None;
                 }
             }
             HttpEvent::Error(_, _) => self.parse_errors += 1,
-            HttpEvent::Lost { bytes } => self.lost_bytes += bytes,
             HttpEvent::Resync { .. } => self.resyncs += 1,
-        }
-    }
-
-    /// Requests still waiting at the end become transactions without a response.
-    pub fn drain_unanswered(&mut self, finished: &mut impl FnMut(PendingTransaction)) {
-        while let Some(request) = self.outstanding.pop_front() {
-            finished(PendingTransaction {
-                request,
-                response_end_ts: None,
-                response_body_bytes: None,
-                complete: false,
-            });
+            HttpEvent::ClientIs(_)
+            | HttpEvent::Protocol(_)
+            | HttpEvent::RequestEnd { .. }
+            | HttpEvent::Lost { .. } => {}
         }
     }
 
     /// Builds the connection's row. `tcp` supplies addresses, counters and teardown facts.
     /// The facts the Keep-Alive verdicts are drawn from.
-    fn keep_alive_facts(&self, tcp: &TcpConnection, client_dir: Dir) -> KeepAliveFacts {
+    fn keep_alive_facts(
+        &self,
+        tcp: &TcpConnection,
+        http: &HttpConnection,
+        client_dir: Dir,
+    ) -> KeepAliveFacts {
         let server = tcp.teardown(client_dir.opposite());
         KeepAliveFacts {
             requests: self.requests,
@@ -322,7 +210,7 @@ impl Ledger {
                 || self.client_version == Some(HttpVersion::V0_9)
                 || (self.client_version == Some(HttpVersion::V1_0)
                     && !self.client_connection.has(ConnectionTokens::KEEP_ALIVE)),
-            tunnel: self.tunnel,
+            tunnel: http.is_tunnel(),
             first_close: self.first_close.map(|close| {
                 let side = if close.dir == client_dir {
                     Side::Client
@@ -334,28 +222,32 @@ impl Ledger {
             server_closed: server.fins + server.rsts > 0,
             last_response_end_ns: self.last_response_end,
             last_packet_ns: tcp.last_ts,
-            unanswered: self
-                .outstanding
-                .iter()
-                .filter(|r| r.response.is_none())
-                .map(|r| (r.position, r.start_ts, r.after_close_announced))
+            unanswered: http
+                .unanswered()
+                .map(|(position, sent)| {
+                    let after_announce = self
+                        .requests_at_close_announced
+                        .is_some_and(|seen| position > seen);
+                    (position, sent, after_announce)
+                })
                 .collect(),
             requests_after_close_announced: self.requests_after_close_announced,
             responses_after_close_announced: self.responses_after_close_announced,
         }
     }
 
-    /// Builds the connection's row; call before [`Ledger::drain_unanswered`].
+    /// Builds the connection's row, before the requests still in flight are closed.
     pub fn record(
         &self,
         tcp: &TcpConnection,
+        http: &HttpConnection,
         end: EndReason,
         tolerance: &Tolerance,
     ) -> ConnectionRecord {
-        let unanswered = self.outstanding.len() as u32;
+        let unanswered = http.in_flight() as u32;
         let (client_dir, client_by) = tcp.client_or_guess();
         let server_dir = client_dir.opposite();
-        let verdict = verdicts(&self.keep_alive_facts(tcp, client_dir), tolerance);
+        let verdict = verdicts(&self.keep_alive_facts(tcp, http, client_dir), tolerance);
         let client_teardown = tcp.teardown(client_dir);
         let server_teardown = tcp.teardown(server_dir);
         let mut anomalies = tcp.anomalies(client_dir);
@@ -390,11 +282,11 @@ impl Ledger {
         };
         flag_if(client_by != ClientBy::Syn, Flag::MidStream);
         flag_if(anomalies.gaps > 0, Flag::Gap);
-        flag_if(self.tunnel, Flag::Tunnel);
+        flag_if(http.is_tunnel(), Flag::Tunnel);
         flag_if(self.parse_errors > 0, Flag::ParseError);
         flag_if(self.unmatched_responses > 0, Flag::UnmatchedResponses);
         flag_if(self.incomplete_responses > 0, Flag::IncompleteResponse);
-        flag_if(self.queue_overflow, Flag::QueueOverflow);
+        flag_if(http.queue_overflowed(), Flag::QueueOverflow);
         flag_if(anomalies.ignored_rsts > 0, Flag::RstIgnored);
         flag_if(anomalies.buffer_overflows > 0, Flag::ReassemblyOverflow);
         for flag in end.flags() {
@@ -407,7 +299,7 @@ impl Ledger {
             client: tcp.endpoints[client_dir.index()],
             server: tcp.endpoints[server_dir.index()],
             client_by,
-            protocol: self.protocol,
+            protocol: http.protocol(),
             first_ts: tcp.first_ts,
             last_ts: tcp.last_ts,
             handshake: tcp.syn_ts.is_some() && tcp.synack_ts.is_some(),
@@ -420,7 +312,7 @@ impl Ledger {
             responses: self.responses,
             interim_responses: self.interim_responses,
             unanswered_requests: unanswered,
-            pipeline_depth: self.pipeline_depth,
+            pipeline_depth: http.pipeline_depth(),
             pipelined_requests: self.pipelined_requests,
             max_idle_ns: self.max_idle_ns,
             idle_before_close_ns: idle_before_close,
@@ -469,37 +361,27 @@ impl Ledger {
     }
 }
 
-/// A request (and its response, if any) that is done, before addresses are attached.
-pub struct PendingTransaction {
-    request: PendingRequest,
-    response_end_ts: Option<u64>,
-    response_body_bytes: Option<u64>,
-    complete: bool,
-}
-
-impl PendingTransaction {
-    pub fn into_record(self, tcp: &TcpConnection) -> TransactionRecord {
-        let (client_dir, _) = tcp.client_or_guess();
-        let request = self.request;
-        let response = request.response;
-        TransactionRecord {
-            stream: tcp.stream,
-            client: tcp.endpoints[client_dir.index()],
-            server: tcp.endpoints[client_dir.opposite().index()],
-            position: request.position,
-            method: request.method.into(),
-            target: request.target.into(),
-            status: response.map(|r| r.status),
-            request_ts: request.start_ts,
-            request_end_ts: request.end_ts,
-            response_ts: response.map(|r| r.start_ts),
-            response_end_ts: self.response_end_ts,
-            request_body_bytes: request.body_bytes,
-            response_body_bytes: self.response_body_bytes,
-            interim_responses: request.interim,
-            pipelined: request.pipelined,
-            complete: self.complete && request.end_ts.is_some(),
-        }
+/// A finished transaction as a row, with the connection's addresses.
+pub fn transaction_record(transaction: Transaction, tcp: &TcpConnection) -> TransactionRecord {
+    let (client_dir, _) = tcp.client_or_guess();
+    let response = transaction.response;
+    TransactionRecord {
+        stream: tcp.stream,
+        client: tcp.endpoints[client_dir.index()],
+        server: tcp.endpoints[client_dir.opposite().index()],
+        position: transaction.position,
+        method: transaction.method.into(),
+        target: transaction.target.into(),
+        status: response.map(|r| r.status),
+        request_ts: transaction.request_ts,
+        request_end_ts: transaction.request_end_ts,
+        response_ts: response.map(|r| r.ts),
+        response_end_ts: transaction.response_end_ts,
+        request_body_bytes: transaction.request_body_bytes,
+        response_body_bytes: transaction.response_body_bytes,
+        interim_responses: transaction.interim_responses,
+        pipelined: transaction.pipelined,
+        complete: transaction.response_complete && transaction.request_end_ts.is_some(),
     }
 }
 
@@ -511,15 +393,4 @@ fn lowest(seen: Option<HttpVersion>, minor: u8) -> Option<HttpVersion> {
         _ => HttpVersion::V1_1,
     };
     Some(seen.map_or(version, |seen| seen.min(version)))
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

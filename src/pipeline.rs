@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
-use crate::analysis::{CloseKind, EndReason, Ledger, PendingTransaction};
+use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
 use crate::decode::{self, Segment, Skip};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
@@ -126,7 +126,7 @@ impl Slot {
 
     /// Bytes held in buffers and queues, which change packet by packet.
     fn buffered_bytes(&self) -> usize {
-        self.tcp.buffered_bytes() + self.http.buffered_bytes() + self.ledger.queued_bytes()
+        self.tcp.buffered_bytes() + self.http.buffered_bytes()
     }
 }
 
@@ -151,8 +151,6 @@ pub struct Analyzer {
     next_stream: u64,
     counts: FrameCounts,
     output: Vec<Output>,
-    /// Reused buffer for transactions finished by one segment.
-    done: Vec<PendingTransaction>,
     last_sweep_ns: u64,
     /// Largest `timeout=` advertised on any open connection seen at a sweep: idle eviction
     /// waits at least twice that, so it never cuts a connection the server still keeps.
@@ -172,7 +170,6 @@ impl Analyzer {
             next_stream: 0,
             counts: FrameCounts::default(),
             output: Vec::new(),
-            done: Vec::new(),
             last_sweep_ns: 0,
             largest_timeout_ns: 0,
             buffered: 0,
@@ -227,8 +224,8 @@ impl Analyzer {
             let client = tcp.client.map(|(dir, _)| dir);
             Box::new(Slot {
                 tcp,
-                http: HttpConnection::new(client, config.max_head),
-                ledger: Ledger::new(config.transactions),
+                http: HttpConnection::new(client, config.max_head, config.transactions),
+                ledger: Ledger::default(),
                 closed_at: None,
                 continued,
                 kernel_drops: false,
@@ -241,7 +238,7 @@ impl Analyzer {
                 self.buffered = self.buffered.saturating_sub(old.buffered_bytes());
                 self.next_stream += 1;
                 let reason = old.end_reason(EndReason::Superseded);
-                finish(old, reason, config, &mut self.done, &mut self.output);
+                finish(old, reason, config, &mut self.output);
                 entry
             }
             Entry::Occupied(entry) => entry.into_mut(),
@@ -269,14 +266,13 @@ impl Analyzer {
             tcp, http, ledger, ..
         } = &mut **slot;
         let ts = segment.ts_ns;
-        let done = &mut self.done;
         let mut learned_client = None;
         let believed = tcp.on_segment(segment, |dir, event| {
-            http.on_stream_event(dir, event, &mut |http_event| {
+            http.on_stream_event(dir, event, ts, &mut |http_event| {
                 if let HttpEvent::ClientIs(client) = http_event {
                     learned_client = Some(client);
                 }
-                ledger.on_http(&http_event, ts, &mut |transaction| done.push(transaction));
+                ledger.on_http(&http_event, ts);
             });
         });
         if let Some(client) = learned_client {
@@ -293,7 +289,7 @@ impl Analyzer {
         } else if segment.flags.fin() {
             ledger.on_close_flag(dir, CloseKind::Fin, ts);
         }
-        emit_transactions(&mut self.done, tcp, config.transactions, &mut self.output);
+        emit_transactions(http, tcp, &mut self.output);
         if slot.closed_at.is_none() && slot.tcp.is_closed() {
             slot.closed_at = Some(ts);
             slot.tcp.release_buffers();
@@ -350,7 +346,7 @@ impl Analyzer {
             let stream = slot.tcp.stream;
             self.retired.insert(key, Retired { stream, at: now });
         }
-        finish(slot, reason, &self.config, &mut self.done, &mut self.output);
+        finish(slot, reason, &self.config, &mut self.output);
     }
 
     /// Lets time pass without packets (live capture): connections due are written out.
@@ -430,7 +426,7 @@ impl Analyzer {
         for (_, key) in order {
             if let Some(slot) = self.table.remove(&key) {
                 let reason = slot.end_reason(EndReason::CaptureEnded);
-                finish(slot, reason, &self.config, &mut self.done, &mut self.output);
+                finish(slot, reason, &self.config, &mut self.output);
                 self.output.drain(..).for_each(&mut on_output);
             }
         }
@@ -440,27 +436,16 @@ impl Analyzer {
     }
 }
 
-fn emit_transactions(
-    done: &mut Vec<PendingTransaction>,
-    tcp: &TcpConnection,
-    wanted: bool,
-    output: &mut Vec<Output>,
-) {
-    for transaction in done.drain(..) {
-        if wanted {
-            output.push(Output::Transaction(Box::new(transaction.into_record(tcp))));
-        }
+/// The connection's finished transactions as records (there are some only when wanted).
+fn emit_transactions(http: &mut HttpConnection, tcp: &TcpConnection, output: &mut Vec<Output>) {
+    for transaction in http.take_finished() {
+        let record = transaction_record(transaction, tcp);
+        output.push(Output::Transaction(Box::new(record)));
     }
 }
 
 /// Flushes a connection through every stage and writes its records.
-fn finish(
-    slot: Box<Slot>,
-    reason: EndReason,
-    config: &Config,
-    done: &mut Vec<PendingTransaction>,
-    output: &mut Vec<Output>,
-) {
+fn finish(slot: Box<Slot>, reason: EndReason, config: &Config, output: &mut Vec<Output>) {
     let Slot {
         mut tcp,
         mut http,
@@ -475,15 +460,15 @@ fn finish(
         if let HttpEvent::ClientIs(client) = http_event {
             learned_client = Some(client);
         }
-        ledger.on_http(&http_event, ts, &mut |transaction| done.push(transaction));
+        ledger.on_http(&http_event, ts);
     };
-    tcp.flush(|dir, event| http.on_stream_event(dir, event, &mut to_ledger));
-    http.finish(&mut to_ledger);
+    tcp.flush(|dir, event| http.on_stream_event(dir, event, ts, &mut to_ledger));
+    http.finish(ts, &mut to_ledger);
     if let Some(client) = learned_client {
         tcp.learn_client(client);
     }
-    let mut record = ledger.record(&tcp, reason, &config.tolerance);
-    ledger.drain_unanswered(&mut |transaction| done.push(transaction));
+    let mut record = ledger.record(&tcp, &http, reason, &config.tolerance);
+    http.close_transactions();
     for (set, flag) in [
         (continued, Flag::Continued),
         (kernel_drops, Flag::KernelDrops),
@@ -492,6 +477,6 @@ fn finish(
             record.flags.insert(flag);
         }
     }
-    emit_transactions(done, &tcp, config.transactions, output);
+    emit_transactions(&mut http, &tcp, output);
     output.push(Output::Connection(Box::new(record)));
 }

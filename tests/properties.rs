@@ -360,7 +360,7 @@ enum Ev {
 impl Ev {
     fn of(event: &HttpEvent<'_>) -> Ev {
         match event {
-            HttpEvent::Request(head) => Ev::Request {
+            HttpEvent::Request { head, .. } => Ev::Request {
                 method: head.method.to_string(),
             },
             HttpEvent::RequestEnd {
@@ -370,7 +370,7 @@ impl Ev {
                 body: *body_bytes,
                 complete: *complete,
             },
-            HttpEvent::Response(head) => Ev::Response {
+            HttpEvent::Response { head, .. } => Ev::Response {
                 status: head.status,
             },
             HttpEvent::ResponseEnd {
@@ -395,15 +395,15 @@ impl Ev {
 
 /// Feeds the chunks in order (client `Dir::A`, known), then ends both directions.
 fn http_events<'a>(chunks: impl IntoIterator<Item = (Dir, &'a [u8])>) -> Vec<Ev> {
-    let mut http = HttpConnection::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+    let mut http = HttpConnection::new(Some(Dir::A), DEFAULT_MAX_HEAD, false);
     let mut events = Vec::new();
     let mut sink = |event: HttpEvent<'_>| events.push(Ev::of(&event));
     for (dir, chunk) in chunks {
-        http.on_stream_event(dir, StreamEvent::Data(chunk), &mut sink);
+        http.on_stream_event(dir, StreamEvent::Data(chunk), 0, &mut sink);
     }
-    http.on_stream_event(Dir::A, StreamEvent::Fin, &mut sink);
-    http.on_stream_event(Dir::B, StreamEvent::Fin, &mut sink);
-    http.finish(&mut sink);
+    http.on_stream_event(Dir::A, StreamEvent::Fin, 0, &mut sink);
+    http.on_stream_event(Dir::B, StreamEvent::Fin, 0, &mut sink);
+    http.finish(0, &mut sink);
     events
 }
 

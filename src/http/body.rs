@@ -43,30 +43,59 @@ impl Chunk {
 }
 
 impl MessageParser {
-    pub(super) fn start_body(&mut self, body: Body, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        self.body_bytes = 0;
-        self.body_complete = true;
+    pub(super) fn start_body(
+        &mut self,
+        body: Body,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
         if body == Body::Length(0) {
-            self.finish_message(true, emit);
+            self.end_without_body(true, shared, emit);
         } else {
+            self.body_bytes = 0;
+            self.body_complete = true;
             self.state = State::Body(body);
         }
     }
 
+    /// A message that has no body ends with its head (`complete` false: it is cut there).
+    pub(super) fn end_without_body(
+        &mut self,
+        complete: bool,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        self.body_bytes = 0;
+        self.body_complete = true;
+        self.finish_message(complete, shared, emit);
+    }
+
     /// The message ends; `complete` is false when it was cut, and a gap inside the body has
     /// already made it so.
-    pub(super) fn finish_message(&mut self, complete: bool, emit: &mut impl FnMut(HttpEvent<'_>)) {
+    pub(super) fn finish_message(
+        &mut self,
+        complete: bool,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
         let body_bytes = self.body_bytes;
         let complete = complete && self.body_complete;
+        let transactions = &mut shared.transactions;
         emit(match self.role {
-            Some(Role::Responses) => HttpEvent::ResponseEnd {
-                body_bytes,
-                complete,
-            },
-            _ => HttpEvent::RequestEnd {
-                body_bytes,
-                complete,
-            },
+            Some(Role::Responses) => {
+                transactions.response_end(body_bytes, complete, shared.now);
+                HttpEvent::ResponseEnd {
+                    body_bytes,
+                    complete,
+                }
+            }
+            _ => {
+                transactions.request_end(body_bytes, shared.now);
+                HttpEvent::RequestEnd {
+                    body_bytes,
+                    complete,
+                }
+            }
         });
         self.state = State::Head;
     }
@@ -76,7 +105,7 @@ impl MessageParser {
         &mut self,
         body: Body,
         data: &'d [u8],
-        shared: &Shared,
+        shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) -> &'d [u8] {
         match body {
@@ -89,16 +118,17 @@ impl MessageParser {
                 self.body_bytes += take;
                 let left = remaining - take;
                 if left == 0 {
-                    self.finish_message(true, emit);
+                    self.finish_message(true, shared, emit);
                     if self.role == Some(Role::Requests) {
-                        self.expect_upgrade_answer(shared.pending.back().copied());
+                        let latest = shared.transactions.latest_unanswered_kind();
+                        self.expect_upgrade_answer(latest);
                     }
                 } else {
                     self.state = State::Body(Body::Length(left));
                 }
                 &data[take as usize..]
             }
-            Body::Chunked(chunk) => self.read_chunked(chunk, data, emit),
+            Body::Chunked(chunk) => self.read_chunked(chunk, data, shared, emit),
         }
     }
 
@@ -106,6 +136,7 @@ impl MessageParser {
         &mut self,
         mut chunk: Chunk,
         data: &'d [u8],
+        shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) -> &'d [u8] {
         let mut at = 0;
@@ -132,7 +163,7 @@ impl MessageParser {
                     b';' | b' ' | b'\t' | b'\r' if digits > 0 => Chunk::SizeLineRest { size },
                     b'\n' if digits > 0 => Chunk::after_size(size),
                     _ => {
-                        self.bad_chunk(emit);
+                        self.bad_chunk(shared, emit);
                         return &data[at..];
                     }
                 },
@@ -144,7 +175,7 @@ impl MessageParser {
                     b'\r' if !seen_cr => Chunk::DataEnd { seen_cr: true },
                     b'\n' => Chunk::SIZE_LINE,
                     _ => {
-                        self.bad_chunk(emit);
+                        self.bad_chunk(shared, emit);
                         // The byte that is not a line end is looked at again by the search
                         // for the next message.
                         return &data[at - 1..];
@@ -152,7 +183,7 @@ impl MessageParser {
                 },
                 Chunk::Trailer { line_len } => match byte {
                     b'\n' if line_len == 0 => {
-                        self.finish_message(true, emit);
+                        self.finish_message(true, shared, emit);
                         return &data[at..];
                     }
                     b'\n' => Chunk::Trailer { line_len: 0 },
@@ -169,8 +200,8 @@ impl MessageParser {
     }
 
     /// The chunked framing broke: the message is cut there.
-    fn bad_chunk(&mut self, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        self.finish_message(false, emit);
+    fn bad_chunk(&mut self, shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
+        self.finish_message(false, shared, emit);
         self.give_up(ParseError::BadChunk, emit);
     }
 
@@ -181,6 +212,7 @@ impl MessageParser {
         &mut self,
         body: Body,
         bytes: u64,
+        shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
         let framing_survives = match body {
@@ -189,14 +221,16 @@ impl MessageParser {
             Body::Chunked(_) => false,
         };
         if !framing_survives {
-            self.finish_message(false, emit);
+            self.finish_message(false, shared, emit);
             self.lose_track();
             return;
         }
         self.body_bytes += bytes;
         self.body_complete = false;
         match body {
-            Body::Length(remaining) if remaining == bytes => self.finish_message(false, emit),
+            Body::Length(remaining) if remaining == bytes => {
+                self.finish_message(false, shared, emit)
+            }
             Body::Length(remaining) => self.state = State::Body(Body::Length(remaining - bytes)),
             _ => {}
         }

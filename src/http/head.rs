@@ -21,18 +21,19 @@ impl MessageParser {
         max_head: usize,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) -> &'d [u8] {
-        if self.next_answers_http09(shared) && shared.answering.is_none() {
+        if self.next_answers_http09(shared) {
             // HTTP/0.9 simple response: no status line, the body runs to the close.
-            shared.pending.pop_front();
-            emit(HttpEvent::Response(ResponseHead {
+            let (_, answers) = shared.transactions.response(0, false, shared.now);
+            let head = ResponseHead {
                 status: 0,
                 version: 9,
                 connection: ConnectionTokens::default(),
                 keep_alive: None,
                 server: None,
                 head_bytes: 0,
-            }));
-            self.start_body(Body::UntilClose, emit);
+            };
+            emit(HttpEvent::Response { head, answers });
+            self.start_body(Body::UntilClose, shared, emit);
             return data;
         }
         if self.held.is_empty() {
@@ -149,8 +150,10 @@ impl MessageParser {
         } else {
             RequestKind::Normal
         };
-        shared.queue_request(kind);
-        emit(HttpEvent::Request(head));
+        let in_flight = shared
+            .transactions
+            .request(kind, head.method, head.target, shared.now);
+        emit(HttpEvent::Request { head, in_flight });
         let body = match framing.body(false) {
             Ok(Some(body)) => body,
             Ok(None) => Body::Length(0),
@@ -159,7 +162,7 @@ impl MessageParser {
                 return;
             }
         };
-        self.start_body(body, emit);
+        self.start_body(body, shared, emit);
         self.expect_upgrade_answer(Some(kind));
     }
 
@@ -229,9 +232,11 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
-        shared.queue_request(kind);
-        emit(HttpEvent::Request(head));
-        self.start_body(Body::Length(0), emit);
+        let in_flight = shared
+            .transactions
+            .request(kind, head.method, head.target, shared.now);
+        emit(HttpEvent::Request { head, in_flight });
+        self.start_body(Body::Length(0), shared, emit);
     }
 
     fn on_response_head(
@@ -245,24 +250,21 @@ impl MessageParser {
             return;
         };
         // Interim responses answer the same request as the final one after them.
-        let kind = *shared
-            .answering
-            .get_or_insert_with(|| shared.pending.pop_front().unwrap_or(RequestKind::Normal));
-        emit(HttpEvent::Response(head));
-        if head.is_interim() {
+        let interim = head.is_interim();
+        let (kind, answers) = shared
+            .transactions
+            .response(head.status, interim, shared.now);
+        emit(HttpEvent::Response { head, answers });
+        if interim {
             // The final response to the same request is still to come.
             return;
         }
-        shared.answering = None;
         let status = head.status;
         let tunnel =
             status == 101 || (kind == RequestKind::Connect && (200..300).contains(&status));
         if tunnel {
             shared.tunnel = true;
-            emit(HttpEvent::ResponseEnd {
-                body_bytes: 0,
-                complete: true,
-            });
+            self.end_without_body(true, shared, emit);
             emit(HttpEvent::Tunnel);
             self.state = super::State::Opaque;
             return;
@@ -274,16 +276,13 @@ impl MessageParser {
             match framing.body(true) {
                 Ok(body) => body.unwrap_or(Body::UntilClose),
                 Err(error) => {
-                    emit(HttpEvent::ResponseEnd {
-                        body_bytes: 0,
-                        complete: false,
-                    });
+                    self.end_without_body(false, shared, emit);
                     self.give_up(error, emit);
                     return;
                 }
             }
         };
-        self.start_body(body, emit);
+        self.start_body(body, shared, emit);
     }
 }
 
@@ -716,6 +715,7 @@ mod tests {
                 version: 1,
                 connection: ConnectionTokens::default(),
                 head_bytes: 28,
+                in_flight: 0,
             }
         );
     }

@@ -15,10 +15,9 @@
 //! the state machine that ties the stages together: `MessageParser::feed` hands a segment's
 //! bytes to the handler of the current `State`, which returns the bytes it left.
 
-use std::collections::VecDeque;
-
 use crate::tcp::{Dir, StreamEvent};
 use body::Body;
+use transactions::{RequestKind, Transactions};
 
 mod body;
 mod head;
@@ -26,8 +25,11 @@ mod resync;
 mod sniff;
 #[cfg(test)]
 mod testing;
+mod transactions;
 
 pub use head::{ConnectionTokens, KeepAliveAdvert};
+pub(crate) use transactions::truncate;
+pub use transactions::{ResponseStart, Transaction};
 
 /// Which kind of messages a direction carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,14 +110,22 @@ pub enum HttpEvent<'a> {
     ClientIs(Dir),
     /// The connection's protocol was recognised.
     Protocol(Protocol),
-    Request(RequestHead<'a>),
+    Request {
+        head: RequestHead<'a>,
+        /// Earlier requests still waiting for (the end of) their response.
+        in_flight: u32,
+    },
     /// The request ended; `complete` is false when it was cut (a gap in its body, the end of
     /// the stream, broken chunked framing).
     RequestEnd {
         body_bytes: u64,
         complete: bool,
     },
-    Response(ResponseHead<'a>),
+    Response {
+        head: ResponseHead<'a>,
+        /// Position of the request it answers; `None` when no request was waiting.
+        answers: Option<u32>,
+    },
     /// A final response ended; `complete` as for `RequestEnd`.
     ResponseEnd {
         body_bytes: u64,
@@ -159,17 +169,6 @@ enum Step<'d> {
     Replay(Vec<u8>),
 }
 
-/// What a pending request means for the framing of its response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RequestKind {
-    Normal,
-    Head,
-    Connect,
-    Upgrade,
-    /// An HTTP/0.9 simple request: the answer is a bare body up to the close.
-    Http09,
-}
-
 /// One direction's parser.
 struct MessageParser {
     role: Option<Role>,
@@ -187,26 +186,15 @@ struct MessageParser {
     skipped: u64,
 }
 
-/// State both directions share: the requests whose responses have not started, and
-/// whether the connection became a tunnel.
+/// State both directions share: the requests in flight, whether the connection became a
+/// tunnel, and the capture time of the segment being parsed.
 #[derive(Default)]
 struct Shared {
-    pending: VecDeque<RequestKind>,
-    /// Kind of the request whose response is being read.
-    answering: Option<RequestKind>,
+    transactions: Transactions,
     tunnel: bool,
     client: Option<Dir>,
     protocol: Protocol,
-}
-
-impl Shared {
-    /// Queues a request for its answer; past `MAX_PENDING` the answer is framed as if to a
-    /// plain request.
-    fn queue_request(&mut self, kind: RequestKind) {
-        if self.pending.len() < MAX_PENDING {
-            self.pending.push_back(kind);
-        }
-    }
+    now: u64,
 }
 
 /// The HTTP stage of one connection.
@@ -218,12 +206,11 @@ pub struct HttpConnection {
 
 /// A head that grows past this many bytes without ending is given up as too large.
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
-/// Requests kept waiting for responses; more are counted but not framed against.
-const MAX_PENDING: usize = 100_000;
 
 impl HttpConnection {
-    /// `client` is the client direction when the TCP handshake told it.
-    pub fn new(client: Option<Dir>, max_head: usize) -> HttpConnection {
+    /// `client` is the client direction when the TCP handshake told it; `keep_details`
+    /// keeps each request's method and target for [`HttpConnection::take_finished`].
+    pub fn new(client: Option<Dir>, max_head: usize, keep_details: bool) -> HttpConnection {
         let parser = || MessageParser {
             role: None,
             state: State::Sniff,
@@ -234,7 +221,10 @@ impl HttpConnection {
         };
         let mut connection = HttpConnection {
             parsers: [parser(), parser()],
-            shared: Shared::default(),
+            shared: Shared {
+                transactions: Transactions::new(keep_details),
+                ..Shared::default()
+            },
             max_head,
         };
         if let Some(client) = client {
@@ -266,23 +256,61 @@ impl HttpConnection {
             .iter()
             .map(|p| p.held.capacity())
             .sum::<usize>()
-            + self.shared.pending.len() * std::mem::size_of::<RequestKind>()
+            + self.shared.transactions.buffered_bytes()
     }
 
-    /// Takes one stream event of direction `dir`.
+    /// Whether the connection became a tunnel (101, CONNECT): what follows is not HTTP.
+    pub fn is_tunnel(&self) -> bool {
+        self.shared.tunnel
+    }
+
+    /// The most requests in flight at once: the pipelining depth.
+    pub fn pipeline_depth(&self) -> u32 {
+        self.shared.transactions.depth()
+    }
+
+    /// More requests were in flight than are kept: the rest were counted, not paired.
+    pub fn queue_overflowed(&self) -> bool {
+        self.shared.transactions.overflowed()
+    }
+
+    /// Requests with no response head or only part of a response: all still in flight.
+    pub fn in_flight(&self) -> usize {
+        self.shared.transactions.in_flight()
+    }
+
+    /// Requests with no final response: (position, when sent).
+    pub fn unanswered(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.shared.transactions.unanswered()
+    }
+
+    /// Transactions finished since the last call (only when details are kept).
+    pub fn take_finished(&mut self) -> impl Iterator<Item = Transaction> + '_ {
+        self.shared.transactions.take_finished()
+    }
+
+    /// The connection is over: requests still in flight are finished without (the rest of)
+    /// their answer, for [`HttpConnection::take_finished`].
+    pub fn close_transactions(&mut self) {
+        self.shared.transactions.finish();
+    }
+
+    /// Takes one stream event of direction `dir`, captured at `ts` (ns since the epoch).
     pub fn on_stream_event(
         &mut self,
         dir: Dir,
         event: StreamEvent<'_>,
+        ts: u64,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
         let max_head = self.max_head;
+        self.shared.now = ts;
         let client_before = self.shared.client;
         let parser = &mut self.parsers[dir.index()];
         match event {
             StreamEvent::Data(data) => parser.feed(dir, data, &mut self.shared, max_head, emit),
-            StreamEvent::Gap(bytes) => parser.gap(bytes, emit),
-            StreamEvent::Fin | StreamEvent::Rst => parser.end(emit),
+            StreamEvent::Gap(bytes) => parser.gap(bytes, &mut self.shared, emit),
+            StreamEvent::Fin | StreamEvent::Rst => parser.end(&mut self.shared, emit),
         }
         if client_before.is_none()
             && let Some(client) = self.shared.client
@@ -291,10 +319,12 @@ impl HttpConnection {
         }
     }
 
-    /// End of capture: messages still open are closed as they stand.
-    pub fn finish(&mut self, emit: &mut impl FnMut(HttpEvent<'_>)) {
+    /// End of capture: messages still open are closed as they stand, and the requests
+    /// still in flight are finished without their answer.
+    pub fn finish(&mut self, ts: u64, emit: &mut impl FnMut(HttpEvent<'_>)) {
+        self.shared.now = ts;
         for parser in &mut self.parsers {
-            parser.end(emit);
+            parser.end(&mut self.shared, emit);
         }
     }
 }
@@ -338,7 +368,7 @@ impl MessageParser {
     /// The `AwaitUpgrade` state: the bytes after a CONNECT or Upgrade request belong to
     /// whatever its answer says, so they wait for it; parsing goes on if it is no tunnel.
     fn await_upgrade_answer<'d>(&mut self, data: &'d [u8], shared: &Shared) -> &'d [u8] {
-        if shared.answering.is_some() || !shared.pending.is_empty() {
+        if shared.transactions.awaiting_answer() {
             return &[];
         }
         self.state = State::Head;
@@ -372,7 +402,8 @@ impl MessageParser {
     /// Whether this direction's next message answers an HTTP/0.9 simple request, and so is a
     /// bare body without a status line.
     fn next_answers_http09(&self, shared: &Shared) -> bool {
-        self.role == Some(Role::Responses) && shared.pending.front() == Some(&RequestKind::Http09)
+        self.role == Some(Role::Responses)
+            && shared.transactions.next_unanswered_kind() == Some(RequestKind::Http09)
     }
 
     /// After the whole of a CONNECT or Upgrade request (`request`), what the client sends
@@ -396,20 +427,20 @@ impl MessageParser {
         self.state = State::Lost;
     }
 
-    fn gap(&mut self, bytes: u64, emit: &mut impl FnMut(HttpEvent<'_>)) {
+    fn gap(&mut self, bytes: u64, shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
         emit(HttpEvent::Lost { bytes });
         match self.state {
             State::Opaque | State::AwaitUpgrade => {}
-            State::Body(body) => self.body_gap(body, bytes, emit),
+            State::Body(body) => self.body_gap(body, bytes, shared, emit),
             State::Sniff | State::Head | State::Lost => self.lose_track(),
         }
     }
 
     /// FIN, RST or end of capture: a close-delimited body ends here; anything else open is cut.
-    fn end(&mut self, emit: &mut impl FnMut(HttpEvent<'_>)) {
+    fn end(&mut self, shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
         match self.state {
-            State::Body(Body::UntilClose) => self.finish_message(true, emit),
-            State::Body(_) => self.finish_message(false, emit),
+            State::Body(Body::UntilClose) => self.finish_message(true, shared, emit),
+            State::Body(_) => self.finish_message(false, shared, emit),
             State::Head if !self.held.is_empty() => {
                 emit(HttpEvent::Error(
                     self.role.unwrap_or(Role::Requests),

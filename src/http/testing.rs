@@ -18,6 +18,7 @@ pub(super) enum Event {
         version: u8,
         connection: ConnectionTokens,
         head_bytes: usize,
+        in_flight: u32,
     },
     RequestEnd {
         body_bytes: u64,
@@ -30,6 +31,7 @@ pub(super) enum Event {
         keep_alive: Option<KeepAliveAdvert>,
         server: Option<Vec<u8>>,
         head_bytes: usize,
+        answers: Option<u32>,
     },
     ResponseEnd {
         body_bytes: u64,
@@ -51,12 +53,13 @@ impl From<HttpEvent<'_>> for Event {
         match event {
             HttpEvent::ClientIs(dir) => Event::ClientIs(dir),
             HttpEvent::Protocol(protocol) => Event::Protocol(protocol),
-            HttpEvent::Request(head) => Event::Request {
+            HttpEvent::Request { head, in_flight } => Event::Request {
                 method: head.method.to_owned(),
                 target: head.target.to_owned(),
                 version: head.version,
                 connection: head.connection,
                 head_bytes: head.head_bytes,
+                in_flight,
             },
             HttpEvent::RequestEnd {
                 body_bytes,
@@ -65,13 +68,14 @@ impl From<HttpEvent<'_>> for Event {
                 body_bytes,
                 complete,
             },
-            HttpEvent::Response(head) => Event::Response {
+            HttpEvent::Response { head, answers } => Event::Response {
                 status: head.status,
                 version: head.version,
                 connection: head.connection,
                 keep_alive: head.keep_alive,
                 server: head.server.map(<[u8]>::to_vec),
                 head_bytes: head.head_bytes,
+                answers,
             },
             HttpEvent::ResponseEnd {
                 body_bytes,
@@ -97,7 +101,7 @@ pub(super) struct Recorder {
 impl Recorder {
     pub fn new(client: Option<Dir>, max_head: usize) -> Recorder {
         Recorder {
-            http: HttpConnection::new(client, max_head),
+            http: HttpConnection::new(client, max_head, false),
             events: Vec::new(),
         }
     }
@@ -105,7 +109,9 @@ impl Recorder {
     pub fn stream(&mut self, dir: Dir, event: StreamEvent<'_>) {
         let events = &mut self.events;
         self.http
-            .on_stream_event(dir, event, &mut |event| events.push(event.into()));
+            .on_stream_event(dir, event, 0, &mut |event: HttpEvent<'_>| {
+                events.push(event.into())
+            });
     }
 
     pub fn data(&mut self, dir: Dir, bytes: &[u8]) {
