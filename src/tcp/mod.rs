@@ -9,6 +9,8 @@
 
 mod reassembly;
 mod seq;
+#[cfg(test)]
+mod testing;
 
 use std::net::SocketAddr;
 
@@ -252,5 +254,89 @@ impl TcpConnection {
     /// Memory held by out-of-order buffers, for the memory budget.
     pub fn buffered_bytes(&self) -> usize {
         self.halves.iter().map(Reassembler::buffered_bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{Event, segment};
+    use super::*;
+    use crate::decode::Flags;
+
+    /// A connection after a captured handshake: A's first byte is at 1, B's at 1001.
+    fn after_handshake() -> TcpConnection {
+        let syn = segment(Dir::A, 0, None, Flags::SYN, b"");
+        let mut tcp = TcpConnection::new(&syn, 0, 1 << 20);
+        let synack = segment(Dir::B, 1000, Some(1), Flags::SYN, b"");
+        for handshake in [syn, synack] {
+            assert!(tcp.on_segment(&handshake, |_, event| panic!("{event:?}")));
+        }
+        tcp
+    }
+
+    fn feed(tcp: &mut TcpConnection, segment: &Segment<'_>) -> Vec<(Dir, Event)> {
+        let mut events = Vec::new();
+        tcp.on_segment(segment, |dir, event| events.push((dir, event.into())));
+        events
+    }
+
+    #[test]
+    fn a_believed_rst_from_one_side_closes_the_connection() {
+        let mut tcp = after_handshake();
+        let rst = segment(Dir::B, 1001, Some(1), Flags::RST, b"");
+        assert_eq!(feed(&mut tcp, &rst), [(Dir::B, Event::Rst)]);
+        assert!(tcp.is_closed());
+    }
+
+    #[test]
+    fn an_ignored_rst_leaves_the_connection_open() {
+        let mut tcp = after_handshake();
+        let blind = segment(Dir::B, 1001 + (4 << 20), None, Flags::RST, b"");
+        assert!(!tcp.on_segment(&blind, |_, event| panic!("{event:?}")));
+        assert!(!tcp.is_closed());
+        assert_eq!(tcp.anomalies(Dir::B).ignored_rsts, 1);
+        assert_eq!(tcp.teardown(Dir::B).rsts, 1);
+    }
+
+    #[test]
+    fn the_connection_closes_when_both_fins_are_delivered() {
+        let mut tcp = after_handshake();
+        let fin_a = segment(Dir::A, 1, Some(1001), Flags::FIN, b"");
+        assert_eq!(feed(&mut tcp, &fin_a), [(Dir::A, Event::Fin)]);
+        assert!(!tcp.is_closed());
+        let fin_b = segment(Dir::B, 1001, Some(2), Flags::FIN, b"");
+        assert_eq!(feed(&mut tcp, &fin_b), [(Dir::B, Event::Fin)]);
+        assert!(tcp.is_closed());
+    }
+
+    #[test]
+    fn bytes_acknowledged_but_not_captured_are_a_gap_in_the_peers_stream() {
+        let mut tcp = after_handshake();
+        feed(&mut tcp, &segment(Dir::A, 1, Some(1001), 0, b"ab"));
+        // B acknowledges 7 bytes of A's; the capture held 2.
+        let ack = segment(Dir::B, 1001, Some(8), 0, b"");
+        assert_eq!(feed(&mut tcp, &ack), [(Dir::A, Event::Gap(5))]);
+        assert_eq!(tcp.anomalies(Dir::A).gap_bytes, 5);
+    }
+
+    #[test]
+    fn a_syn_with_another_sequence_number_reuses_the_four_tuple() {
+        let tcp = after_handshake();
+        assert!(!tcp.is_reused_by(&segment(Dir::A, 0, None, Flags::SYN, b"")));
+        assert!(tcp.is_reused_by(&segment(Dir::A, 5, None, Flags::SYN, b"")));
+        // A SYN-ACK never splits.
+        assert!(!tcp.is_reused_by(&segment(Dir::A, 5, Some(9), Flags::SYN, b"")));
+    }
+
+    #[test]
+    fn without_a_handshake_the_wireshark_base_is_one_before_what_was_seen() {
+        let first = segment(Dir::A, 100, Some(2000), 0, b"GET");
+        let mut tcp = TcpConnection::new(&first, 0, 1 << 20);
+        feed(&mut tcp, &first);
+        assert!(!tcp.is_reused_by(&segment(Dir::A, 99, None, Flags::SYN, b"")));
+        assert!(tcp.is_reused_by(&segment(Dir::A, 100, None, Flags::SYN, b"")));
+        // B's base comes from A's acknowledgement before B has sent anything.
+        assert!(!tcp.is_reused_by(&segment(Dir::B, 1999, None, Flags::SYN, b"")));
+        assert!(tcp.is_reused_by(&segment(Dir::B, 2000, None, Flags::SYN, b"")));
     }
 }

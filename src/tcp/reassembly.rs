@@ -416,3 +416,164 @@ impl Reassembler {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Dir;
+    use super::super::testing::{Event, data, segment};
+    use super::*;
+    use crate::decode::Flags;
+
+    const LIMIT: usize = 1 << 20;
+
+    fn feed(half: &mut Reassembler, seq: u32, flags: u8, payload: &[u8]) -> Vec<Event> {
+        let mut events = Vec::new();
+        let segment = segment(Dir::A, seq, None, flags, payload);
+        half.on_segment(&segment, LIMIT, |event| events.push(event.into()));
+        events
+    }
+
+    fn after_syn(seq: u32) -> Reassembler {
+        let mut half = Reassembler::default();
+        assert_eq!(feed(&mut half, seq, Flags::SYN, b""), []);
+        half
+    }
+
+    fn seq(n: u32) -> SeqNumber {
+        SeqNumber::from(n)
+    }
+
+    #[test]
+    fn a_syn_puts_offset_0_after_its_own_sequence_number() {
+        let mut half = after_syn(100);
+        assert_eq!(half.anchor, Anchor::Syn { base: seq(101) });
+        assert_eq!(feed(&mut half, 101, 0, b"ab"), [data(b"ab")]);
+        assert_eq!(half.next_offset, 2);
+    }
+
+    #[test]
+    fn a_retransmitted_syn_is_counted_and_another_syn_moves_nothing() {
+        let mut half = after_syn(100);
+        feed(&mut half, 100, Flags::SYN, b"");
+        assert_eq!(half.anomalies.retransmissions, 1);
+        feed(&mut half, 7, Flags::SYN, b"");
+        assert_eq!(half.anchor, Anchor::Syn { base: seq(101) });
+        assert_eq!(half.anomalies.retransmissions, 1);
+    }
+
+    #[test]
+    fn without_a_syn_offset_0_is_the_first_sequence_number_seen() {
+        let mut half = Reassembler::default();
+        assert_eq!(half.anchor, Anchor::Unseen);
+        assert_eq!(feed(&mut half, 5000, 0, b"abc"), [data(b"abc")]);
+        assert_eq!(half.anchor, Anchor::Midstream { base: seq(5000) });
+        // A SYN once bytes were counted from elsewhere does not move the stream.
+        feed(&mut half, 41, Flags::SYN, b"");
+        assert_eq!(half.anchor, Anchor::Midstream { base: seq(5000) });
+    }
+
+    #[test]
+    fn a_syn_after_a_bare_segment_but_before_any_byte_anchors_the_stream() {
+        let mut half = Reassembler::default();
+        feed(&mut half, 5000, 0, b"");
+        assert_eq!(half.anchor, Anchor::Midstream { base: seq(5000) });
+        feed(&mut half, 41, Flags::SYN, b"");
+        assert_eq!(half.anchor, Anchor::Syn { base: seq(42) });
+        assert_eq!(feed(&mut half, 42, 0, b"x"), [data(b"x")]);
+    }
+
+    #[test]
+    fn the_fin_is_delivered_only_when_the_stream_reaches_its_sequence_number() {
+        let mut half = after_syn(0);
+        assert_eq!(feed(&mut half, 11, Flags::FIN, b""), []);
+        assert_eq!(half.fin, Fin::Ahead { at: 10 });
+        assert_eq!(feed(&mut half, 1, 0, b"hello"), [data(b"hello")]);
+        assert_eq!(half.fin, Fin::Ahead { at: 10 });
+        assert_eq!(
+            feed(&mut half, 6, 0, b"world"),
+            [data(b"world"), Event::Fin]
+        );
+        assert_eq!(half.fin, Fin::Delivered { at: 10 });
+        // Retransmitted: counted, not handed on again.
+        assert_eq!(feed(&mut half, 11, Flags::FIN, b""), []);
+        assert_eq!(half.teardown.fins, 2);
+        assert!(half.fin_delivered());
+    }
+
+    #[test]
+    fn the_earliest_fin_ends_the_stream() {
+        let mut half = after_syn(0);
+        feed(&mut half, 11, Flags::FIN, b"");
+        feed(&mut half, 5, Flags::FIN, b"");
+        assert_eq!(half.fin, Fin::Ahead { at: 4 });
+        assert_eq!(feed(&mut half, 1, 0, b"abcd"), [data(b"abcd"), Event::Fin]);
+        feed(&mut half, 3, Flags::FIN, b"");
+        assert_eq!(half.fin, Fin::Delivered { at: 2 });
+    }
+
+    #[test]
+    fn a_believed_rst_hands_on_what_is_held_then_itself_once() {
+        let mut half = after_syn(0);
+        assert_eq!(feed(&mut half, 6, 0, b"world"), []);
+        assert_eq!(half.anomalies.out_of_order, 1);
+        let events = feed(&mut half, 1, Flags::RST, b"");
+        assert_eq!(events, [Event::Gap(5), data(b"world"), Event::Rst]);
+        assert!(half.reset());
+        assert_eq!(feed(&mut half, 11, Flags::RST, b""), []);
+        assert_eq!(half.teardown.rsts, 2);
+        assert_eq!(half.anomalies.ignored_rsts, 0);
+    }
+
+    #[test]
+    fn a_rst_is_believed_from_one_before_the_stream_end_to_the_window_past_it() {
+        let mut half = after_syn(0);
+        feed(&mut half, 1, 0, b"abc");
+        let mut rst = |seq: u32| {
+            let segment = segment(Dir::A, seq, None, Flags::RST, b"");
+            half.on_segment(&segment, LIMIT, |_| {})
+        };
+        // The stream's end is at sequence number 4.
+        assert!(!rst(2));
+        assert!(!rst(4 + RST_WINDOW as u32 + 1));
+        assert!(rst(3));
+        assert_eq!(half.anomalies.ignored_rsts, 2);
+    }
+
+    #[test]
+    fn bytes_across_2_to_the_32_stay_in_order() {
+        let mut half = after_syn(u32::MAX - 1);
+        assert_eq!(
+            half.anchor,
+            Anchor::Syn {
+                base: seq(u32::MAX)
+            }
+        );
+        // "def" at 2 arrives before "abc" at 2^32 - 1 (which takes 2^32 - 1, 0 and 1).
+        assert_eq!(feed(&mut half, 2, 0, b"def"), []);
+        let events = feed(&mut half, u32::MAX, 0, b"abc");
+        assert_eq!(events, [data(b"abc"), data(b"def")]);
+        assert_eq!(feed(&mut half, 5, Flags::FIN, b""), [Event::Fin]);
+        assert_eq!(half.fin, Fin::Delivered { at: 6 });
+    }
+
+    #[test]
+    fn an_acknowledgement_one_past_the_stream_may_be_for_a_fin_the_capture_missed() {
+        let mut half = after_syn(0);
+        feed(&mut half, 1, 0, b"ab");
+        half.on_peer_ack(seq(4), |event| panic!("{event:?}"));
+        let mut events = Vec::new();
+        half.on_peer_ack(seq(5), |event| events.push(Event::from(event)));
+        assert_eq!(events, [Event::Gap(2)]);
+    }
+
+    #[test]
+    fn acknowledged_bytes_the_capture_never_held_are_given_up_as_far_as_the_fin() {
+        let mut half = after_syn(0);
+        feed(&mut half, 1, 0, b"ab");
+        feed(&mut half, 11, Flags::FIN, b"");
+        let mut events = Vec::new();
+        half.on_peer_ack(seq(12), |event| events.push(Event::from(event)));
+        assert_eq!(events, [Event::Gap(8), Event::Fin]);
+        assert_eq!(half.fin, Fin::Delivered { at: 10 });
+    }
+}
