@@ -72,11 +72,15 @@ impl Pending {
         offset + self.data.len() as u64 + u64::from(self.missing)
     }
 
-    /// What the buffer bound charges for this segment: its bytes and its bookkeeping, so
-    /// that a flood of one-byte segments is bounded as tightly as a few large ones.
     fn cost(&self) -> usize {
-        self.data.len() + PENDING_OVERHEAD
+        cost_of(self.data.len())
     }
+}
+
+/// What the buffer bound charges for a segment of `len` captured bytes: its bytes and its
+/// bookkeeping, so that a flood of one-byte segments is bounded as tightly as a few large ones.
+fn cost_of(len: usize) -> usize {
+    len + PENDING_OVERHEAD
 }
 
 /// Bookkeeping per buffered segment: the map node, the allocation and its header.
@@ -397,21 +401,23 @@ impl Reassembler {
     /// buffer past `limit`; a segment no longer than one already buffered at its offset is a
     /// retransmission and is not kept twice.
     fn buffer(&mut self, offset: u64, data: &[u8], missing: u32, limit: usize) -> bool {
+        let end = offset + data.len() as u64 + u64::from(missing);
+        let existing = self.pending.get(&offset);
+        if existing.is_some_and(|existing| existing.end(offset) >= end) {
+            self.anomalies.retransmissions += 1;
+            return true;
+        }
+        let replaced = existing.map_or(0, Pending::cost);
+        let held = self.pending_bytes - replaced + cost_of(data.len());
+        if held > limit {
+            return false;
+        }
+        // Copied only now that it is kept: not for a duplicate, nor for each try to fit.
+        self.pending_bytes = held;
         let pending = Pending {
             data: data.into(),
             missing,
         };
-        if let Some(existing) = self.pending.get(&offset)
-            && existing.end(offset) >= pending.end(offset)
-        {
-            self.anomalies.retransmissions += 1;
-            return true;
-        }
-        let replaced = self.pending.get(&offset).map_or(0, Pending::cost);
-        if self.pending_bytes - replaced + pending.cost() > limit {
-            return false;
-        }
-        self.pending_bytes = self.pending_bytes - replaced + pending.cost();
         self.pending.insert(offset, pending);
         true
     }
