@@ -97,8 +97,8 @@ const MAX_ACK_JUMP: u64 = 64 << 20;
 pub(super) struct Reassembler {
     anchor: Anchor,
     fin: Fin,
-    /// A believed RST was handed on. Segments after it are still reassembled: a capture
-    /// can hold bytes (and a FIN) that were sent before the RST but captured after it.
+    /// A believed RST was handed on. Segments after it are still reassembled and a later
+    /// FIN still delivered, so this is a flag beside `fin` rather than a state of it.
     reset: bool,
     next_offset: u64,
     /// Segments that start after `next_offset` (a hole before each), by stream offset. A
@@ -208,7 +208,7 @@ impl Reassembler {
     fn anchor_at(&mut self, seq: SeqNumber, syn: bool) {
         self.anchor = match self.anchor {
             // A SYN tells where the stream starts, as long as no byte was counted from
-            // elsewhere: the first segment seen may have been a bare ACK or RST.
+            // elsewhere: the first segment seen may have been a bare ACK, FIN or RST.
             Anchor::Unseen | Anchor::Midstream { .. }
                 if syn && self.next_offset == 0 && self.pending.is_empty() =>
             {
@@ -221,9 +221,10 @@ impl Reassembler {
                 self.anomalies.retransmissions += 1;
                 Anchor::Syn { base }
             }
-            // Not a SYN; a SYN after bytes were counted from another start; or a SYN (-ACK)
-            // with another sequence number (a SYN without ACK that reuses the port has been
-            // split off into a new connection before it gets here). The stream stays put.
+            // Not a SYN; a SYN after bytes were counted from another start; or a SYN(-ACK)
+            // with another sequence number (in the pipeline a SYN without ACK that reuses the
+            // port is split off into a new connection first: see `is_reused_by`). The
+            // stream stays put.
             anchor => anchor,
         };
     }
