@@ -206,27 +206,24 @@ impl Reassembler {
 
     /// Where offset 0 is, after a segment at `seq`.
     fn anchor_at(&mut self, seq: SeqNumber, syn: bool) {
-        self.anchor = match self.anchor {
+        match self.anchor {
             // A SYN tells where the stream starts, as long as no byte was counted from
             // elsewhere: the first segment seen may have been a bare ACK, FIN or RST.
             Anchor::Unseen | Anchor::Midstream { .. }
                 if syn && self.next_offset == 0 && self.pending.is_empty() =>
             {
-                Anchor::Syn { base: seq + 1 }
+                self.anchor = Anchor::Syn { base: seq + 1 };
             }
             // The capture began mid-connection: count from the first sequence number seen.
-            Anchor::Unseen => Anchor::Midstream { base: seq },
+            Anchor::Unseen => self.anchor = Anchor::Midstream { base: seq },
             // The SYN that began the stream, again.
-            Anchor::Syn { base } if syn && seq + 1 == base => {
-                self.anomalies.retransmissions += 1;
-                Anchor::Syn { base }
-            }
+            Anchor::Syn { base } if syn && seq + 1 == base => self.anomalies.retransmissions += 1,
             // Not a SYN; a SYN after bytes were counted from another start; or a SYN(-ACK)
             // with another sequence number (in the pipeline a SYN without ACK that reuses the
             // port is split off into a new connection first: see `is_reused_by`). The
             // stream stays put.
-            anchor => anchor,
-        };
+            Anchor::Midstream { .. } | Anchor::Syn { .. } => {}
+        }
     }
 
     /// A FIN takes the sequence number at offset `at`.
@@ -244,15 +241,15 @@ impl Reassembler {
     }
 
     fn deliver_fin_if_reached(&mut self, emit: &mut impl FnMut(StreamEvent<'_>)) {
-        self.fin = match self.fin {
+        match self.fin {
             // Every byte before the FIN has been handed on (or given up).
             Fin::Ahead { at } if at <= self.next_offset => {
+                self.fin = Fin::Delivered { at };
                 emit(StreamEvent::Fin);
-                Fin::Delivered { at }
             }
             // No FIN, a FIN still ahead, or one already handed on.
-            fin => fin,
-        };
+            Fin::NotSeen | Fin::Ahead { .. } | Fin::Delivered { .. } => {}
+        }
     }
 
     /// A RST whose data would start at `offset`.
