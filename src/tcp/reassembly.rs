@@ -100,6 +100,7 @@ pub(super) struct Reassembler {
     /// A believed RST was handed on. Segments after it are still reassembled and a later
     /// FIN still delivered, so this is a flag beside `fin` rather than a state of it.
     reset: bool,
+    /// The stream's end so far, RCV.NXT: every byte before it was handed on or given up.
     next_offset: u64,
     /// Segments that start after `next_offset` (a hole before each), by stream offset. A
     /// map: inserting and taking the first are logarithmic, so segments arriving in reverse
