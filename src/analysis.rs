@@ -7,7 +7,7 @@ use crate::http::{
     ConnectionTokens, HttpConnection, HttpEvent, KeepAliveAdvert, Transaction, truncate,
 };
 use crate::record::{Closer, ConnectionRecord, Flag, FlagSet, HttpVersion, TransactionRecord};
-use crate::tcp::{ClientBy, Dir, TcpConnection};
+use crate::tcp::{ClientBy, ClientSide, Dir, TcpConnection};
 use crate::verdict::{KeepAliveFacts, Side, Tolerance, verdicts};
 
 /// How the first side to close did it.
@@ -241,11 +241,12 @@ impl Ledger {
         &self,
         tcp: &TcpConnection,
         http: &HttpConnection,
+        client: ClientSide,
         end: EndReason,
         tolerance: &Tolerance,
     ) -> ConnectionRecord {
         let unanswered = http.in_flight() as u32;
-        let (client_dir, client_by) = tcp.client_or_guess();
+        let (client_dir, client_by) = client.or_guess(&tcp.endpoints);
         let server_dir = client_dir.opposite();
         let verdict = verdicts(&self.keep_alive_facts(tcp, http, client_dir), tolerance);
         let client_teardown = tcp.teardown(client_dir);
@@ -362,8 +363,12 @@ impl Ledger {
 }
 
 /// A finished transaction as a row, with the connection's addresses.
-pub fn transaction_record(transaction: Transaction, tcp: &TcpConnection) -> TransactionRecord {
-    let (client_dir, _) = tcp.client_or_guess();
+pub fn transaction_record(
+    transaction: Transaction,
+    tcp: &TcpConnection,
+    client: ClientSide,
+) -> TransactionRecord {
+    let (client_dir, _) = client.or_guess(&tcp.endpoints);
     let response = transaction.response;
     TransactionRecord {
         stream: tcp.stream,

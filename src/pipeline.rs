@@ -14,7 +14,7 @@ use crate::decode::{self, Segment, Skip};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
 use crate::source::{Frame, Linktype};
-use crate::tcp::TcpConnection;
+use crate::tcp::{ClientSide, Dir, StreamEvent, TcpConnection};
 use crate::verdict;
 
 /// Tunables of the pipeline.
@@ -96,6 +96,8 @@ impl FlowKey {
 /// Every stage's state for one connection.
 struct Slot {
     tcp: TcpConnection,
+    /// Which side is the client: learned from the handshake or the HTTP bytes, read by all.
+    client: ClientSide,
     http: HttpConnection,
     ledger: Ledger,
     /// Capture time at which both FINs or a RST were seen.
@@ -220,11 +222,10 @@ impl Analyzer {
         let config = &self.config;
         let key = FlowKey::new(segment.src, segment.dst);
         let new_slot = |stream, continued| {
-            let tcp = TcpConnection::new(segment, stream, config.reassembly_limit);
-            let client = tcp.client.map(|(dir, _)| dir);
             Box::new(Slot {
-                tcp,
-                http: HttpConnection::new(client, config.max_head, config.transactions),
+                tcp: TcpConnection::new(segment, stream, config.reassembly_limit),
+                client: ClientSide::default(),
+                http: HttpConnection::new(config.max_head, config.transactions),
                 ledger: Ledger::default(),
                 closed_at: None,
                 continued,
@@ -263,25 +264,18 @@ impl Analyzer {
         };
         let held_before = slot.buffered_bytes();
         let Slot {
-            tcp, http, ledger, ..
+            tcp,
+            client,
+            http,
+            ledger,
+            ..
         } = &mut **slot;
         let ts = segment.ts_ns;
-        let mut learned_client = None;
-        let believed = tcp.on_segment(segment, |dir, event| {
-            http.on_stream_event(dir, event, ts, &mut |http_event| {
-                if let HttpEvent::ClientIs(client) = http_event {
-                    learned_client = Some(client);
-                }
-                ledger.on_http(&http_event, ts);
-            });
-        });
-        if let Some(client) = learned_client {
-            tcp.learn_client(client);
-        }
-        if let Some((client, _)) = tcp.client {
-            http.learn_client(client);
-        }
         let dir = tcp.direction_of(segment);
+        client.learn_from_segment(dir, segment.flags);
+        let believed = tcp.on_segment(segment, |dir, event| {
+            http_event(http, ledger, client, dir, event, ts);
+        });
         if segment.flags.rst() {
             if believed {
                 ledger.on_close_flag(dir, CloseKind::Rst, ts);
@@ -289,7 +283,7 @@ impl Analyzer {
         } else if segment.flags.fin() {
             ledger.on_close_flag(dir, CloseKind::Fin, ts);
         }
-        emit_transactions(http, tcp, &mut self.output);
+        emit_transactions(http, tcp, *client, &mut self.output);
         if slot.closed_at.is_none() && slot.tcp.is_closed() {
             slot.closed_at = Some(ts);
             slot.tcp.release_buffers();
@@ -436,10 +430,33 @@ impl Analyzer {
     }
 }
 
+/// One stream event through the HTTP stage into the ledger; what the HTTP bytes say of the
+/// client is learned on the way.
+fn http_event(
+    http: &mut HttpConnection,
+    ledger: &mut Ledger,
+    client: &mut ClientSide,
+    dir: Dir,
+    event: StreamEvent<'_>,
+    ts: u64,
+) {
+    http.on_stream_event(dir, event, ts, client.known(), &mut |http_event| {
+        if let HttpEvent::ClientIs(learned) = http_event {
+            client.learn_from_http(learned);
+        }
+        ledger.on_http(&http_event, ts);
+    });
+}
+
 /// The connection's finished transactions as records (there are some only when wanted).
-fn emit_transactions(http: &mut HttpConnection, tcp: &TcpConnection, output: &mut Vec<Output>) {
+fn emit_transactions(
+    http: &mut HttpConnection,
+    tcp: &TcpConnection,
+    client: ClientSide,
+    output: &mut Vec<Output>,
+) {
     for transaction in http.take_finished() {
-        let record = transaction_record(transaction, tcp);
+        let record = transaction_record(transaction, tcp, client);
         output.push(Output::Transaction(Box::new(record)));
     }
 }
@@ -448,6 +465,7 @@ fn emit_transactions(http: &mut HttpConnection, tcp: &TcpConnection, output: &mu
 fn finish(slot: Box<Slot>, reason: EndReason, config: &Config, output: &mut Vec<Output>) {
     let Slot {
         mut tcp,
+        mut client,
         mut http,
         mut ledger,
         continued,
@@ -455,19 +473,11 @@ fn finish(slot: Box<Slot>, reason: EndReason, config: &Config, output: &mut Vec<
         ..
     } = *slot;
     let ts = tcp.last_ts;
-    let mut learned_client = None;
-    let mut to_ledger = |http_event: HttpEvent<'_>| {
-        if let HttpEvent::ClientIs(client) = http_event {
-            learned_client = Some(client);
-        }
-        ledger.on_http(&http_event, ts);
-    };
-    tcp.flush(|dir, event| http.on_stream_event(dir, event, ts, &mut to_ledger));
-    http.finish(ts, &mut to_ledger);
-    if let Some(client) = learned_client {
-        tcp.learn_client(client);
-    }
-    let mut record = ledger.record(&tcp, &http, reason, &config.tolerance);
+    tcp.flush(|dir, event| http_event(&mut http, &mut ledger, &mut client, dir, event, ts));
+    http.finish(ts, client.known(), &mut |http_event| {
+        ledger.on_http(&http_event, ts)
+    });
+    let mut record = ledger.record(&tcp, &http, client, reason, &config.tolerance);
     http.close_transactions();
     for (set, flag) in [
         (continued, Flag::Continued),
@@ -477,6 +487,6 @@ fn finish(slot: Box<Slot>, reason: EndReason, config: &Config, output: &mut Vec<
             record.flags.insert(flag);
         }
     }
-    emit_transactions(&mut http, &tcp, output);
+    emit_transactions(&mut http, &tcp, client, output);
     output.push(Output::Connection(Box::new(record)));
 }

@@ -395,15 +395,15 @@ impl Ev {
 
 /// Feeds the chunks in order (client `Dir::A`, known), then ends both directions.
 fn http_events<'a>(chunks: impl IntoIterator<Item = (Dir, &'a [u8])>) -> Vec<Ev> {
-    let mut http = HttpConnection::new(Some(Dir::A), DEFAULT_MAX_HEAD, false);
+    let mut http = HttpConnection::new(DEFAULT_MAX_HEAD, false);
     let mut events = Vec::new();
     let mut sink = |event: HttpEvent<'_>| events.push(Ev::of(&event));
     for (dir, chunk) in chunks {
-        http.on_stream_event(dir, StreamEvent::Data(chunk), 0, &mut sink);
+        http.on_stream_event(dir, StreamEvent::Data(chunk), 0, Some(Dir::A), &mut sink);
     }
-    http.on_stream_event(Dir::A, StreamEvent::Fin, 0, &mut sink);
-    http.on_stream_event(Dir::B, StreamEvent::Fin, 0, &mut sink);
-    http.finish(0, &mut sink);
+    http.on_stream_event(Dir::A, StreamEvent::Fin, 0, Some(Dir::A), &mut sink);
+    http.on_stream_event(Dir::B, StreamEvent::Fin, 0, Some(Dir::A), &mut sink);
+    http.finish(0, Some(Dir::A), &mut sink);
     events
 }
 

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 
 use kascope::driver::{self, Limits, Unobserved};
-use kascope::report::{
-    ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
-};
+use kascope::report::{ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText};
 use kascope::source::FileSource;
 use kascope::{Analyzer, Config};
 

@@ -27,7 +27,7 @@ fuzz_target!(|input: &[u8]| {
         return;
     }
     let (ops, mut data) = rest.split_at(2 * n);
-    let client = match config % 3 {
+    let mut client = match config % 3 {
         0 => Some(Dir::A),
         1 => Some(Dir::B),
         _ => None,
@@ -37,7 +37,7 @@ fuzz_target!(|input: &[u8]| {
     } else {
         DEFAULT_MAX_HEAD
     };
-    let mut http = HttpConnection::new(client, max_head, true);
+    let mut http = HttpConnection::new(max_head, true);
     let mut sink = |event: HttpEvent<'_>| {
         std::hint::black_box(format!("{event:?}"));
     };
@@ -58,17 +58,24 @@ fuzz_target!(|input: &[u8]| {
                     let (chunk, after) = data.split_at(take);
                     data = after;
                     fed |= take > 0;
-                    http.on_stream_event(dir, StreamEvent::Data(chunk), 0, &mut sink);
+                    http.on_stream_event(dir, StreamEvent::Data(chunk), 0, client, &mut sink);
                 }
                 kind if other_events < 64 => {
                     other_events += 1;
                     match kind {
                         5 => {
                             let bytes = u64::from(len) << (action >> 4);
-                            http.on_stream_event(dir, StreamEvent::Gap(bytes), 0, &mut sink);
+                            http.on_stream_event(
+                                dir,
+                                StreamEvent::Gap(bytes),
+                                0,
+                                client,
+                                &mut sink,
+                            );
                         }
-                        6 => http.on_stream_event(dir, StreamEvent::Fin, 0, &mut sink),
-                        _ => http.learn_client(dir),
+                        6 => http.on_stream_event(dir, StreamEvent::Fin, 0, client, &mut sink),
+                        // The handshake told the client late (a SYN-ACK after data, say).
+                        _ => client = client.or(Some(dir)),
                     }
                 }
                 _ => {}
@@ -80,11 +87,11 @@ fuzz_target!(|input: &[u8]| {
         if !fed {
             idle_rounds += 1;
             if idle_rounds > 2 {
-                http.on_stream_event(Dir::A, StreamEvent::Data(data), 0, &mut sink);
+                http.on_stream_event(Dir::A, StreamEvent::Data(data), 0, client, &mut sink);
                 break;
             }
         }
     }
     std::hint::black_box(http.buffered_bytes());
-    http.finish(0, &mut sink);
+    http.finish(0, client, &mut sink);
 });

@@ -17,13 +17,13 @@ use kascope::tcp::{Dir, StreamEvent};
 use libfuzzer_sys::fuzz_target;
 
 fn run(client: Option<Dir>, chunks: &[(Dir, &[u8])]) -> Vec<String> {
-    let mut http = HttpConnection::new(client, DEFAULT_MAX_HEAD, true);
+    let mut http = HttpConnection::new(DEFAULT_MAX_HEAD, true);
     let mut events = Vec::new();
     let mut sink = |event: HttpEvent<'_>| events.push(format!("{event:?}"));
     for &(dir, chunk) in chunks {
-        http.on_stream_event(dir, StreamEvent::Data(chunk), 0, &mut sink);
+        http.on_stream_event(dir, StreamEvent::Data(chunk), 0, client, &mut sink);
     }
-    http.finish(0, &mut sink);
+    http.finish(0, client, &mut sink);
     events
 }
 

@@ -192,7 +192,6 @@ struct MessageParser {
 struct Shared {
     transactions: Transactions,
     tunnel: bool,
-    client: Option<Dir>,
     protocol: Protocol,
     now: u64,
 }
@@ -208,9 +207,9 @@ pub struct HttpConnection {
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 
 impl HttpConnection {
-    /// `client` is the client direction when the TCP handshake told it; `keep_details`
-    /// keeps each request's method and target for [`HttpConnection::take_finished`].
-    pub fn new(client: Option<Dir>, max_head: usize, keep_details: bool) -> HttpConnection {
+    /// `keep_details` keeps each request's method and target for
+    /// [`HttpConnection::take_finished`].
+    pub fn new(max_head: usize, keep_details: bool) -> HttpConnection {
         let parser = || MessageParser {
             role: None,
             state: State::Sniff,
@@ -219,30 +218,22 @@ impl HttpConnection {
             body_complete: true,
             skipped: 0,
         };
-        let mut connection = HttpConnection {
+        HttpConnection {
             parsers: [parser(), parser()],
             shared: Shared {
                 transactions: Transactions::new(keep_details),
                 ..Shared::default()
             },
             max_head,
-        };
-        if let Some(client) = client {
-            connection.set_client(client);
         }
-        connection
     }
 
-    fn set_client(&mut self, client: Dir) {
-        self.shared.client = Some(client);
-        self.parsers[client.index()].role = Some(Role::Requests);
-        self.parsers[client.opposite().index()].role = Some(Role::Responses);
-    }
-
-    /// Tells the parsers the client side once TCP learned it (a late SYN-ACK, say).
-    pub fn learn_client(&mut self, client: Dir) {
-        if self.shared.client.is_none() {
-            self.set_client(client);
+    /// Gives the parsers their roles from the connection's client, when it is known (the
+    /// caller owns that fact; until it is known, a parser keeps the role it sniffed).
+    fn assign_roles(&mut self, client: Option<Dir>) {
+        if let Some(client) = client {
+            self.parsers[client.index()].role = Some(Role::Requests);
+            self.parsers[client.opposite().index()].role = Some(Role::Responses);
         }
     }
 
@@ -296,33 +287,32 @@ impl HttpConnection {
     }
 
     /// Takes one stream event of direction `dir`, captured at `ts` (ns since the epoch).
+    /// `client` is the client direction as far as it is known; when it is not, the first
+    /// bytes decide and [`HttpEvent::ClientIs`] says what they decided.
     pub fn on_stream_event(
         &mut self,
         dir: Dir,
         event: StreamEvent<'_>,
         ts: u64,
+        client: Option<Dir>,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
         let max_head = self.max_head;
         self.shared.now = ts;
-        let client_before = self.shared.client;
+        self.assign_roles(client);
         let parser = &mut self.parsers[dir.index()];
         match event {
             StreamEvent::Data(data) => parser.feed(dir, data, &mut self.shared, max_head, emit),
             StreamEvent::Gap(bytes) => parser.gap(bytes, &mut self.shared, emit),
             StreamEvent::Fin | StreamEvent::Rst => parser.end(&mut self.shared, emit),
         }
-        if client_before.is_none()
-            && let Some(client) = self.shared.client
-        {
-            self.set_client(client);
-        }
     }
 
     /// End of capture: messages still open are closed as they stand, and the requests
     /// still in flight are finished without their answer.
-    pub fn finish(&mut self, ts: u64, emit: &mut impl FnMut(HttpEvent<'_>)) {
+    pub fn finish(&mut self, ts: u64, client: Option<Dir>, emit: &mut impl FnMut(HttpEvent<'_>)) {
         self.shared.now = ts;
+        self.assign_roles(client);
         for parser in &mut self.parsers {
             parser.end(&mut self.shared, emit);
         }
@@ -387,15 +377,12 @@ impl MessageParser {
             emit(HttpEvent::Protocol(Protocol::Http));
         }
         if self.role.is_none() {
+            // No role means the client is not known yet: these bytes decide it.
             self.role = Some(role);
-            if shared.client.is_none() {
-                let client = match role {
-                    Role::Requests => dir,
-                    Role::Responses => dir.opposite(),
-                };
-                shared.client = Some(client);
-                emit(HttpEvent::ClientIs(client));
-            }
+            emit(HttpEvent::ClientIs(match role {
+                Role::Requests => dir,
+                Role::Responses => dir.opposite(),
+            }));
         }
     }
 

@@ -92,24 +92,30 @@ impl From<HttpEvent<'_>> for Event {
     }
 }
 
-/// One connection's HTTP stage with every event it emits kept.
+/// One connection's HTTP stage with every event it emits kept, and the client learned
+/// from them as the pipeline learns it.
 pub(super) struct Recorder {
     http: HttpConnection,
+    client: Option<Dir>,
     pub events: Vec<Event>,
 }
 
 impl Recorder {
     pub fn new(client: Option<Dir>, max_head: usize) -> Recorder {
         Recorder {
-            http: HttpConnection::new(client, max_head, false),
+            http: HttpConnection::new(max_head, false),
+            client,
             events: Vec::new(),
         }
     }
 
     pub fn stream(&mut self, dir: Dir, event: StreamEvent<'_>) {
-        let events = &mut self.events;
+        let (events, client) = (&mut self.events, &mut self.client);
         self.http
-            .on_stream_event(dir, event, 0, &mut |event: HttpEvent<'_>| {
+            .on_stream_event(dir, event, 0, *client, &mut |event: HttpEvent<'_>| {
+                if let HttpEvent::ClientIs(learned) = event {
+                    client.get_or_insert(learned);
+                }
                 events.push(event.into())
             });
     }

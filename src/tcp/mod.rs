@@ -4,8 +4,8 @@
 //! segment comes in.
 //!
 //! Directions are indexed by [`Dir`]: `Dir::A` is the sender of the first packet seen on the
-//! connection. Which side is the client is a separate fact ([`TcpConnection::client`]) because
-//! without a handshake it is only learned later, from the HTTP bytes.
+//! connection. Which side is the client is a separate fact ([`ClientSide`]) because without a
+//! handshake it is only learned later, from the HTTP bytes.
 
 mod reassembly;
 mod seq;
@@ -14,7 +14,7 @@ mod testing;
 
 use std::net::SocketAddr;
 
-use crate::decode::Segment;
+use crate::decode::{Flags, Segment};
 use reassembly::Reassembler;
 use seq::SeqNumber;
 
@@ -38,8 +38,7 @@ impl Dir {
 }
 
 /// How the client side of a connection was determined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientBy {
     /// The client sent the SYN.
     Syn,
@@ -49,6 +48,57 @@ pub enum ClientBy {
     Http,
     /// No handshake and no HTTP: the side with the higher port.
     Port,
+}
+
+named_enum!(ClientBy {
+    Syn => "syn",
+    SynAck => "syn-ack",
+    Http => "http",
+    Port => "port",
+});
+
+/// Which side of a connection is the client: the one fact every stage asks, decided here
+/// from the best evidence seen so far. A SYN outranks a SYN-ACK, and either outranks what
+/// the HTTP bytes suggest; without any, the higher port is the guess.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientSide(Option<(Dir, ClientBy)>);
+
+impl ClientSide {
+    /// A segment travelling in `dir`: a SYN says its sender is the client, a SYN-ACK its
+    /// receiver.
+    pub fn learn_from_segment(&mut self, dir: Dir, flags: Flags) {
+        if !flags.syn() || self.0.is_some_and(|(_, by)| by == ClientBy::Syn) {
+            return;
+        }
+        self.0 = Some(if flags.ack() {
+            (dir.opposite(), ClientBy::SynAck)
+        } else {
+            (dir, ClientBy::Syn)
+        });
+    }
+
+    /// The HTTP bytes showed which side sends requests.
+    pub fn learn_from_http(&mut self, client: Dir) {
+        if self.0.is_none() {
+            self.0 = Some((client, ClientBy::Http));
+        }
+    }
+
+    pub fn known(self) -> Option<Dir> {
+        self.0.map(|(dir, _)| dir)
+    }
+
+    /// The client, falling back to the higher port of `endpoints` when nothing told.
+    pub fn or_guess(self, endpoints: &[SocketAddr; 2]) -> (Dir, ClientBy) {
+        self.0.unwrap_or_else(|| {
+            let dir = if endpoints[0].port() >= endpoints[1].port() {
+                Dir::A
+            } else {
+                Dir::B
+            };
+            (dir, ClientBy::Port)
+        })
+    }
 }
 
 /// What the reassembler hands on, in stream order.
@@ -89,7 +139,6 @@ pub struct TcpConnection {
     pub endpoints: [SocketAddr; 2],
     /// Wireshark's `tcp.stream` number.
     pub stream: u64,
-    pub client: Option<(Dir, ClientBy)>,
     pub first_ts: u64,
     pub last_ts: u64,
     pub syn_ts: Option<u64>,
@@ -105,15 +154,9 @@ pub struct TcpConnection {
 
 impl TcpConnection {
     pub fn new(first: &Segment<'_>, stream: u64, buffer_limit: usize) -> TcpConnection {
-        let client = match (first.flags.syn(), first.flags.ack()) {
-            (true, false) => Some((Dir::A, ClientBy::Syn)),
-            (true, true) => Some((Dir::B, ClientBy::SynAck)),
-            _ => None,
-        };
         TcpConnection {
             endpoints: [first.src, first.dst],
             stream,
-            client,
             first_ts: first.ts_ns,
             last_ts: first.ts_ns,
             syn_ts: None,
@@ -177,7 +220,11 @@ impl TcpConnection {
         self.last_ts = self.last_ts.max(segment.ts_ns);
         let flags = segment.flags;
         if flags.syn() {
-            self.learn_from_handshake(dir, segment);
+            if flags.ack() {
+                self.synack_ts.get_or_insert(segment.ts_ns);
+            } else {
+                self.syn_ts.get_or_insert(segment.ts_ns);
+            }
         }
         // Data this segment acknowledges but the capture never held is capture loss.
         if flags.ack() && !flags.rst() {
@@ -190,24 +237,6 @@ impl TcpConnection {
         self.halves[dir.index()].on_segment(segment, limit, |event| emit(dir, event))
     }
 
-    /// A SYN or SYN-ACK tells when the handshake happened and which side is the client; a
-    /// SYN outranks a SYN-ACK, and anything outranks what the HTTP bytes or ports suggested.
-    fn learn_from_handshake(&mut self, dir: Dir, segment: &Segment<'_>) {
-        let synack = segment.flags.ack();
-        if synack {
-            self.synack_ts.get_or_insert(segment.ts_ns);
-        } else {
-            self.syn_ts.get_or_insert(segment.ts_ns);
-        }
-        if self.client.is_none_or(|(_, by)| by != ClientBy::Syn) {
-            self.client = Some(if synack {
-                (dir.opposite(), ClientBy::SynAck)
-            } else {
-                (dir, ClientBy::Syn)
-            });
-        }
-    }
-
     fn learn_wireshark_bases(&mut self, dir: Dir, segment: &Segment<'_>) {
         let seq = SeqNumber::from(segment.seq);
         self.wireshark_base[dir.index()]
@@ -216,25 +245,6 @@ impl TcpConnection {
             let ack = SeqNumber::from(segment.ack);
             self.wireshark_base[dir.opposite().index()].get_or_insert_with(|| ack - 1);
         }
-    }
-
-    /// Decides the client from the HTTP bytes when the handshake did not.
-    pub fn learn_client(&mut self, client: Dir) {
-        if self.client.is_none() {
-            self.client = Some((client, ClientBy::Http));
-        }
-    }
-
-    /// The client side, falling back to the higher port when nothing else told.
-    pub fn client_or_guess(&self) -> (Dir, ClientBy) {
-        self.client.unwrap_or_else(|| {
-            let dir = if self.endpoints[0].port() >= self.endpoints[1].port() {
-                Dir::A
-            } else {
-                Dir::B
-            };
-            (dir, ClientBy::Port)
-        })
     }
 
     /// End of capture (or eviction): both directions deliver what they hold.
