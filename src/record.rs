@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::http::{ConnectionTokens, Protocol};
 use crate::named::Named;
 use crate::tcp::ClientBy;
-use crate::verdict::{MaxVerdict, TimeoutVerdict};
+use crate::verdict::Verdicts;
 
 /// A capture time: nanoseconds since the Unix epoch.
 pub type EpochNs = u64;
@@ -194,16 +194,9 @@ pub struct ConnectionRecord {
     /// The first `Server` header, cut at 128 bytes; empty when there was none.
     pub server_software: String,
     pub implied_request_limit: Option<u32>,
-    pub max_verdict: MaxVerdict,
-    pub timeout_verdict: TimeoutVerdict,
-    pub idle_close_ns: Option<u64>,
-    pub kept_open_at_least_ns: Option<u64>,
-    pub race_request: Option<u32>,
-    pub dropped_after_close: u32,
-    pub unannounced_close: bool,
-    pub close_honoured: Option<bool>,
+    /// Whether the server kept its Keep-Alive promises.
+    pub verdicts: Verdicts,
     pub requests_after_close_announced: u32,
-    pub violation: bool,
     pub retransmissions: u64,
     pub out_of_order: u64,
     pub gaps: u64,

@@ -221,16 +221,19 @@ mod verdicts {
                 Some(4),
                 "{name}: max=3 on response 1"
             );
-            assert_eq!(c.max_verdict, MaxVerdict::Honoured, "{name}");
+            assert_eq!(c.verdicts.max, MaxVerdict::Honoured, "{name}");
             assert_eq!(
-                c.timeout_verdict,
+                c.verdicts.timeout,
                 TimeoutVerdict::Untested,
                 "{name}: closed for its limit"
             );
-            assert_eq!(c.dropped_after_close, 1, "{name}");
-            assert_eq!(c.close_honoured, Some(true), "{name}");
-            assert_eq!(c.race_request, None, "{name}");
-            assert!(!c.unannounced_close && !c.violation, "{name}");
+            assert_eq!(c.verdicts.dropped_after_close, 1, "{name}");
+            assert_eq!(c.verdicts.close_honoured, Some(true), "{name}");
+            assert_eq!(c.verdicts.race_request, None, "{name}");
+            assert!(
+                !c.verdicts.unannounced_close && !c.verdicts.is_violation(),
+                "{name}"
+            );
         }
     }
 
@@ -239,14 +242,17 @@ mod verdicts {
         for (name, seconds) in [("idle-timeout-apache", 2.0), ("idle-timeout-nginx", 3.0)] {
             let analysis = capture(name);
             let c = only(&analysis);
-            assert_eq!(c.timeout_verdict, TimeoutVerdict::Honoured, "{name}");
-            let idle = c.idle_close_ns.map(secs).unwrap();
+            assert_eq!(c.verdicts.timeout, TimeoutVerdict::Honoured, "{name}");
+            let idle = c.verdicts.idle_close_ns.map(secs).unwrap();
             assert!((seconds..seconds + 0.1).contains(&idle), "{name}: {idle}");
-            assert!(!c.unannounced_close && !c.violation, "{name}");
+            assert!(
+                !c.verdicts.unannounced_close && !c.verdicts.is_violation(),
+                "{name}"
+            );
         }
         let apache = capture("idle-timeout-apache");
         assert_eq!(
-            only(&apache).max_verdict,
+            only(&apache).verdicts.max,
             MaxVerdict::Untested,
             "one request of four allowed says nothing about max"
         );
@@ -257,21 +263,21 @@ mod verdicts {
         let analysis = capture("max-requests-nginx");
         let c = only(&analysis);
         assert_eq!(
-            c.max_verdict,
+            c.verdicts.max,
             MaxVerdict::None,
             "nginx does not advertise max"
         );
-        assert_eq!(c.close_honoured, Some(true));
-        assert_eq!(c.dropped_after_close, 1);
-        assert!(!c.violation);
+        assert_eq!(c.verdicts.close_honoured, Some(true));
+        assert_eq!(c.verdicts.dropped_after_close, 1);
+        assert!(!c.verdicts.is_violation());
     }
 
     #[test]
     fn client_closing_first_leaves_the_timeout_untested_with_a_lower_bound() {
         let analysis = capture("nginx-keepalive-curl");
         for c in &analysis.connections {
-            assert_eq!(c.timeout_verdict, TimeoutVerdict::Untested);
-            assert!(c.kept_open_at_least_ns.map(secs).is_some());
+            assert_eq!(c.verdicts.timeout, TimeoutVerdict::Untested);
+            assert!(c.verdicts.kept_open_at_least_ns.map(secs).is_some());
         }
     }
 
@@ -279,7 +285,10 @@ mod verdicts {
     fn asked_for_closes_are_expected() {
         for name in ["connection-close", "python-http-server"] {
             for c in &capture(name).connections {
-                assert!(!c.unannounced_close && !c.violation, "{name}");
+                assert!(
+                    !c.verdicts.unannounced_close && !c.verdicts.is_violation(),
+                    "{name}"
+                );
             }
         }
     }
@@ -298,14 +307,14 @@ mod promises {
         };
         assert_eq!((busy.requests, busy.responses), (5, 5));
         assert_eq!(busy.implied_request_limit, Some(3));
-        assert_eq!(busy.max_verdict, MaxVerdict::Exceeded);
+        assert_eq!(busy.verdicts.max, MaxVerdict::Exceeded);
         for c in [busy, idle] {
-            assert_eq!(c.timeout_verdict, TimeoutVerdict::ClosedEarly);
-            let seconds = c.idle_close_ns.map(secs).unwrap();
+            assert_eq!(c.verdicts.timeout, TimeoutVerdict::ClosedEarly);
+            let seconds = c.verdicts.idle_close_ns.map(secs).unwrap();
             assert!((0.9..1.2).contains(&seconds), "{seconds}");
-            assert!(c.violation && c.unannounced_close);
+            assert!(c.verdicts.is_violation() && c.verdicts.unannounced_close);
         }
-        assert_eq!(idle.max_verdict, MaxVerdict::Untested);
+        assert_eq!(idle.verdicts.max, MaxVerdict::Untested);
         let path = recorded("noncompliant-server.pcap");
         let output = kascope(&[path.to_str().unwrap(), "-q", "--fail-on", "violation"]);
         assert_eq!(
@@ -323,21 +332,24 @@ mod promises {
             let c = &analysis.connections;
             assert_eq!(c.len(), 3, "{name}");
             // 1.990 s: answered just before the 2 s timeout; the client closes later.
-            assert_eq!(c[0].race_request, None, "{name}");
+            assert_eq!(c[0].verdicts.race_request, None, "{name}");
             assert_eq!((c[0].requests, c[0].responses), (2, 2), "{name}");
             // Around 2.002 s and at 2.010 s the second request crosses the server's close.
             for raced in &c[1..] {
                 assert_eq!(
-                    raced.race_request,
+                    raced.verdicts.race_request,
                     Some(2),
                     "{name} stream {}",
                     raced.stream
                 );
                 assert_eq!(raced.unanswered_requests, 1, "{name}");
-                assert_eq!(raced.timeout_verdict, TimeoutVerdict::Honoured, "{name}");
-                assert!(!raced.violation, "{name}: the server kept its promise");
+                assert_eq!(raced.verdicts.timeout, TimeoutVerdict::Honoured, "{name}");
+                assert!(
+                    !raced.verdicts.is_violation(),
+                    "{name}: the server kept its promise"
+                );
                 assert_ne!(
-                    raced.max_verdict,
+                    raced.verdicts.max,
                     MaxVerdict::Honoured,
                     "{name}: max untested"
                 );
@@ -364,7 +376,7 @@ mod promises {
         assert_eq!((closed.requests, closed.responses), (1, 1));
         assert_eq!(closed.closer, Closer::ServerFin);
         assert!(
-            !closed.unannounced_close && !closed.violation,
+            !closed.verdicts.unannounced_close && !closed.verdicts.is_violation(),
             "HTTP/1.0 asked for the close"
         );
     }

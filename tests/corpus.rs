@@ -275,7 +275,7 @@ fn tunnels_and_http_0_9_are_recognised() {
         let c = &analysis.connections[0];
         assert!(c.flags.contains(Flag::Tunnel), "{file}: {:?}", c.flags);
         assert!(
-            !c.violation && !c.unannounced_close,
+            !c.verdicts.is_violation() && !c.verdicts.unannounced_close,
             "{file}: keep-alive rules do not apply"
         );
     }

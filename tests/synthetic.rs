@@ -691,7 +691,7 @@ mod keep_alive {
             (None, None)
         );
         assert_eq!(
-            (r.max_verdict, r.timeout_verdict),
+            (r.verdicts.max, r.verdicts.timeout),
             (MaxVerdict::None, TimeoutVerdict::None)
         );
     }
@@ -738,9 +738,9 @@ mod keep_alive {
             (Some(2), Some(1))
         );
         assert_eq!(r.implied_request_limit, Some(3), "min(1+10, 2+1)");
-        assert_eq!(r.max_verdict, MaxVerdict::Honoured);
-        assert_eq!(r.close_honoured, Some(true));
-        assert!(!r.violation);
+        assert_eq!(r.verdicts.max, MaxVerdict::Honoured);
+        assert_eq!(r.verdicts.close_honoured, Some(true));
+        assert!(!r.verdicts.is_violation());
     }
 
     #[test]
@@ -753,10 +753,10 @@ mod keep_alive {
         let a = c.analyze("ka-pipelined-close");
         let r = only(&a);
         assert_eq!((r.requests, r.responses, r.pipeline_depth), (3, 1, 3));
-        assert_eq!(r.dropped_after_close, 2);
-        assert_eq!(r.race_request, None);
-        assert_eq!(r.close_honoured, Some(true));
-        assert!(!r.unannounced_close && !r.violation);
+        assert_eq!(r.verdicts.dropped_after_close, 2);
+        assert_eq!(r.verdicts.race_request, None);
+        assert_eq!(r.verdicts.close_honoured, Some(true));
+        assert!(!r.verdicts.unannounced_close && !r.verdicts.is_violation());
         let unanswered: Vec<u32> = transactions(&a)
             .iter()
             .filter(|t| t.status.is_none())
@@ -777,10 +777,13 @@ mod keep_alive {
             .rst(S);
         let a = c.analyze("ka-race");
         let r = only(&a);
-        assert_eq!(r.race_request, Some(2));
-        assert_eq!(r.timeout_verdict, TimeoutVerdict::Honoured);
+        assert_eq!(r.verdicts.race_request, Some(2));
+        assert_eq!(r.verdicts.timeout, TimeoutVerdict::Honoured);
         assert_eq!(r.unanswered_requests, 1);
-        assert!(!r.violation, "a race is a symptom, not a broken promise");
+        assert!(
+            !r.verdicts.is_violation(),
+            "a race is a symptom, not a broken promise"
+        );
     }
 
     #[test]
@@ -794,10 +797,10 @@ mod keep_alive {
         let a = c.analyze("ka-liar");
         let r = only(&a);
         assert_eq!(r.implied_request_limit, Some(2));
-        assert_eq!(r.max_verdict, MaxVerdict::Exceeded);
-        assert_eq!(r.timeout_verdict, TimeoutVerdict::ClosedEarly);
-        assert!(r.unannounced_close && r.violation);
-        let idle = r.idle_close_ns.map(secs).unwrap();
+        assert_eq!(r.verdicts.max, MaxVerdict::Exceeded);
+        assert_eq!(r.verdicts.timeout, TimeoutVerdict::ClosedEarly);
+        assert!(r.verdicts.unannounced_close && r.verdicts.is_violation());
+        let idle = r.verdicts.idle_close_ns.map(secs).unwrap();
         assert!((0.99..1.01).contains(&idle), "{idle}");
     }
 
@@ -812,8 +815,8 @@ mod keep_alive {
             .close_by(C);
         let a = c.analyze("ka-after-close");
         let r = only(&a);
-        assert_eq!(r.close_honoured, Some(false));
+        assert_eq!(r.verdicts.close_honoured, Some(false));
         assert_eq!(r.requests_after_close_announced, 1);
-        assert!(r.violation);
+        assert!(r.verdicts.is_violation());
     }
 }

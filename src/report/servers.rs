@@ -116,17 +116,17 @@ impl Servers {
         let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
         if server_closed
             && record.close_announced_at.is_none()
-            && record.dropped_after_close == 0
-            && let Some(idle) = record.idle_close_ns
+            && record.verdicts.dropped_after_close == 0
+            && let Some(idle) = record.verdicts.idle_close_ns
             && stats.idle_closes.len() < MAX_IDLE_SAMPLES
         {
             stats.idle_closes.push(idle);
         }
-        stats.max_verdicts.add(record.max_verdict);
-        stats.timeout_verdicts.add(record.timeout_verdict);
-        stats.races += u64::from(record.race_request.is_some());
-        stats.unannounced_closes += u64::from(record.unannounced_close);
-        stats.violations += u64::from(record.violation);
+        stats.max_verdicts.add(record.verdicts.max);
+        stats.timeout_verdicts.add(record.verdicts.timeout);
+        stats.races += u64::from(record.verdicts.race_request.is_some());
+        stats.unannounced_closes += u64::from(record.verdicts.unannounced_close);
+        stats.violations += u64::from(record.verdicts.is_violation());
     }
 
     /// Rows, busiest server first (then by address as text).

@@ -61,8 +61,8 @@ impl Totals {
         for flag in record.flags.iter() {
             self.flagged.add(flag);
         }
-        self.violations += u64::from(record.violation);
-        self.races += u64::from(record.race_request.is_some());
+        self.violations += u64::from(record.verdicts.is_violation());
+        self.races += u64::from(record.verdicts.race_request.is_some());
     }
 }
 

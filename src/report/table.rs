@@ -75,8 +75,8 @@ impl Sink for ConnectionTable {
                 after,
                 idle,
                 keep_alive_label(r),
-                r.max_verdict,
-                r.timeout_verdict,
+                r.verdicts.max,
+                r.verdicts.timeout,
                 notes(r)
             )?;
         }
@@ -94,17 +94,20 @@ impl Sink for ConnectionTable {
 /// The table's last column: what an operator should notice first, then the flags.
 fn notes(r: &ConnectionRecord) -> String {
     let mut notes = Vec::new();
-    if r.violation {
+    if r.verdicts.is_violation() {
         notes.push("VIOLATION".to_string());
     }
-    if let Some(position) = r.race_request {
+    if let Some(position) = r.verdicts.race_request {
         notes.push(format!("race@{position}"));
     }
-    if r.unannounced_close {
+    if r.verdicts.unannounced_close {
         notes.push("unannounced-close".to_string());
     }
-    if r.dropped_after_close > 0 {
-        notes.push(format!("dropped-after-close:{}", r.dropped_after_close));
+    if r.verdicts.dropped_after_close > 0 {
+        notes.push(format!(
+            "dropped-after-close:{}",
+            r.verdicts.dropped_after_close
+        ));
     }
     if !matches!(r.protocol, Protocol::Http | Protocol::None) {
         notes.push(r.protocol.as_str().to_string());
