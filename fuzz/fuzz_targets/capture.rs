@@ -1,32 +1,13 @@
 //! Shared by the `pipeline` targets: a capture file through the driver, the analyzer and
 //! every sink, as `kascope` itself runs them.
 
-use std::path::PathBuf;
-
 use kascope::driver::{self, Limits, Unobserved};
 use kascope::report::{ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText};
 use kascope::source::FileSource;
 use kascope::{Analyzer, Config};
 
-fn scratch_path() -> PathBuf {
-    let dir = if std::path::Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    dir.join(format!("kascope-fuzz-{}.pcap", std::process::id()))
-}
-
 /// Runs the whole pipeline over `bytes` as a capture file. Errors are fine; panics are not.
 pub fn analyze(bytes: &[u8]) {
-    // libFuzzer's own main does not ignore SIGPIPE as Rust's does; the gzip reader thread
-    // writes into a pipe libpcap may close early.
-    static IGNORE_SIGPIPE: std::sync::Once = std::sync::Once::new();
-    IGNORE_SIGPIPE.call_once(|| unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    });
-    let path = scratch_path();
-    std::fs::write(&path, bytes).expect("write the scratch capture");
     let sink = || -> Box<dyn std::io::Write> { Box::new(std::io::sink()) };
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(RowsFile::csv(Rows::Connections, sink())),
@@ -42,7 +23,9 @@ pub fn analyze(bytes: &[u8]) {
         transactions: report.wants_transactions(),
         ..Config::default()
     });
-    if let Ok(mut source) = FileSource::open(vec![path.clone()], None)
+    // Read from memory, as from standard input: compressed inputs are decoded on the way.
+    let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+    if let Ok(mut source) = FileSource::from_reader("fuzz-input", input, None)
         && driver::run(
             &mut source,
             &mut analyzer,
@@ -54,5 +37,4 @@ pub fn analyze(bytes: &[u8]) {
     {
         let _ = report.finish(analyzer.counts());
     }
-    let _ = std::fs::remove_file(&path);
 }

@@ -1,37 +1,90 @@
-//! Saved capture files (pcap, pcapng, stdin, gzip) read through libpcap.
+//! Saved capture files (pcap, pcapng; plain, gzip, zstd or xz; files or standard input).
 //!
-//! A [`FileSource`] hands out one [`Frame`] at a time, borrowed from libpcap's buffer, so
-//! nothing is copied on the way in. Several files given together are read one after the
-//! other as one capture (like `mergecap -a`): a connection may start in one file and end in
-//! the next, which is what rotated captures (`tcpdump -C`/`-G`) need.
+//! A [`FileSource`] hands out one [`Frame`] at a time, borrowed from the reader's buffer, so
+//! nothing is copied on the way in. Each frame carries its own interface's link type and a
+//! timestamp already in nanoseconds, so a pcapng file mixing interfaces (`dumpcap -i eth0 -i
+//! lo`) reads whole. Several files given together are read one after the other as one
+//! capture (like `mergecap -a`): a connection may start in one file and end in the next,
+//! which is what rotated captures (`tcpdump -C`/`-G`) need.
+//!
+//! A BPF filter is compiled by libpcap once per link type met, for a capture that is not
+//! open (`pcap_open_dead`), and run on each frame's bytes.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use pcap::{Activated, Capture, Precision};
+use pcap::{BpfProgram, Capture};
 
-use super::{Frame, FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
+use super::capfile::{CaptureReader, Next, dlt_of};
+use super::input::{self, Compression};
+use super::{FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
 
 /// Reads the given capture files in order, applying an optional BPF filter to each.
 pub struct FileSource {
     inputs: Vec<PathBuf>,
-    filter: Option<String>,
+    filter: Option<Filter>,
     current: Option<Opened>,
     next_input: usize,
     /// The current file is read to its end: the next call opens the next one.
     at_end: bool,
-    /// Bytes of capture records consumed so far, an estimate of the file offset for progress.
-    bytes_read: u64,
+    /// Raw bytes read from the files done so far, and the counter of the current one.
+    bytes_done: u64,
     total_bytes: Option<u64>,
+    /// A warning to hand out before the next frame.
+    warning: Option<String>,
 }
 
 struct Opened {
     name: String,
-    capture: Capture<dyn Activated>,
-    link_type: Linktype,
+    reader: CaptureReader,
+    raw_read: Arc<AtomicU64>,
 }
 
-/// Size of a pcap record header; pcapng blocks are a little larger, close enough for progress.
-const RECORD_HEADER_LEN: u64 = 16;
+/// A BPF program compiled for one link type.
+struct Program(BpfProgram);
+
+// SAFETY: a compiled BPF program is plain heap memory (the instruction array) that libpcap
+// neither shares nor changes after `pcap_compile`; moving it to another thread is sound.
+unsafe impl Send for Program {}
+
+/// The user's filter expression and its programs by link type (`None`: it does not compile
+/// for that link type, and that link type's frames are left out).
+struct Filter {
+    expression: String,
+    programs: Vec<(Linktype, Option<Program>)>,
+    /// Why the filter does not apply to a link type met since the last frame.
+    refused: Option<String>,
+}
+
+impl Filter {
+    /// Compiles the expression for `link_type` unless that was done already.
+    fn compile(&mut self, link_type: Linktype) -> Result<(), String> {
+        if self.programs.iter().any(|(link, _)| *link == link_type) {
+            return Ok(());
+        }
+        let compiled = Capture::dead(pcap::Linktype(dlt_of(link_type).0))
+            .and_then(|dead| dead.compile(&self.expression, true));
+        match compiled {
+            Ok(program) => {
+                self.programs.push((link_type, Some(Program(program))));
+                Ok(())
+            }
+            Err(err) => {
+                self.programs.push((link_type, None));
+                Err(pcap_message(&err))
+            }
+        }
+    }
+
+    fn accepts(&self, link_type: Linktype, data: &[u8]) -> bool {
+        self.programs
+            .iter()
+            .find(|(link, _)| *link == link_type)
+            .is_some_and(|(_, program)| program.as_ref().is_some_and(|p| p.0.filter(data)))
+    }
+}
 
 impl FileSource {
     /// Opens the first input at once, so an unreadable file or a bad filter fails early.
@@ -39,25 +92,96 @@ impl FileSource {
         let total_bytes = total_size(&inputs);
         let mut source = FileSource {
             inputs,
-            filter,
+            filter: filter.map(|expression| Filter {
+                expression,
+                programs: Vec::new(),
+                refused: None,
+            }),
             current: None,
             next_input: 0,
             at_end: false,
-            bytes_read: 0,
+            bytes_done: 0,
             total_bytes,
+            warning: None,
         };
         source.open_next()?;
         Ok(source)
     }
 
+    /// Reads a capture from any byte stream (compressed or not), named `name` in messages:
+    /// what the fuzzers and tests use to read bytes held in memory.
+    pub fn from_reader(
+        name: &str,
+        bytes: Box<dyn Read + Send>,
+        filter: Option<String>,
+    ) -> Result<FileSource, SourceError> {
+        let mut source = FileSource::open(Vec::new(), filter)?;
+        source.current = Some(source.start(name.to_string(), input::wrap(bytes))?);
+        Ok(source)
+    }
+
     fn open_next(&mut self) -> Result<(), SourceError> {
-        self.current = None;
-        if let Some(path) = self.inputs.get(self.next_input) {
+        if let Some(done) = self.current.take() {
+            self.bytes_done += done.raw_read.load(Ordering::Relaxed);
+        }
+        if let Some(path) = self.inputs.get(self.next_input).cloned() {
             self.next_input += 1;
-            self.current = Some(open_offline(path, self.filter.as_deref())?);
+            let name = path.display().to_string();
+            let input = open_input(&path).map_err(|message| SourceError {
+                input: name.clone(),
+                message,
+            })?;
+            self.current = Some(self.start(name, input)?);
         }
         Ok(())
     }
+
+    /// Reads the file header and compiles the filter for the link types it starts with.
+    fn start(&mut self, name: String, input: input::Input) -> Result<Opened, SourceError> {
+        let fail = |message: String| SourceError {
+            input: name.clone(),
+            message,
+        };
+        let reader = CaptureReader::open(input.bytes).map_err(|reason| {
+            fail(match input.compression {
+                Compression::None => format!("not a readable pcap/pcapng capture: {reason}"),
+                other => format!(
+                    "{}-compressed, but not a pcap/pcapng inside: {reason}",
+                    other.name()
+                ),
+            })
+        })?;
+        if let Some(filter) = &mut self.filter {
+            // pcap names its link type in the header; the first pcapng interfaces come with
+            // the first packets and are compiled for as they appear.
+            for link_type in reader.link_types() {
+                filter.compile(link_type).map_err(|message| {
+                    fail(format!(
+                        "bad filter expression '{}': {message}",
+                        filter.expression
+                    ))
+                })?;
+            }
+        }
+        Ok(Opened {
+            name,
+            reader,
+            raw_read: input.raw_read,
+        })
+    }
+}
+
+/// Opens one input file (or `-`), with a clear reason when it cannot be a capture at all.
+fn open_input(path: &Path) -> Result<input::Input, String> {
+    if path.as_os_str() != "-" {
+        match std::fs::metadata(path) {
+            Err(err) => return Err(format!("cannot open: {err}")),
+            Ok(meta) if meta.is_dir() => return Err("is a directory".into()),
+            Ok(meta) if meta.len() == 0 => return Err("empty file, not a capture".into()),
+            Ok(_) => {}
+        }
+    }
+    input::open(path).map_err(|err| format!("cannot open: {err}"))
 }
 
 /// Total size of the inputs when all are regular files (for a progress bar).
@@ -81,120 +205,50 @@ impl FrameSource for FileSource {
             self.at_end = false;
             self.open_next()?;
         }
+        if let Some(warning) = self.warning.take() {
+            return Ok(Some(SourceEvent::Damage(warning)));
+        }
         let Some(opened) = self.current.as_mut() else {
             return Ok(None);
         };
-        match opened.capture.next_packet() {
-            Ok(packet) => {
-                let header = packet.header;
-                self.bytes_read += RECORD_HEADER_LEN + u64::from(header.caplen);
-                // With nanosecond precision libpcap puts nanoseconds in tv_usec.
-                let ts_ns = (header.ts.tv_sec as u64)
-                    .wrapping_mul(1_000_000_000)
-                    .wrapping_add(header.ts.tv_usec as u64);
-                Ok(Some(SourceEvent::Frame(Frame {
-                    ts_ns,
-                    link_type: opened.link_type,
-                    data: packet.data,
-                })))
+        let filter = &mut self.filter;
+        let next = opened.reader.next(|link_type, data| match filter {
+            None => true,
+            Some(filter) => {
+                if let Err(message) = filter.compile(link_type) {
+                    filter.refused = Some(format!(
+                        "{}: the filter '{}' does not apply to link type {link_type} \
+                         ({message}): its frames are left out",
+                        opened.name, filter.expression
+                    ));
+                }
+                filter.accepts(link_type, data)
             }
-            Err(pcap::Error::NoMorePackets) => {
+        });
+        if let Some(filter) = &mut self.filter {
+            self.warning = filter.refused.take();
+        }
+        match next {
+            Next::Frame(frame) => Ok(Some(SourceEvent::Frame(frame))),
+            Next::End => {
                 self.at_end = true;
                 Ok(Some(SourceEvent::Pending))
             }
-            Err(err) => {
+            Next::Damage(message) => {
                 self.at_end = true;
-                let message = format!("{}: {}", opened.name, describe_read_error(&err));
-                Ok(Some(SourceEvent::Damage(message)))
+                Ok(Some(SourceEvent::Damage(format!(
+                    "{}: {message}",
+                    opened.name
+                ))))
             }
         }
     }
 
     fn progress(&self) -> (u64, Option<u64>) {
-        (self.bytes_read, self.total_bytes)
+        let current = self
+            .current
+            .as_ref()
+            .map_or(0, |opened| opened.raw_read.load(Ordering::Relaxed));
+        (self.bytes_done + current, self.total_bytes)
     }
-}
-
-fn describe_read_error(err: &pcap::Error) -> String {
-    match err {
-        pcap::Error::PcapError(text) if text.contains("truncated") => {
-            format!("file is cut short ({text}); results cover the packets before the cut")
-        }
-        other => format!("read error ({other}); results cover the packets before it"),
-    }
-}
-
-fn open_offline(path: &Path, filter: Option<&str>) -> Result<Opened, SourceError> {
-    let name = path.display().to_string();
-    let fail = |message: String| SourceError {
-        input: name.clone(),
-        message,
-    };
-    if name != "-" {
-        match std::fs::metadata(path) {
-            Err(err) => return Err(fail(format!("cannot open: {err}"))),
-            Ok(meta) if meta.is_dir() => return Err(fail("is a directory".into())),
-            Ok(meta) if meta.len() == 0 => {
-                return Err(fail("empty file, not a capture".into()));
-            }
-            Ok(_) => {}
-        }
-    }
-    let capture = if name != "-" && is_gzip(path) {
-        open_gzip(path).map_err(&fail)?
-    } else {
-        Capture::from_file_with_precision(path, Precision::Nano).map_err(|err| {
-            fail(format!(
-                "not a readable pcap/pcapng capture: {}",
-                pcap_message(&err)
-            ))
-        })?
-    };
-    let mut capture: Capture<dyn Activated> = capture.into();
-    if let Some(expr) = filter {
-        capture.filter(expr, true).map_err(|err| {
-            fail(format!(
-                "bad filter expression '{expr}': {}",
-                pcap_message(&err)
-            ))
-        })?;
-    }
-    let link_type = Linktype(capture.get_datalink().0);
-    Ok(Opened {
-        name,
-        capture,
-        link_type,
-    })
-}
-
-/// Reads a gzip-compressed capture by decompressing it on a thread into a pipe that libpcap
-/// reads, so the file is never held whole in memory or written out.
-fn open_gzip(path: &Path) -> Result<Capture<pcap::Offline>, String> {
-    use std::os::fd::IntoRawFd;
-    let file = std::fs::File::open(path).map_err(|err| format!("cannot open: {err}"))?;
-    let (reader, mut writer) =
-        std::io::pipe().map_err(|err| format!("cannot make a pipe: {err}"))?;
-    std::thread::spawn(move || {
-        let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
-        // A corrupt stream just ends the pipe early; libpcap then reports the file cut short.
-        let _ = std::io::copy(&mut decoder, &mut writer);
-    });
-    // SAFETY: into_raw_fd gives up ownership, so the capture is the descriptor's sole owner.
-    unsafe { Capture::from_raw_fd_with_precision(reader.into_raw_fd(), Precision::Nano) }.map_err(
-        |err| {
-            format!(
-                "gzip-compressed, but not a pcap/pcapng inside: {}",
-                pcap_message(&err)
-            )
-        },
-    )
-}
-
-fn is_gzip(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .map(|_| magic == [0x1f, 0x8b])
-        .unwrap_or(false)
 }

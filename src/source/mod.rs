@@ -1,11 +1,15 @@
-//! Where frames come from. Every way of getting frames — saved capture files, a live
-//! interface through libpcap — is a [`FrameSource`]: it yields [`SourceEvent`]s one at a
-//! time, and [`crate::driver::run`] runs any source through the pipeline.
+//! Where frames come from. Every way of getting frames — saved capture files (read by
+//! `capfile`, decompressed by `input`), a live interface through libpcap — is a
+//! [`FrameSource`]: it yields [`SourceEvent`]s one at a time, and [`crate::driver::run`]
+//! runs any source through the pipeline. Each frame carries its own link type and a
+//! timestamp in nanoseconds.
 //!
 //! To add a source (another capture mechanism), implement [`FrameSource`] in a file of its
 //! own here and open it from the command line's wiring.
 
+mod capfile;
 mod file;
+mod input;
 mod live;
 
 use std::fmt;

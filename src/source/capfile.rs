@@ -1,0 +1,502 @@
+//! The capture file formats, read by hand from any byte stream: classic pcap (micro- and
+//! nanosecond, either byte order, the "modified" variant) and pcapng (every section and
+//! interface, either byte order, each interface's own link type, timestamp resolution and
+//! offset). libpcap 1.10 refuses pcapng files whose interfaces differ in link type, which
+//! is what `dumpcap -i eth0 -i lo` and Wireshark merges write; this reader takes them.
+//!
+//! Records are read into one large buffer (1 MiB, grown only for a record larger than that)
+//! and handed out as slices of it: nothing is copied per packet and nothing allocated.
+
+use std::io::{self, Read};
+
+use super::{Frame, Linktype};
+
+/// The largest record accepted. libpcap's limit is 256 KiB of packet; GRO/BIG TCP captures
+/// hold larger frames, and pcapng blocks carry options, so allow well above that. A record
+/// claiming more is damage (a corrupt length), not a reason to allocate gigabytes.
+pub(super) const MAX_RECORD: usize = 16 << 20;
+
+/// The buffer records are read into, before any growth for a larger record.
+const BUFFER: usize = 1 << 20;
+
+/// One interface of a pcapng section, or the one link of a pcap file.
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link_type: Linktype,
+    snaplen: u32,
+    /// Timestamp units per second (10^6 unless the file says otherwise).
+    units_per_second: u64,
+    /// Seconds added to every timestamp (`if_tsoffset`).
+    offset_s: i64,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap {
+        big_endian: bool,
+        /// Record header length: 16, or 24 in the "modified" (Kuznetzov) format.
+        record_header: usize,
+        interface: Interface,
+    },
+    PcapNg {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// What the next record turned out to be.
+pub(super) enum Next<'a> {
+    Frame(Frame<'a>),
+    /// The input ended cleanly.
+    End,
+    /// The input is damaged here and cannot be read further: the message says how.
+    Damage(String),
+}
+
+/// A packet found in the buffer: its time, link type and where its bytes are.
+struct Located {
+    ts_ns: u64,
+    link_type: Linktype,
+    from: usize,
+    to: usize,
+}
+
+/// A capture file being read.
+pub(super) struct CaptureReader {
+    input: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+    format: Format,
+}
+
+const PCAP_MICRO: u32 = 0xa1b2_c3d4;
+const PCAP_NANO: u32 = 0xa1b2_3c4d;
+const PCAP_MODIFIED: u32 = 0xa1b2_cd34;
+const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
+const PCAPNG_BYTE_ORDER: u32 = 0x1a2b_3c4d;
+
+const IDB: u32 = 1;
+const OBSOLETE_PACKET: u32 = 2;
+const SIMPLE_PACKET: u32 = 3;
+const ENHANCED_PACKET: u32 = 6;
+
+/// libpcap's DLT value for a file's LINKTYPE, where they differ, for compiling filters.
+pub(super) fn dlt_of(link_type: Linktype) -> Linktype {
+    match link_type {
+        Linktype::RAW_FILE => Linktype::RAW,
+        // LINKTYPE_ATM_RFC1483 is DLT_ATM_RFC1483 (11).
+        Linktype(100) => Linktype(11),
+        other => other,
+    }
+}
+
+fn u16_at(bytes: &[u8], at: usize, big_endian: bool) -> u16 {
+    let b = [bytes[at], bytes[at + 1]];
+    if big_endian {
+        u16::from_be_bytes(b)
+    } else {
+        u16::from_le_bytes(b)
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize, big_endian: bool) -> u32 {
+    let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+    if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+impl Interface {
+    fn new(link_type: Linktype, snaplen: u32) -> Interface {
+        Interface {
+            link_type,
+            snaplen,
+            units_per_second: 1_000_000,
+            offset_s: 0,
+        }
+    }
+
+    /// A timestamp in this interface's units as nanoseconds since the epoch.
+    fn ns(&self, units: u64) -> u64 {
+        let per = self.units_per_second;
+        let ns = if per == 1_000_000_000 {
+            units
+        } else if 1_000_000_000 % per == 0 {
+            units.wrapping_mul(1_000_000_000 / per)
+        } else {
+            (u128::from(units) * 1_000_000_000 / u128::from(per)) as u64
+        };
+        ns.wrapping_add_signed(self.offset_s.wrapping_mul(1_000_000_000))
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// The words for a read error of the underlying stream (a decompressor's complaint, an I/O
+/// error), as a damage message.
+fn stream_damage(err: &io::Error) -> String {
+    if err.kind() == io::ErrorKind::UnexpectedEof {
+        format!("file is cut short ({err}); results cover the packets before the cut")
+    } else {
+        format!("read error ({err}); results cover the packets before it")
+    }
+}
+
+fn bad_record(what: String) -> String {
+    format!("read error ({what}); results cover the packets before it")
+}
+
+impl CaptureReader {
+    /// Reads the file header. The error is the reason the bytes are not a capture.
+    pub(super) fn open(mut input: Box<dyn Read + Send>) -> Result<CaptureReader, String> {
+        let mut buf = vec![0u8; BUFFER];
+        let end = read_full(&mut *input, &mut buf).map_err(|err| format!("read error: {err}"))?;
+        let eof = end < buf.len();
+        let format = Self::sniff(&buf[..end])?;
+        let mut reader = CaptureReader {
+            input,
+            buf,
+            start: 0,
+            end,
+            eof,
+            format,
+        };
+        match reader.format {
+            Format::Pcap { .. } => reader.start = 24,
+            Format::PcapNg { .. } => reader.read_preamble(),
+        }
+        Ok(reader)
+    }
+
+    fn sniff(head: &[u8]) -> Result<Format, String> {
+        if head.len() < 4 {
+            return Err("too short to be a capture".into());
+        }
+        let magic_le = u32_at(head, 0, false);
+        if magic_le == PCAPNG_SHB {
+            return Ok(Format::PcapNg {
+                big_endian: false,
+                interfaces: Vec::new(),
+            });
+        }
+        for big_endian in [false, true] {
+            let magic = u32_at(head, 0, big_endian);
+            let (units, record_header) = match magic {
+                PCAP_MICRO => (1_000_000, 16),
+                PCAP_NANO => (1_000_000_000, 16),
+                PCAP_MODIFIED => (1_000_000, 24),
+                _ => continue,
+            };
+            if head.len() < 24 {
+                return Err("the pcap file header is cut short".into());
+            }
+            let snaplen = u32_at(head, 16, big_endian);
+            // The low 16 bits are the link type; the upper ones hold FCS flags.
+            let link = u32_at(head, 20, big_endian) & 0xffff;
+            let mut interface = Interface::new(Linktype(link as i32), snaplen);
+            interface.units_per_second = units;
+            return Ok(Format::Pcap {
+                big_endian,
+                record_header,
+                interface,
+            });
+        }
+        Err("unknown file format".into())
+    }
+
+    /// Link types of the interfaces described so far (pcapng describes them as it goes).
+    pub(super) fn link_types(&self) -> Vec<Linktype> {
+        match &self.format {
+            Format::Pcap { interface, .. } => vec![interface.link_type],
+            Format::PcapNg { interfaces, .. } => {
+                let mut types: Vec<Linktype> = interfaces.iter().map(|i| i.link_type).collect();
+                types.dedup();
+                types
+            }
+        }
+    }
+
+    /// Takes the blocks before the first packet (section header, interface descriptions),
+    /// so that the link types a filter must be compiled for are known when the file opens.
+    /// Damage is left in place for [`CaptureReader::next`] to report.
+    fn read_preamble(&mut self) {
+        while let Ok(true) = self.need(8) {
+            let Format::PcapNg { big_endian, .. } = self.format else {
+                return;
+            };
+            let kind = u32_at(&self.buf, self.start, big_endian);
+            if matches!(kind, ENHANCED_PACKET | OBSOLETE_PACKET | SIMPLE_PACKET) {
+                return;
+            }
+            if !matches!(self.pcapng_block(), Ok(None)) {
+                return;
+            }
+        }
+    }
+
+    /// Makes `len` bytes available at `start`, reading (and growing the buffer up to
+    /// [`MAX_RECORD`]) as needed. Returns how many are there if the input ends first.
+    fn fill(&mut self, len: usize) -> Result<usize, io::Error> {
+        if self.end - self.start >= len {
+            return Ok(len);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if len > self.buf.len() {
+            self.buf.resize(len.next_power_of_two(), 0);
+        }
+        while !self.eof && self.end < len {
+            let got = read_full(&mut *self.input, &mut self.buf[self.end..])?;
+            self.end += got;
+            self.eof = got == 0 || self.end < self.buf.len();
+        }
+        Ok((self.end - self.start).min(len))
+    }
+
+    /// Bytes `start..start + len` must be there; the `Err` is the damage message.
+    fn need(&mut self, len: usize) -> Result<bool, String> {
+        match self.fill(len) {
+            Ok(got) if got == len => Ok(true),
+            Ok(0) => Ok(false),
+            Ok(got) => Err(format!(
+                "file is cut short (its last record has {got} of {len} bytes); results \
+                 cover the packets before the cut"
+            )),
+            Err(err) => Err(stream_damage(&err)),
+        }
+    }
+
+    /// The next frame that `keep` accepts (given its link type and bytes), the clean end of
+    /// the input, or the damage that stops it.
+    pub(super) fn next(&mut self, mut keep: impl FnMut(Linktype, &[u8]) -> bool) -> Next<'_> {
+        loop {
+            let found = match self.format {
+                Format::Pcap { .. } => self.pcap_record(),
+                Format::PcapNg { .. } => self.pcapng_block(),
+            };
+            match found {
+                Ok(Some(Located {
+                    ts_ns,
+                    link_type,
+                    from,
+                    to,
+                })) => {
+                    if keep(link_type, &self.buf[from..to]) {
+                        return Next::Frame(Frame {
+                            ts_ns,
+                            link_type,
+                            data: &self.buf[from..to],
+                        });
+                    }
+                }
+                Ok(None) => {}
+                Err(Some(message)) => return Next::Damage(message),
+                Err(None) => return Next::End,
+            }
+        }
+    }
+
+    /// One pcap record: `Ok(Some(frame))`, or `Err(None)` at the end, `Err(Some)` on damage.
+    fn pcap_record(&mut self) -> Result<Option<Located>, Option<String>> {
+        let Format::Pcap {
+            big_endian,
+            record_header,
+            interface,
+        } = self.format
+        else {
+            unreachable!("called for pcap files only")
+        };
+        if !self.need(record_header)? {
+            return Err(None);
+        }
+        let head = &self.buf[self.start..];
+        let seconds = u64::from(u32_at(head, 0, big_endian));
+        let fraction = u64::from(u32_at(head, 4, big_endian));
+        let caplen = u32_at(head, 8, big_endian) as usize;
+        if caplen > MAX_RECORD {
+            return Err(Some(bad_record(format!(
+                "a record claims {caplen} captured bytes, more than the {MAX_RECORD} a \
+                 capture may hold"
+            ))));
+        }
+        let len = record_header + caplen;
+        if !self.need(len)? {
+            return Err(None);
+        }
+        let from = self.start + record_header;
+        self.start += len;
+        let units = seconds * interface.units_per_second + fraction;
+        Ok(Some(Located {
+            ts_ns: interface.ns(units),
+            link_type: interface.link_type,
+            from,
+            to: from + caplen,
+        }))
+    }
+
+    /// One pcapng block: a packet as `Ok(Some(..))`, other blocks as `Ok(None)` after taking
+    /// what they say (sections, interfaces).
+    fn pcapng_block(&mut self) -> Result<Option<Located>, Option<String>> {
+        if !self.need(12)? {
+            return Err(None);
+        }
+        let head = &self.buf[self.start..self.start + 12];
+        let Format::PcapNg {
+            ref mut big_endian,
+            ref mut interfaces,
+        } = self.format
+        else {
+            unreachable!("called for pcapng files only")
+        };
+        if u32_at(head, 0, false) == PCAPNG_SHB {
+            // A new section: its own byte order, its own interfaces.
+            *big_endian = match u32_at(head, 8, false) {
+                PCAPNG_BYTE_ORDER => false,
+                order if order.swap_bytes() == PCAPNG_BYTE_ORDER => true,
+                _ => {
+                    return Err(Some(bad_record(
+                        "a pcapng section header with an unknown byte-order mark".into(),
+                    )));
+                }
+            };
+            interfaces.clear();
+        }
+        let big_endian = *big_endian;
+        let kind = u32_at(head, 0, big_endian);
+        let len = u32_at(head, 4, big_endian) as usize;
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD {
+            return Err(Some(bad_record(format!(
+                "a pcapng block of type {kind:#x} claims a length of {len} bytes"
+            ))));
+        }
+        if !self.need(len)? {
+            return Err(None);
+        }
+        let at = self.start;
+        self.start += len;
+        let body = &self.buf[at + 8..at + len - 4];
+        let Format::PcapNg { interfaces, .. } = &mut self.format else {
+            unreachable!("called for pcapng files only")
+        };
+        let short = || {
+            Some(bad_record(format!(
+                "a pcapng block of type {kind:#x} is too short for its contents"
+            )))
+        };
+        // (interface, timestamp, offset of the data in the body, captured length)
+        let (interface, ts, data_at, caplen) = match kind {
+            IDB => {
+                if body.len() < 8 {
+                    return Err(short());
+                }
+                let link = u16_at(body, 0, big_endian);
+                let snaplen = u32_at(body, 4, big_endian);
+                let mut interface = Interface::new(Linktype(i32::from(link)), snaplen);
+                read_interface_options(&body[8..], big_endian, &mut interface);
+                interfaces.push(interface);
+                return Ok(None);
+            }
+            ENHANCED_PACKET | OBSOLETE_PACKET => {
+                if body.len() < 20 {
+                    return Err(short());
+                }
+                let id = if kind == ENHANCED_PACKET {
+                    u32_at(body, 0, big_endian) as usize
+                } else {
+                    usize::from(u16_at(body, 0, big_endian))
+                };
+                let high = u64::from(u32_at(body, 4, big_endian));
+                let low = u64::from(u32_at(body, 8, big_endian));
+                let caplen = u32_at(body, 12, big_endian) as usize;
+                (id, Some(high << 32 | low), 20, caplen)
+            }
+            SIMPLE_PACKET => {
+                if body.len() < 4 {
+                    return Err(short());
+                }
+                let wire = u32_at(body, 0, big_endian) as usize;
+                let snaplen = interfaces.first().map_or(u32::MAX, |i| i.snaplen) as usize;
+                let caplen = wire.min(if snaplen == 0 { usize::MAX } else { snaplen });
+                (0, None, 4, caplen.min(body.len() - 4))
+            }
+            _ => return Ok(None),
+        };
+        let Some(interface) = interfaces.get(interface) else {
+            return Err(Some(bad_record(format!(
+                "a packet names interface {interface}, but the file describes only {}",
+                interfaces.len()
+            ))));
+        };
+        if data_at + caplen > body.len() {
+            return Err(short());
+        }
+        // A simple packet block has no timestamp: it is taken as the epoch, as libpcap does.
+        let ts_ns = ts.map_or(0, |units| interface.ns(units));
+        let from = at + 8 + data_at;
+        Ok(Some(Located {
+            ts_ns,
+            link_type: interface.link_type,
+            from,
+            to: from + caplen,
+        }))
+    }
+}
+
+/// Reads `if_tsresol` and `if_tsoffset` from an interface description's options.
+fn read_interface_options(mut options: &[u8], big_endian: bool, interface: &mut Interface) {
+    const END: u16 = 0;
+    const TSRESOL: u16 = 9;
+    const TSOFFSET: u16 = 14;
+    while options.len() >= 4 {
+        let code = u16_at(options, 0, big_endian);
+        let len = usize::from(u16_at(options, 2, big_endian));
+        let Some(value) = options.get(4..4 + len) else {
+            return;
+        };
+        match code {
+            END => return,
+            TSRESOL if len >= 1 => {
+                let exponent = u32::from(value[0] & 0x7f);
+                let units = if value[0] & 0x80 != 0 {
+                    1u64.checked_shl(exponent)
+                } else {
+                    10u64.checked_pow(exponent)
+                };
+                // A resolution beyond what u64 holds is nonsense; keep microseconds.
+                if let Some(units) = units.filter(|&u| u > 0) {
+                    interface.units_per_second = units;
+                }
+            }
+            TSOFFSET if len >= 8 => {
+                let raw: [u8; 8] = value[..8].try_into().expect("eight bytes");
+                interface.offset_s = if big_endian {
+                    i64::from_be_bytes(raw)
+                } else {
+                    i64::from_le_bytes(raw)
+                };
+            }
+            _ => {}
+        }
+        options = options.get(4 + len.next_multiple_of(4)..).unwrap_or(&[]);
+    }
+}
