@@ -89,6 +89,11 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Heap memory the ledger holds (the `Server` header it keeps), for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        self.server_header.as_ref().map_or(0, |s| s.len())
+    }
+
     /// The last `timeout=` the server advertised.
     pub fn advertised_timeout(&self) -> Option<u32> {
         self.advertised_timeout

@@ -24,6 +24,7 @@ pub mod analysis;
 pub mod cli;
 pub mod decode;
 pub mod driver;
+pub mod flows;
 pub mod http;
 pub mod pipeline;
 pub mod record;

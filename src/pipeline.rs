@@ -5,12 +5,12 @@
 //! connection's tcp → http → analysis stages. Finished connections come out as records; idle
 //! ones are evicted, and past the memory budget the longest-idle ones are written out early.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
 use crate::decode::{self, Segment, Skip};
+use crate::flows::{Flows, Id, List};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
 use crate::source::{Frame, Linktype};
@@ -108,12 +108,17 @@ struct Slot {
     kernel_drops: bool,
 }
 
-/// Memory of one table entry beyond its buffers: the slot, its key and the map's overhead.
-const SLOT_COST: usize = std::mem::size_of::<Slot>()
-    + std::mem::size_of::<FlowKey>()
-    + std::mem::size_of::<Box<Slot>>()
-    + 24;
-const RETIRED_COST: usize = std::mem::size_of::<Retired>() + std::mem::size_of::<FlowKey>() + 16;
+/// Memory of one connection beyond its buffers and the table's own arrays: the boxed slot
+/// and the allocator's header on it.
+const SLOT_COST: usize = std::mem::size_of::<Slot>() + MALLOC_OVERHEAD;
+
+/// What the allocator keeps beside each allocation (glibc: 8 bytes of header, rounded to 16).
+const MALLOC_OVERHEAD: usize = 16;
+
+/// Memory of one remembered stream number: its map bucket (with hashbrown's control byte,
+/// at worst half full after doubling) and its place in the order of retirement.
+const RETIRED_COST: usize =
+    2 * (std::mem::size_of::<(FlowKey, Retired)>() + 1) + std::mem::size_of::<(FlowKey, u64)>();
 
 impl Slot {
     /// Why the record is written now: a connection seen to close ended by closing, whatever
@@ -128,34 +133,107 @@ impl Slot {
 
     /// Bytes held in buffers and queues, which change packet by packet.
     fn buffered_bytes(&self) -> usize {
-        self.tcp.buffered_bytes() + self.http.buffered_bytes()
+        self.tcp.buffered_bytes() + self.http.buffered_bytes() + self.ledger.heap_bytes()
     }
 }
 
 /// What is remembered of a connection after its record was written: enough to give late
-/// packets (a retransmitted FIN, a RST long after the close) the same `tcp.stream` number,
-/// as Wireshark does, which never starts a new stream without a SYN.
+/// packets (a retransmitted FIN, a RST hours after an eviction) the same `tcp.stream`
+/// number, as Wireshark does, which never starts a new stream without a SYN.
 struct Retired {
     stream: u64,
-    at: u64,
+    /// It was seen to close: late packets without payload (final ACKs, retransmitted FINs)
+    /// are only counted. An evicted or shed connection's late packets get a row.
+    closed: bool,
+    /// Its place in the order of retirement (the oldest are forgotten first).
+    order: u64,
 }
 
-/// Retired connections are forgotten after this long, or when there are this many.
-const RETIRED_FOR_NS: u64 = 600_000_000_000;
-const MAX_RETIRED: usize = 1 << 20;
+/// Written-out connections, remembered for as long as the memory budget allows: past their
+/// share of it, the oldest are forgotten first.
+#[derive(Default)]
+struct RetiredSet {
+    by_key: HashMap<FlowKey, Retired>,
+    /// Keys in the order they were retired, with their `order`; an entry whose key was
+    /// retired again since (or came back) is stale and skipped.
+    fifo: VecDeque<(FlowKey, u64)>,
+    next_order: u64,
+}
+
+impl RetiredSet {
+    fn insert(&mut self, key: FlowKey, stream: u64, closed: bool) {
+        let order = self.next_order;
+        self.next_order += 1;
+        self.by_key.insert(
+            key,
+            Retired {
+                stream,
+                closed,
+                order,
+            },
+        );
+        self.fifo.push_back((key, order));
+    }
+
+    fn take(&mut self, key: &FlowKey) -> Option<Retired> {
+        self.by_key.remove(key)
+    }
+
+    fn contains_closed(&self, key: &FlowKey) -> bool {
+        self.by_key.get(key).is_some_and(|r| r.closed)
+    }
+
+    /// Forgets the connection retired the longest ago; false when none is left.
+    fn forget_oldest(&mut self) -> bool {
+        while let Some((key, order)) = self.fifo.pop_front() {
+            if self.by_key.get(&key).is_some_and(|r| r.order == order) {
+                self.by_key.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn memory(&self) -> usize {
+        self.by_key.len() * RETIRED_COST
+            + self.fifo.len().saturating_sub(self.by_key.len())
+                * std::mem::size_of::<(FlowKey, u64)>()
+    }
+
+    /// Gives back memory a storm left behind, and drops stale places in the order.
+    fn shrink(&mut self) {
+        if self.fifo.len() > 2 * self.by_key.len() + 1024 {
+            let by_key = &self.by_key;
+            self.fifo
+                .retain(|(key, order)| by_key.get(key).is_some_and(|r| r.order == *order));
+        }
+        if self.by_key.capacity() > 4 * self.by_key.len() + 1024 {
+            self.by_key.shrink_to_fit();
+        }
+        if self.fifo.capacity() > 4 * self.fifo.len() + 1024 {
+            self.fifo.shrink_to_fit();
+        }
+    }
+}
+
+/// Connections whose server advertises a longer `timeout=` are kept at most this long
+/// without a packet: an advert of 2^32 s must not keep every connection forever.
+pub const MAX_ADVERTISED_IDLE_NS: u64 = 3_600_000_000_000;
 
 /// The whole pipeline from frames to records.
 pub struct Analyzer {
     config: Config,
-    /// Slots are boxed so that growing the map moves pointers, not kilobyte-sized slots.
-    table: HashMap<FlowKey, Box<Slot>>,
-    retired: HashMap<FlowKey, Retired>,
+    /// Open connections in order of their last packet; slots are boxed so that growing the
+    /// slab moves pointers, not kilobyte-sized slots.
+    table: Flows<FlowKey, Box<Slot>>,
+    retired: RetiredSet,
     next_stream: u64,
     counts: FrameCounts,
     output: Vec<Output>,
     last_sweep_ns: u64,
-    /// Largest `timeout=` advertised on any open connection seen at a sweep: idle eviction
-    /// waits at least twice that, so it never cuts a connection the server still keeps.
+    /// Largest `timeout=` advertised on any connection (bounded by
+    /// [`MAX_ADVERTISED_IDLE_NS`]): idle eviction waits at least twice that, so it never cuts
+    /// a connection the server still keeps.
     largest_timeout_ns: u64,
     /// Sum of every slot's buffered bytes, kept up to date packet by packet.
     buffered: usize,
@@ -167,8 +245,8 @@ impl Analyzer {
     pub fn new(config: Config) -> Analyzer {
         Analyzer {
             config,
-            table: HashMap::new(),
-            retired: HashMap::new(),
+            table: Flows::default(),
+            retired: RetiredSet::default(),
             next_stream: 0,
             counts: FrameCounts::default(),
             output: Vec::new(),
@@ -218,9 +296,11 @@ impl Analyzer {
         }
     }
 
-    pub fn process_segment(&mut self, segment: &Segment<'_>) {
+    /// The slot for `segment`'s connection: the open one, a new one for a new stream (a
+    /// reused 4-tuple writes the old one out), or a continuation of a written-out one.
+    /// `None` for a payload-less late packet of a connection that closed and was written out.
+    fn slot_for(&mut self, key: FlowKey, segment: &Segment<'_>) -> Option<Id> {
         let config = &self.config;
-        let key = FlowKey::new(segment.src, segment.dst);
         let new_slot = |stream, continued| {
             Box::new(Slot {
                 tcp: TcpConnection::new(segment, stream, config.reassembly_limit),
@@ -232,36 +312,41 @@ impl Analyzer {
                 kernel_drops: false,
             })
         };
-        let slot = match self.table.entry(key) {
-            Entry::Occupied(entry) if entry.get().tcp.is_reused_by(segment) => {
-                let entry = entry.into_mut();
-                let old = std::mem::replace(entry, new_slot(self.next_stream, false));
+        if let Some(id) = self.table.find(&key) {
+            if self.table.get(id).tcp.is_reused_by(segment) {
+                let old = self.table.replace(id, new_slot(self.next_stream, false));
+                self.table.touch(id, List::Open);
                 self.buffered = self.buffered.saturating_sub(old.buffered_bytes());
                 self.next_stream += 1;
                 let reason = old.end_reason(EndReason::Superseded);
                 finish(old, reason, config, &mut self.output);
-                entry
             }
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => {
-                let opens = segment.flags.syn() && !segment.flags.ack();
-                let carries_data = !segment.payload.is_empty() || segment.missing > 0;
-                if !opens && !carries_data && self.retired.contains_key(&key) {
-                    // A final ACK, retransmitted FIN or stray RST of a connection already
-                    // written out: nothing to report on a row of its own.
-                    self.counts.late_packets += 1;
-                    return;
-                }
-                match self.retired.remove(&key) {
-                    Some(retired) if !opens => entry.insert(new_slot(retired.stream, true)),
-                    _ => {
-                        let slot = entry.insert(new_slot(self.next_stream, false));
-                        self.next_stream += 1;
-                        slot
-                    }
-                }
+            return Some(id);
+        }
+        let opens = segment.flags.syn() && !segment.flags.ack();
+        let carries_data = !segment.payload.is_empty() || segment.missing > 0;
+        if !opens && !carries_data && self.retired.contains_closed(&key) {
+            // A final ACK, retransmitted FIN or stray RST of a connection that closed and was
+            // written out: nothing to report on a row of its own.
+            self.counts.late_packets += 1;
+            return None;
+        }
+        let slot = match self.retired.take(&key) {
+            Some(retired) if !opens => new_slot(retired.stream, true),
+            _ => {
+                self.next_stream += 1;
+                new_slot(self.next_stream - 1, false)
             }
         };
+        Some(self.table.insert(key, slot, List::Open))
+    }
+
+    pub fn process_segment(&mut self, segment: &Segment<'_>) {
+        let key = FlowKey::new(segment.src, segment.dst);
+        let Some(id) = self.slot_for(key, segment) else {
+            return;
+        };
+        let slot = self.table.get_mut(id);
         let held_before = slot.buffered_bytes();
         let Slot {
             tcp,
@@ -284,62 +369,69 @@ impl Analyzer {
             ledger.on_close_flag(dir, CloseKind::Fin, ts);
         }
         emit_transactions(http, tcp, *client, &mut self.output);
+        if let Some(timeout) = ledger.advertised_timeout() {
+            let ns = (u64::from(timeout) * 1_000_000_000).min(MAX_ADVERTISED_IDLE_NS);
+            self.largest_timeout_ns = self.largest_timeout_ns.max(ns);
+        }
         if slot.closed_at.is_none() && slot.tcp.is_closed() {
             slot.closed_at = Some(ts);
             slot.tcp.release_buffers();
         }
         self.buffered = (self.buffered + slot.buffered_bytes()).saturating_sub(held_before);
-        if slot.closed_at.is_some()
-            && self.config.linger_ns == 0
-            && let Some(slot) = self.table.remove(&key)
-        {
-            self.retire(key, slot, EndReason::Closed, ts);
+        let closed = slot.closed_at.is_some();
+        if closed && self.config.linger_ns == 0 {
+            let (key, slot) = self.table.remove(id);
+            self.retire(key, slot, EndReason::Closed);
+        } else {
+            let list = if closed { List::Closed } else { List::Open };
+            self.table.touch(id, list);
         }
         if self.memory_estimate() > self.config.max_memory {
-            self.shed(ts);
+            self.shed();
         }
     }
 
     /// Estimated memory held by the connection table and what it remembers.
     pub fn memory_estimate(&self) -> usize {
-        self.table.len() * SLOT_COST + self.retired.len() * RETIRED_COST + self.buffered
+        self.table.len() * SLOT_COST
+            + self.table.footprint()
+            + self.retired.memory()
+            + self.buffered
     }
 
-    /// Over the memory budget: forget written-out connections first, then write out the
-    /// connections idle the longest until a quarter of the budget is free again.
-    fn shed(&mut self, now: u64) {
+    /// Over the memory budget: forget written-out connections first (the oldest first), then
+    /// write out the connections idle the longest until a quarter of the budget is free.
+    fn shed(&mut self) {
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
-        if self.retired.len() * RETIRED_COST > self.config.max_memory / 8 {
-            self.retired = HashMap::new();
-        }
         let target = self.config.max_memory / 4 * 3;
-        if self.memory_estimate() <= target {
-            return;
-        }
-        let mut by_idle: Vec<(u64, FlowKey)> = self
-            .table
-            .iter()
-            .map(|(key, slot)| (slot.tcp.last_ts, *key))
-            .collect();
-        by_idle.sort_unstable_by_key(|(last_ts, _)| *last_ts);
-        for (_, key) in by_idle {
-            if self.memory_estimate() <= target {
+        while self.memory_estimate() > target && self.retired.forget_oldest() {}
+        self.retired.shrink();
+        while self.memory_estimate() > target {
+            // The longest idle of either list.
+            let oldest = [List::Closed, List::Open]
+                .into_iter()
+                .filter_map(|list| self.table.front(list))
+                .min_by_key(|&id| self.table.get(id).tcp.last_ts);
+            let Some(id) = oldest else {
                 break;
-            }
-            if let Some(slot) = self.table.remove(&key) {
-                self.counts.shed_connections += 1;
-                self.retire(key, slot, EndReason::MemoryBudget, now);
-            }
+            };
+            let (key, slot) = self.table.remove(id);
+            self.counts.shed_connections += 1;
+            let reason = slot.end_reason(EndReason::MemoryBudget);
+            self.retire(key, slot, reason);
         }
+        self.table.compact();
     }
 
     /// Writes a connection out and remembers its stream number for late packets.
-    fn retire(&mut self, key: FlowKey, slot: Box<Slot>, reason: EndReason, now: u64) {
+    fn retire(&mut self, key: FlowKey, slot: Box<Slot>, reason: EndReason) {
         self.buffered = self.buffered.saturating_sub(slot.buffered_bytes());
-        if self.retired.len() < MAX_RETIRED {
-            let stream = slot.tcp.stream;
-            self.retired.insert(key, Retired { stream, at: now });
-        }
+        // Remembered within the budget: past half of it, the oldest are forgotten.
+        while self.retired.memory() + RETIRED_COST > self.config.max_memory / 2
+            && self.retired.forget_oldest()
+        {}
+        self.retired
+            .insert(key, slot.tcp.stream, slot.closed_at.is_some());
         finish(slot, reason, &self.config, &mut self.output);
     }
 
@@ -364,46 +456,33 @@ impl Analyzer {
             .max(self.largest_timeout_ns.saturating_mul(2))
     }
 
-    /// Writes out connections that closed a while ago or went idle too long.
+    /// Writes out connections that closed a while ago or went idle too long: taken from the
+    /// front of their lists, so the work is what is written out.
     fn sweep(&mut self, now: u64) {
         self.last_sweep_ns = now;
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
-        // A storm of short connections leaves a large, empty map behind; give it back.
-        if self.table.capacity() > 4 * self.table.len() + 1024 {
-            self.table.shrink_to_fit();
-        }
-        if self.retired.capacity() > 4 * self.retired.len() + 1024 {
-            self.retired.shrink_to_fit();
-        }
-        for slot in self.table.values() {
-            if let Some(timeout) = slot.ledger.advertised_timeout() {
-                self.largest_timeout_ns = self
-                    .largest_timeout_ns
-                    .max(u64::from(timeout) * 1_000_000_000);
+        let mut expired = Vec::new();
+        for (list, after) in [
+            (List::Closed, self.config.linger_ns),
+            (List::Open, self.idle_eviction_ns()),
+        ] {
+            while let Some(id) = self.table.front(list) {
+                let slot = self.table.get(id);
+                let since = slot.closed_at.unwrap_or(0).max(slot.tcp.last_ts);
+                if now.saturating_sub(since) <= after {
+                    break;
+                }
+                expired.push(self.table.remove(id));
             }
         }
-        let linger = self.config.linger_ns;
-        let idle = self.idle_eviction_ns();
-        let expired: Vec<FlowKey> = self
-            .table
-            .iter()
-            .filter(|(_, slot)| match slot.closed_at {
-                Some(closed) => now.saturating_sub(closed.max(slot.tcp.last_ts)) > linger,
-                None => now.saturating_sub(slot.tcp.last_ts) > idle,
-            })
-            .map(|(key, _)| *key)
-            .collect();
-        self.retired
-            .retain(|_, retired| now.saturating_sub(retired.at) < RETIRED_FOR_NS);
-        let mut expired: Vec<(FlowKey, Box<Slot>)> = expired
-            .iter()
-            .filter_map(|key| self.table.remove(key).map(|slot| (*key, slot)))
-            .collect();
         expired.sort_by_key(|(_, slot)| slot.tcp.stream);
         for (key, slot) in expired {
             let reason = slot.end_reason(EndReason::Evicted);
-            self.retire(key, slot, reason, now);
+            self.retire(key, slot, reason);
         }
+        // A storm of short connections leaves large, empty arrays behind; give them back.
+        self.table.compact();
+        self.retired.shrink();
     }
 
     /// End of input: every connection still open is written out, in stream order, each
@@ -411,21 +490,20 @@ impl Analyzer {
     pub fn finish_all(&mut self, mut on_output: impl FnMut(Output)) {
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
         self.output.drain(..).for_each(&mut on_output);
-        let mut order: Vec<(u64, FlowKey)> = self
+        self.retired = RetiredSet::default();
+        let mut order: Vec<(u64, Id)> = self
             .table
-            .iter()
-            .map(|(key, slot)| (slot.tcp.stream, *key))
+            .ids()
+            .map(|id| (self.table.get(id).tcp.stream, id))
             .collect();
         order.sort_unstable_by_key(|(stream, _)| *stream);
-        for (_, key) in order {
-            if let Some(slot) = self.table.remove(&key) {
-                let reason = slot.end_reason(EndReason::CaptureEnded);
-                finish(slot, reason, &self.config, &mut self.output);
-                self.output.drain(..).for_each(&mut on_output);
-            }
+        for (_, id) in order {
+            let (_, slot) = self.table.remove(id);
+            let reason = slot.end_reason(EndReason::CaptureEnded);
+            finish(slot, reason, &self.config, &mut self.output);
+            self.output.drain(..).for_each(&mut on_output);
         }
-        self.table = HashMap::new();
-        self.retired = HashMap::new();
+        self.table = Flows::default();
         self.buffered = 0;
     }
 }
