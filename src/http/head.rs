@@ -65,9 +65,9 @@ impl MessageParser {
             Some(end) => &data[end..],
             None if data.len() > max_head => {
                 self.give_up(ParseError::HeadTooLarge, emit);
-                // Step past this head's start, or the search for the next message would find
-                // it again at once.
-                &data[1..]
+                // Step past this head's first line, or the search for the next message would
+                // find it again at once (one byte later each time: quadratic).
+                memchr::memchr(b'\n', data).map_or(&[], |nl| &data[nl + 1..])
             }
             None => {
                 self.held.extend_from_slice(data);

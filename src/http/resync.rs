@@ -62,28 +62,38 @@ impl MessageParser {
 }
 
 /// Where a message seems to start in bytes found after losing track.
+///
+/// Linear in `data`: each `HTTP/1.` found is judged from the start of its line, which is
+/// tracked as the search moves on (never searched back for), and a line's first word is
+/// read once however many `HTTP/1.` the line holds.
 fn find_message_start(data: &[u8], role: Option<Role>) -> Option<(usize, Role)> {
-    let mut from = 0;
-    while let Some(pos) = memmem::find(&data[from..], b"HTTP/1.") {
-        let at = from + pos;
-        let line_start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |nl| nl + 1);
+    let mut line_start = 0;
+    // Up to where newlines have been looked for.
+    let mut scanned = 0;
+    // Whether the current line begins with an upper-case word and a space, once known.
+    let mut method_word: Option<bool> = None;
+    for at in memmem::find_iter(data, b"HTTP/1.") {
+        if let Some(nl) = memchr::memrchr(b'\n', &data[scanned..at]) {
+            line_start = scanned + nl + 1;
+            method_word = None;
+        }
+        scanned = at;
         if at == line_start && role != Some(Role::Requests) {
             let status = data.get(at + 8..at + 13);
             if status.is_some_and(|s| s[0] == b' ' && s[1..4].iter().all(u8::is_ascii_digit)) {
                 return Some((at, Role::Responses));
             }
         }
-        if at > line_start && role != Some(Role::Responses) {
-            let line = &data[line_start..at];
-            let method_len = line.iter().position(|&b| b == b' ').unwrap_or(0);
-            if method_len > 0
-                && line[..method_len].iter().all(u8::is_ascii_uppercase)
-                && line.ends_with(b" ")
-            {
+        if at > line_start && role != Some(Role::Responses) && data[at - 1] == b' ' {
+            let starts_with_method = *method_word.get_or_insert_with(|| {
+                let line = &data[line_start..at];
+                let method_len = line.iter().position(|&b| b == b' ').unwrap_or(0);
+                method_len > 0 && line[..method_len].iter().all(u8::is_ascii_uppercase)
+            });
+            if starts_with_method {
                 return Some((line_start, Role::Requests));
             }
         }
-        from = at + 1;
     }
     None
 }

@@ -91,6 +91,31 @@ impl Serialize for Text<'_> {
     }
 }
 
+/// Text taken from the wire (header values, request lines). A spreadsheet runs a CSV cell
+/// that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a formula, so in CSV
+/// such a cell gets a leading `'` (OWASP's advice against CSV injection); JSON keeps the
+/// text as it was sent.
+struct Wire<'a>(&'a str, Style);
+
+impl std::fmt::Display for Wire<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Wire(text, style) = *self;
+        if style == Style::Csv && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            f.write_str("'")?;
+        }
+        f.write_str(text)
+    }
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.1 {
+            Style::Csv => serializer.collect_str(self),
+            Style::Json => serializer.serialize_str(self.0),
+        }
+    }
+}
+
 fn flag_names(flags: FlagSet) -> Vec<&'static str> {
     flags.iter().map(Named::as_str).collect()
 }
@@ -170,7 +195,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
         row.serialize_field("keep_alive_timeout_last", &r.keep_alive_timeout_last)?;
         row.serialize_field("keep_alive_max_last", &r.keep_alive_max_last)?;
         row.serialize_field("keep_alive_malformed", &r.keep_alive_malformed)?;
-        row.serialize_field("server_software", &r.server_software)?;
+        row.serialize_field("server_software", &Wire(&r.server_software, style))?;
         row.serialize_field("implied_request_limit", &r.implied_request_limit)?;
         row.serialize_field("max_verdict", &r.verdicts.max)?;
         row.serialize_field("timeout_verdict", &r.verdicts.timeout)?;
@@ -207,8 +232,8 @@ impl Serialize for Row<'_, TransactionRecord> {
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
         row.serialize_field("position", &r.position)?;
-        row.serialize_field("method", &r.method)?;
-        row.serialize_field("target", &r.target)?;
+        row.serialize_field("method", &Wire(&r.method, style))?;
+        row.serialize_field("target", &Wire(&r.target, style))?;
         row.serialize_field("status", &r.status)?;
         row.serialize_field("request_ts", &Time(r.request_ts, style))?;
         row.serialize_field("request_end_ts", &time(r.request_end_ts, style))?;
@@ -229,7 +254,8 @@ impl Serialize for Row<'_, ServerRecord> {
         let (r, style) = (self.record, self.style);
         let mut row = serializer.serialize_struct("server", 22)?;
         row.serialize_field("server", &Text(&r.server))?;
-        row.serialize_field("server_software", &List(&r.server_software, style))?;
+        let software: Vec<Wire> = r.server_software.iter().map(|s| Wire(s, style)).collect();
+        row.serialize_field("server_software", &List(&software, style))?;
         row.serialize_field("connections", &r.connections)?;
         row.serialize_field("requests", &r.requests)?;
         row.serialize_field("reuse_mean", &r.reuse_mean)?;

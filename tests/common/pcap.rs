@@ -244,6 +244,24 @@ impl Conv {
         self
     }
 
+    /// Data at the next sequence number as one frame of any size: a TSO/GRO super-segment
+    /// as captured on an offloading host, IPv4 total length 0 (what such captures show; the
+    /// header checksum is left as it was, readers do not check it).
+    pub fn send_offloaded(&mut self, from: Side, payload: &[u8]) -> &mut Conv {
+        self.send(from, b"");
+        let at = self.last.expect("a frame was just written");
+        let frame = at + RECORD_HEADER;
+        // Ethernet header (14 bytes), then the IPv4 total length at offset 2.
+        self.pcap[frame + 16..frame + 18].copy_from_slice(&0u16.to_be_bytes());
+        self.pcap.extend_from_slice(payload);
+        let length = (self.pcap.len() - frame) as u32;
+        self.pcap[at + 8..at + 12].copy_from_slice(&length.to_le_bytes());
+        self.pcap[at + 12..at + 16].copy_from_slice(&length.to_le_bytes());
+        let end = self.next(from).wrapping_add(payload.len() as u32);
+        self.advance(from, end);
+        self
+    }
+
     /// `bytes` the sender put on the wire that the capture never saw.
     pub fn lose(&mut self, from: Side, bytes: u32) -> &mut Conv {
         let end = self.next(from).wrapping_add(bytes);
