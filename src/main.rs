@@ -72,7 +72,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let live = cli.interface.is_some();
-    let mut report = Report::new(sinks(cli)?);
+    let mut report = Report::new(sinks(cli)?).with_max_memory(cli.max_memory);
     let seconds = |s: f64| (s.max(0.0) * 1e9) as u64;
     let config = Config {
         reassembly_limit: cli.reassembly_limit,

@@ -64,6 +64,13 @@ impl<E: Named> Tally<E> {
         self.counts[value.index()]
     }
 
+    /// Adds another tally's counts to this one.
+    pub fn merge(&mut self, other: &Tally<E>) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.counts.iter().all(|&n| n == 0)
     }

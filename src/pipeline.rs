@@ -34,8 +34,9 @@ pub struct Config {
     pub idle_evict_ns: u64,
     /// Measurement noise the Keep-Alive verdicts forgive.
     pub tolerance: verdict::Tolerance,
-    /// Memory the connection table may hold (estimated); past it the connections idle the
-    /// longest are written out early, flagged `memory-budget`.
+    /// Memory the whole analysis may hold (estimated): the per-server aggregation gets
+    /// [`servers_budget`] of it, the connection table the rest; past it the connections idle
+    /// the longest are written out early, flagged `memory-budget`.
     pub max_memory: usize,
 }
 
@@ -51,6 +52,12 @@ impl Default for Config {
             max_memory: 512 << 20,
         }
     }
+}
+
+/// The share of `--max-memory` the per-server aggregation may hold (the report's); the
+/// connection table holds the rest.
+pub fn servers_budget(max_memory: usize) -> usize {
+    max_memory / 8
 }
 
 /// A finished record.
@@ -386,9 +393,14 @@ impl Analyzer {
             let list = if closed { List::Closed } else { List::Open };
             self.table.touch(id, list);
         }
-        if self.memory_estimate() > self.config.max_memory {
+        if self.memory_estimate() > self.table_budget() {
             self.shed();
         }
+    }
+
+    /// What the connection table may hold: the budget less the per-server aggregation's share.
+    fn table_budget(&self) -> usize {
+        self.config.max_memory - servers_budget(self.config.max_memory)
     }
 
     /// Estimated memory held by the connection table and what it remembers.
@@ -403,7 +415,7 @@ impl Analyzer {
     /// write out the connections idle the longest until a quarter of the budget is free.
     fn shed(&mut self) {
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
-        let target = self.config.max_memory / 4 * 3;
+        let target = self.table_budget() / 4 * 3;
         while self.memory_estimate() > target && self.retired.forget_oldest() {}
         self.retired.shrink();
         while self.memory_estimate() > target {
@@ -427,7 +439,7 @@ impl Analyzer {
     fn retire(&mut self, key: FlowKey, slot: Box<Slot>, reason: EndReason) {
         self.buffered = self.buffered.saturating_sub(slot.buffered_bytes());
         // Remembered within the budget: past half of it, the oldest are forgotten.
-        while self.retired.memory() + RETIRED_COST > self.config.max_memory / 2
+        while self.retired.memory() + RETIRED_COST > self.table_budget() / 2
             && self.retired.forget_oldest()
         {}
         self.retired

@@ -7,9 +7,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::binary::{KASCOPE, Table, TempPath, stderr, stdout};
 use common::pcap::{ACK, C, Conv, Endpoint, RST, S, SERVER};
+use kascope::Config;
+use kascope::record::{Closer, Flag};
 
 fn client(n: u32) -> Endpoint {
     Endpoint {
@@ -290,4 +293,395 @@ fn a_hundred_thousand_one_byte_segments_in_reverse() {
         "peak {} MiB",
         result.peak_rss_mib
     );
+}
+
+// ---- Work linear in the input: each case is timed on an input and on one twice its size. ----
+
+/// Timed runs, one at a time: tests run in parallel, and two at once on two cores share
+/// caches and memory bandwidth.
+static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Doubling the input must at most double the time: the ratio is checked against 3 (a
+/// quadratic path gives 4), with 5 ms of slack for quick runs. Time is this thread's CPU
+/// time, which other processes on a busy machine do not inflate; each input is run five
+/// times, alternately, and the quickest run of each counts. Returns both analyses.
+fn assert_linear(
+    what: &str,
+    small: &[u8],
+    big: &[u8],
+    config: &Config,
+) -> (common::Analysis, common::Analysis) {
+    let _one_at_a_time = TIMING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut times = [Duration::MAX; 2];
+    let mut analyses = [None, None];
+    for _ in 0..5 {
+        for (at, capture) in [small, big].into_iter().enumerate() {
+            let (analysis, took) = common::analyze_bytes(capture, config.clone());
+            times[at] = times[at].min(took);
+            analyses[at] = Some(analysis);
+        }
+    }
+    let [small_time, big_time] = times;
+    let ratio = big_time.as_secs_f64() / small_time.as_secs_f64().max(1e-6);
+    eprintln!("{what}: {small_time:?} -> {big_time:?} for twice the input (x{ratio:.2})");
+    assert!(
+        big_time <= small_time * 3 + Duration::from_millis(5),
+        "{what}: {small_time:?} for the input, {big_time:?} for twice as much (x{ratio:.2})"
+    );
+    let [small, big] = analyses.map(|a| a.expect("five runs"));
+    (small, big)
+}
+
+/// `n` requests on one connection that nobody answers.
+fn unanswered(n: usize) -> Vec<u8> {
+    let requests = b"GET / HTTP/1.1\r\n\r\n".repeat(n);
+    let mut c = trace(8);
+    c.handshake(1000, 5000).send_stream(C, &requests);
+    c.pcap().to_vec()
+}
+
+#[test]
+fn unanswered_requests_past_the_queue_bound_cost_the_same_each() {
+    let (small, big) = assert_linear(
+        "150k/300k unanswered requests",
+        &unanswered(150_000),
+        &unanswered(300_000),
+        &Config::default(),
+    );
+    for (analysis, n) in [(small, 150_000), (big, 300_000)] {
+        let c = common::only(&analysis);
+        assert_eq!(c.requests, n);
+        assert!(c.flags.contains(Flag::QueueOverflow));
+    }
+}
+
+/// After a gap, `segments` offloaded frames of `size` bytes of near misses (`x HTTP/1.1 `
+/// over and over, no newline), then a real request.
+fn near_misses(size: usize, segments: usize) -> Vec<u8> {
+    let filler = b"x HTTP/1.1 ".repeat(size / 11);
+    let mut c = trace(9);
+    c.handshake(1000, 5000)
+        .send(C, b"GET /1 HTTP/1.1\r\n\r\n")
+        .lose(C, 100)
+        // The server acknowledges the lost bytes: a gap, given up at once.
+        .ack(S);
+    for _ in 0..segments {
+        c.send_offloaded(C, &filler);
+    }
+    c.send(C, b"\r\nGET /2 HTTP/1.1\r\n\r\n");
+    c.pcap().to_vec()
+}
+
+#[test]
+fn resync_after_a_gap_is_linear_in_segment_size() {
+    // Twice the bytes by segments twice as large (128 KiB -> 256 KiB, as TSO/GRO captures
+    // hold): the old search was quadratic in the segment size.
+    let (small, big) = assert_linear(
+        "resync over 128/256 KiB segments of near misses",
+        &near_misses(128 << 10, 20),
+        &near_misses(256 << 10, 20),
+        &Config::default(),
+    );
+    for analysis in [small, big] {
+        let c = common::only(&analysis);
+        assert_eq!(c.requests, 2, "the request after the near misses is found");
+        assert!(c.flags.contains(Flag::Gap));
+    }
+}
+
+/// `frames` offloaded frames, each a request head of `size` bytes that never ends, half of
+/// it an upper-case method: stepping past the head's start one byte at a time finds a
+/// request line again at every step.
+fn oversized_heads(size: usize, frames: usize) -> Vec<u8> {
+    let mut c = trace(10);
+    c.handshake(1000, 5000);
+    for _ in 0..frames {
+        let method = "A".repeat(size / 2);
+        let mut head = format!("\r\n{method} / HTTP/1.1\r\nX-Fill: ").into_bytes();
+        head.resize(size, b'a');
+        c.send_offloaded(C, &head);
+    }
+    c.pcap().to_vec()
+}
+
+#[test]
+fn a_head_over_the_bound_is_given_up_once() {
+    let (small, big) = assert_linear(
+        "128/256 KiB heads over the 64 KiB bound",
+        &oversized_heads(128 << 10, 20),
+        &oversized_heads(256 << 10, 20),
+        &Config::default(),
+    );
+    for analysis in [small, big] {
+        let c = common::only(&analysis);
+        // One parse error per head (it was one per byte of the method: 500,000 for five
+        // frames of 256 KiB).
+        assert_eq!(c.parse_errors, 20);
+        assert!(c.resyncs <= 20, "{} resyncs", c.resyncs);
+    }
+}
+
+/// `open` half-open connections, one response advertising `Keep-Alive: timeout=4294967295`,
+/// and one connection that sends a packet every second for `seconds`.
+fn long_idle_table(open: u32, seconds: u32) -> Vec<u8> {
+    let mut c = trace(11);
+    c.handshake(1000, 5000)
+        .send(C, b"GET / HTTP/1.1\r\n\r\n")
+        .send(
+            S,
+            b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=4294967295\r\nContent-Length: 0\r\n\r\n",
+        );
+    for n in 0..open {
+        c.connection(client(1000 + n), SERVER)
+            .syn(n.wrapping_mul(7919));
+    }
+    c.connection(client(999), SERVER).handshake(1, 1);
+    for _ in 0..seconds {
+        c.wait_ms(1000).ack(C);
+    }
+    c.pcap().to_vec()
+}
+
+#[test]
+fn the_idle_sweep_costs_what_expires_not_the_table() {
+    // Twice the input: twice the connections and twice the capture time. A sweep walking
+    // the whole table every second costs connections x seconds: four times as much.
+    let (small, big) = assert_linear(
+        "20k/40k idle connections over 300/600 s",
+        &long_idle_table(20_000, 300),
+        &long_idle_table(40_000, 600),
+        &Config::default(),
+    );
+    assert_eq!(small.connections.len(), 20_002);
+    assert_eq!(big.connections.len(), 40_002);
+    // Nothing was idle for twice the (bounded) advertised timeout: all open at the end.
+    assert!(
+        big.connections
+            .iter()
+            .all(|c| c.closer == Closer::CaptureEnded)
+    );
+}
+
+#[test]
+fn an_endless_advertised_timeout_is_bounded_for_eviction() {
+    // Idle eviction waits twice the largest advertised timeout, bounded at an hour: two
+    // hours and a bit later the advertising connection is written out as evicted.
+    let bound_s = (kascope::pipeline::MAX_ADVERTISED_IDLE_NS / 1_000_000_000) as u32;
+    let capture = long_idle_table(0, 2 * bound_s + 5);
+    let (analysis, _) = common::analyze_bytes(&capture, Config::default());
+    assert_eq!(analysis.connections.len(), 2);
+    let advertiser = &analysis.connections[0];
+    assert_eq!(advertiser.keep_alive_timeout_first, Some(u32::MAX));
+    assert_eq!(advertiser.closer, Closer::Evicted);
+}
+
+// ---- Memory: peak RSS within --max-memory plus a fixed overhead. ----
+
+/// What a run of kascope holds besides what `--max-memory` bounds: the binary and its
+/// libraries, the reader's 1 MiB buffer, output buffers, the allocator's slack. Measured
+/// here as the peak RSS of a run over a tiny capture, plus a margin (docs/robustness.md).
+const FIXED_OVERHEAD_MIB: f64 = 16.0;
+
+fn assert_within(run: &Run, budget_mib: f64, what: &str) {
+    eprintln!(
+        "{what}: peak RSS {:.1} MiB, budget {budget_mib} MiB",
+        run.peak_rss_mib
+    );
+    assert!(
+        run.peak_rss_mib <= budget_mib + FIXED_OVERHEAD_MIB,
+        "{what}: peak RSS {:.1} MiB over the {budget_mib} MiB budget + {FIXED_OVERHEAD_MIB} MiB",
+        run.peak_rss_mib
+    );
+}
+
+#[test]
+fn a_tiny_run_fits_in_the_fixed_overhead() {
+    let mut c = trace(12);
+    c.handshake(1000, 5000)
+        .send(C, b"GET / HTTP/1.1\r\n\r\n")
+        .send(S, b"HTTP/1.1 204 No Content\r\n\r\n");
+    let result = run(&c.write("tiny"), &[]);
+    assert_within(&result, 0.0, "one exchange");
+}
+
+#[test]
+fn a_syn_flood_stays_within_the_budget() {
+    let mut flood = trace(0);
+    for n in 0..400_000 {
+        flood
+            .connection(client(n), SERVER)
+            .syn(n.wrapping_mul(7919));
+    }
+    let result = run(&flood.write("syn-flood-400k"), &["--max-memory", "64MiB"]);
+    assert_eq!(result.table.len(), 400_000, "every connection gets a row");
+    assert_within(&result, 64.0, "400k SYNs");
+}
+
+#[test]
+fn kept_request_text_is_counted_in_the_budget() {
+    // Long methods and targets on requests nobody answers, kept for --transactions-csv
+    // (after a first ordinary request: a 2 KiB method is not taken for HTTP by itself).
+    let method = "M".repeat(2048);
+    let target = format!("/{}", "t".repeat(2048));
+    let mut requests = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+    for _ in 0..99 {
+        requests.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n\r\n").as_bytes());
+    }
+    let mut c = trace(13);
+    for n in 0..400 {
+        c.connection(client(20_000 + n), SERVER)
+            .handshake(1000, 5000)
+            .send_stream(C, &requests);
+    }
+    let transactions = TempPath::new("tx.csv");
+    let result = run(
+        &c.write("long-methods"),
+        &[
+            "--max-memory",
+            "16MiB",
+            "--transactions-csv",
+            transactions.arg(),
+        ],
+    );
+    assert_eq!(result.table.len(), 400);
+    assert_within(&result, 16.0, "40,000 requests with 2 KiB methods");
+    let kept = Table::read(&transactions);
+    assert_eq!(kept.len(), 40_000);
+    assert_eq!(
+        kept.column(1, "method").len(),
+        32,
+        "methods are cut to 32 bytes"
+    );
+    assert_eq!(kept.column(1, "target").len(), 512, "targets to 512");
+}
+
+#[test]
+fn servers_past_their_share_of_the_budget_are_folded_into_one_row() {
+    let mut c = Conv::new().spaced_us(10);
+    let servers = 200_000u32;
+    for n in 0..servers {
+        let server = Endpoint {
+            mac: [2, 0, 0, 0, 0, 1],
+            ip: [10, 200 + (n >> 16) as u8, (n >> 8) as u8, n as u8],
+            port: 80,
+        };
+        c.connection(client(n % 100), server)
+            .mid_stream(1000, 5000)
+            .send(C, b"GET / HTTP/1.1\r\n\r\n")
+            .send(S, b"HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n");
+    }
+    let servers_csv = TempPath::new("servers.csv");
+    let result = run(
+        &c.write("many-servers"),
+        &["--max-memory", "32MiB", "--servers-csv", servers_csv.arg()],
+    );
+    assert_within(&result, 32.0, "200k servers");
+    let rows = Table::read(&servers_csv);
+    let last = rows.len() - 1;
+    assert!(rows.len() < 100_000, "{} rows", rows.len());
+    let folded = rows.column(last, "server");
+    assert!(folded.starts_with("other ("), "{folded}");
+    let connections: u64 = (0..rows.len())
+        .map(|i| rows.column(i, "connections").parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        connections,
+        u64::from(servers),
+        "no connection is lost by folding"
+    );
+    assert!(
+        result
+            .stdout
+            .contains("least-seen servers are summed in the 'other' row")
+    );
+}
+
+// ---- Output safe to open anywhere. ----
+
+/// A server whose `Server` header and a client whose request lines are spreadsheet formulas
+/// and terminal escapes.
+fn hostile_text() -> Conv {
+    let mut c = trace(14);
+    c.handshake(1000, 5000)
+        .send(C, b"GET @SUM(A1) HTTP/1.1\r\nHost: x\r\n\r\n")
+        .send(
+            S,
+            b"HTTP/1.1 200 OK\r\nServer: =cmd|' /C calc'!A0\r\nContent-Length: 0\r\n\r\n",
+        )
+        .send(C, b"-CMD +1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .send(S, b"HTTP/1.1 204 No Content\r\n\r\n");
+    c.connection(client(15), SERVER)
+        .handshake(1000, 5000)
+        .send(C, b"GET /\xc2\x9b2J HTTP/1.1\r\nHost: x\r\n\r\n")
+        // U+009B is CSI to an 8-bit terminal; the escape and BEL are rejected by httparse.
+        .send(
+            S,
+            b"HTTP/1.1 200 OK\r\nServer: \xc2\x9b2J\xc2\x9d0;x\r\nContent-Length: 0\r\n\r\n",
+        )
+        .send(C, b"GET /\x1b[2J\x07 HTTP/1.1\r\n\r\n");
+    c
+}
+
+#[test]
+fn wire_text_that_a_spreadsheet_would_run_is_neutralised_in_csv_only() {
+    let capture = hostile_text().write("formulas");
+    let (connections, transactions, servers, json) = (
+        TempPath::new("c.csv"),
+        TempPath::new("t.csv"),
+        TempPath::new("s.csv"),
+        TempPath::new("c.jsonl"),
+    );
+    let output = common::binary::kascope(&[
+        capture.arg(),
+        "-q",
+        "--csv",
+        connections.arg(),
+        "--transactions-csv",
+        transactions.arg(),
+        "--servers-csv",
+        servers.arg(),
+        "--json",
+        json.arg(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = Table::read(&connections);
+    assert_eq!(rows.column(0, "server_software"), "'=cmd|' /C calc'!A0");
+    let tx = Table::read(&transactions);
+    assert_eq!(tx.column(0, "target"), "'@SUM(A1)");
+    assert_eq!(tx.column(1, "method"), "'-CMD");
+    assert_eq!(tx.column(1, "target"), "'+1");
+    let by_server = Table::read(&servers);
+    assert!(by_server.column(0, "server_software").starts_with("'=cmd"));
+    // Every cell of every CSV: nothing starts like a formula.
+    for table in [&rows, &tx, &by_server] {
+        for row in &table.rows {
+            for cell in row {
+                let formula = cell.starts_with(['=', '+', '@', '\t', '\r'])
+                    || (cell.starts_with('-') && cell.parse::<f64>().is_err());
+                assert!(!formula, "{cell:?}");
+            }
+        }
+    }
+    // JSON keeps what was sent.
+    let line = std::fs::read_to_string(&json).unwrap();
+    let first: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(first["server_software"], "=cmd|' /C calc'!A0");
+}
+
+#[test]
+fn control_characters_from_the_wire_never_reach_the_terminal() {
+    let capture = hostile_text().write("escapes");
+    for args in [&[][..], &["-q"], &["--servers"], &["--rows", "1"]] {
+        let output = common::binary::kascope(&[&[capture.arg()][..], args].concat());
+        assert!(output.status.success(), "{}", stderr(&output));
+        for text in [stdout(&output), stderr(&output)] {
+            let bad: Vec<char> = text
+                .chars()
+                .filter(|&ch| ch != '\n' && (ch.is_control() || ch == '\u{7f}'))
+                .collect();
+            assert!(bad.is_empty(), "{args:?}: {bad:?} in:\n{text}");
+        }
+    }
 }

@@ -56,6 +56,12 @@ const MAX_IN_FLIGHT: usize = 100_000;
 /// Target bytes kept per request for the transactions output.
 const MAX_TARGET: usize = 512;
 
+/// Method bytes kept per request (the longest registered method has 17).
+const MAX_METHOD: usize = 32;
+
+/// What the allocator keeps beside each allocation (glibc: 8 bytes, rounded to 16).
+const MALLOC_OVERHEAD: usize = 16;
+
 #[derive(Debug, Default)]
 pub(super) struct Transactions {
     queue: VecDeque<Transaction>,
@@ -69,6 +75,8 @@ pub(super) struct Transactions {
     overflowed: bool,
     /// Transactions whose response ended, waiting to be taken (only when details are kept).
     finished: Vec<Transaction>,
+    /// Heap bytes of the methods and targets kept in `queue` and `finished`.
+    detail_bytes: usize,
 }
 
 impl Transactions {
@@ -94,8 +102,11 @@ impl Transactions {
             self.overflowed = true;
             return in_flight;
         }
-        let (method, target) = if self.keep_details {
-            (method.into(), truncate(target, MAX_TARGET).into())
+        let (method, target): (Box<str>, Box<str>) = if self.keep_details {
+            let method = truncate(method, MAX_METHOD);
+            let target = truncate(target, MAX_TARGET);
+            self.detail_bytes += detail_cost(method) + detail_cost(target);
+            (method.into(), target.into())
         } else {
             (Box::default(), Box::default())
         };
@@ -198,6 +209,12 @@ impl Transactions {
     }
 
     pub(super) fn take_finished(&mut self) -> std::vec::Drain<'_, Transaction> {
+        let leaving: usize = self
+            .finished
+            .iter()
+            .map(|t| detail_cost(&t.method) + detail_cost(&t.target))
+            .sum();
+        self.detail_bytes = self.detail_bytes.saturating_sub(leaving);
         self.finished.drain(..)
     }
 
@@ -221,9 +238,19 @@ impl Transactions {
         self.overflowed
     }
 
-    /// Memory held, for the memory budget.
+    /// Memory held, for the memory budget: the queues by capacity, and the kept text.
     pub(super) fn buffered_bytes(&self) -> usize {
-        (self.queue.len() + self.finished.len()) * std::mem::size_of::<Transaction>()
+        (self.queue.capacity() + self.finished.capacity()) * std::mem::size_of::<Transaction>()
+            + self.detail_bytes
+    }
+}
+
+/// Heap memory of one kept string.
+fn detail_cost(text: &str) -> usize {
+    if text.is_empty() {
+        0
+    } else {
+        text.len() + MALLOC_OVERHEAD
     }
 }
 

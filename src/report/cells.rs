@@ -253,7 +253,7 @@ impl Serialize for Row<'_, ServerRecord> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (r, style) = (self.record, self.style);
         let mut row = serializer.serialize_struct("server", 22)?;
-        row.serialize_field("server", &Text(&r.server))?;
+        row.serialize_field("server", &r.name())?;
         let software: Vec<Wire> = r.server_software.iter().map(|s| Wire(s, style)).collect();
         row.serialize_field("server_software", &List(&software, style))?;
         row.serialize_field("connections", &r.connections)?;

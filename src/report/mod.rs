@@ -15,7 +15,7 @@ mod table;
 
 use std::io;
 
-use crate::pipeline::{FrameCounts, Output};
+use crate::pipeline::{Config, FrameCounts, Output, servers_budget};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
 pub use cells::{Row, Style};
@@ -70,8 +70,15 @@ impl Report {
         Report {
             sinks,
             totals: Totals::default(),
-            servers: Servers::default(),
+            servers: Servers::new(servers_budget(Config::default().max_memory)),
         }
+    }
+
+    /// Keeps the per-server aggregation within its share of `max_memory` (the whole
+    /// `--max-memory`: the connection table takes the rest, see [`servers_budget`]).
+    pub fn with_max_memory(mut self, max_memory: usize) -> Report {
+        self.servers = Servers::new(servers_budget(max_memory));
+        self
     }
 
     pub fn wants_transactions(&self) -> bool {
@@ -105,7 +112,7 @@ impl Report {
     }
 
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
-        let servers = self.servers.records();
+        let servers = self.servers.take_records();
         let end = RunEnd {
             counts,
             totals: &self.totals,

@@ -2,6 +2,7 @@
 //! address:port with HTTP traffic, and the terminal table of them.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
@@ -22,6 +23,9 @@ const MAX_IDLE_SAMPLES: usize = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerRecord {
     pub server: SocketAddr,
+    /// 0 for a server; otherwise this row sums this many least-seen servers, folded together
+    /// to keep the aggregation within its memory budget (its `server` is meaningless).
+    pub folded: u64,
     /// Distinct `Server` header values (up to 8).
     pub server_software: Vec<String>,
     pub connections: u64,
@@ -47,6 +51,7 @@ impl ServerRecord {
     fn new(server: SocketAddr) -> ServerRecord {
         ServerRecord {
             server,
+            folded: 0,
             server_software: Vec::new(),
             connections: 0,
             requests: 0,
@@ -64,6 +69,65 @@ impl ServerRecord {
         }
     }
 
+    /// The server's name in a report: its address, or `other (N servers)` for the row the
+    /// least-seen servers were folded into.
+    pub fn name(&self) -> String {
+        match self.folded {
+            0 => self.server.to_string(),
+            n => format!("other ({n} servers)"),
+        }
+    }
+
+    /// Heap memory of the record in the aggregation's map, for its memory budget.
+    fn memory(&self) -> usize {
+        const MALLOC_OVERHEAD: usize = 16;
+        let software: usize = self
+            .server_software
+            .iter()
+            .map(|s| s.capacity() + MALLOC_OVERHEAD)
+            .sum();
+        // The map bucket (at worst half full), plus each vector's allocation.
+        2 * (std::mem::size_of::<(SocketAddr, ServerRecord)>() + 1)
+            + software
+            + self.server_software.capacity() * std::mem::size_of::<String>()
+            + (self.keep_alive_timeouts.capacity() + self.keep_alive_max_first.capacity()) * 4
+            + self.idle_closes.capacity() * 8
+            + 5 * MALLOC_OVERHEAD
+    }
+
+    /// The row as reported: idle closes in order, the mean reuse computed.
+    fn finished(mut self) -> ServerRecord {
+        self.idle_closes.sort_unstable();
+        self.reuse_mean = (self.requests as f64 / self.connections as f64 * 100.0).round() / 100.0;
+        self
+    }
+
+    /// Adds another server's figures to this row.
+    fn absorb(&mut self, other: ServerRecord) {
+        self.folded += other.folded.max(1);
+        self.connections += other.connections;
+        self.requests += other.requests;
+        self.reuse_max = self.reuse_max.max(other.reuse_max);
+        self.pipelined_connections += other.pipelined_connections;
+        for software in other.server_software {
+            keep_distinct(&mut self.server_software, software);
+        }
+        for timeout in other.keep_alive_timeouts {
+            keep_distinct(&mut self.keep_alive_timeouts, timeout);
+        }
+        for max in other.keep_alive_max_first {
+            keep_distinct(&mut self.keep_alive_max_first, max);
+        }
+        let room = MAX_IDLE_SAMPLES.saturating_sub(self.idle_closes.len());
+        self.idle_closes
+            .extend(other.idle_closes.into_iter().take(room));
+        self.max_verdicts.merge(&other.max_verdicts);
+        self.timeout_verdicts.merge(&other.timeout_verdicts);
+        self.races += other.races;
+        self.unannounced_closes += other.unannounced_closes;
+        self.violations += other.violations;
+    }
+
     /// The upper median of the idle closes.
     pub fn idle_close_median_ns(&self) -> Option<u64> {
         self.idle_closes.get(self.idle_closes.len() / 2).copied()
@@ -77,21 +141,46 @@ fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
     }
 }
 
-/// The per-server aggregation, fed one connection record at a time.
-#[derive(Debug, Default)]
+/// The per-server aggregation, fed one connection record at a time, within a memory
+/// budget: past it, the least-seen half of the servers is folded into one `other` row.
+#[derive(Debug)]
 pub struct Servers {
     by_server: HashMap<SocketAddr, ServerRecord>,
+    /// The servers folded together so far, if any were.
+    other: Option<ServerRecord>,
+    /// Estimated memory of `by_server`, and what it may reach.
+    memory: usize,
+    budget: usize,
 }
 
 impl Servers {
+    /// An aggregation that keeps within `budget` bytes (estimated).
+    pub fn new(budget: usize) -> Servers {
+        Servers {
+            by_server: HashMap::new(),
+            other: None,
+            memory: 0,
+            budget,
+        }
+    }
+
+    /// Servers folded into the `other` row.
+    pub fn folded(&self) -> u64 {
+        self.other.as_ref().map_or(0, |other| other.folded)
+    }
+
     pub fn add(&mut self, record: &ConnectionRecord) {
         if record.protocol != Protocol::Http {
             return;
         }
-        let stats = self
-            .by_server
-            .entry(record.server)
-            .or_insert_with(|| ServerRecord::new(record.server));
+        let (stats, before) = match self.by_server.entry(record.server) {
+            Entry::Occupied(entry) => {
+                let stats = entry.into_mut();
+                let before = stats.memory();
+                (stats, before)
+            }
+            Entry::Vacant(entry) => (entry.insert(ServerRecord::new(record.server)), 0),
+        };
         stats.connections += 1;
         stats.requests += u64::from(record.requests);
         stats.reuse_max = stats.reuse_max.max(record.requests);
@@ -127,25 +216,46 @@ impl Servers {
         stats.races += u64::from(record.verdicts.race_request.is_some());
         stats.unannounced_closes += u64::from(record.verdicts.unannounced_close);
         stats.violations += u64::from(record.verdicts.is_violation());
+        self.memory = (self.memory + stats.memory()).saturating_sub(before);
+        if self.memory > self.budget {
+            self.fold_least_seen();
+        }
     }
 
-    /// Rows, busiest server first (then by address as text).
-    pub fn records(&self) -> Vec<ServerRecord> {
-        let mut rows: Vec<(String, ServerRecord)> = self
+    /// Folds the half of the servers with the fewest connections into the `other` row. Each
+    /// fold halves the map, so its cost is paid for by the servers added since the last.
+    fn fold_least_seen(&mut self) {
+        let mut by_seen: Vec<(u64, SocketAddr)> = self
             .by_server
             .values()
-            .map(|stats| {
-                let mut row = stats.clone();
-                row.idle_closes.sort_unstable();
-                row.reuse_mean =
-                    (row.requests as f64 / row.connections as f64 * 100.0).round() / 100.0;
-                (row.server.to_string(), row)
-            })
+            .map(|stats| (stats.connections, stats.server))
+            .collect();
+        by_seen.sort_unstable();
+        let other = self
+            .other
+            .get_or_insert_with(|| ServerRecord::new(SocketAddr::from(([0, 0, 0, 0], 0))));
+        for (_, server) in &by_seen[..by_seen.len().div_ceil(2)] {
+            if let Some(stats) = self.by_server.remove(server) {
+                self.memory = self.memory.saturating_sub(stats.memory());
+                other.absorb(stats);
+            }
+        }
+        self.by_server.shrink_to_fit();
+    }
+
+    /// Rows, busiest server first (then by address as text); the `other` row last.
+    pub fn take_records(&mut self) -> Vec<ServerRecord> {
+        self.memory = 0;
+        let mut rows: Vec<(String, ServerRecord)> = std::mem::take(&mut self.by_server)
+            .into_values()
+            .map(|row| (row.server.to_string(), row.finished()))
             .collect();
         rows.sort_by(|(a_name, a), (b_name, b)| {
             b.connections.cmp(&a.connections).then(a_name.cmp(b_name))
         });
-        rows.into_iter().map(|(_, row)| row).collect()
+        let mut rows: Vec<ServerRecord> = rows.into_iter().map(|(_, row)| row).collect();
+        rows.extend(self.other.take().map(ServerRecord::finished));
+        rows
     }
 }
 
@@ -209,7 +319,7 @@ impl Sink for ServersTable {
             writeln!(
                 out,
                 "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {}",
-                r.server.to_string(),
+                r.name(),
                 r.connections,
                 r.requests,
                 format!("{:.1}/{}", r.reuse_mean, r.reuse_max),
@@ -243,6 +353,14 @@ impl Sink for ServersTable {
                 out,
                 "... {} more servers (see --servers-csv)",
                 rows.len() - self.limit
+            )?;
+        }
+        if let Some(other) = rows.iter().find(|r| r.folded > 0) {
+            writeln!(
+                out,
+                "the {} least-seen servers are summed in the 'other' row, to keep within the \
+                 memory budget (--max-memory)",
+                other.folded
             )?;
         }
         Ok(())

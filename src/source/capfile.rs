@@ -44,6 +44,14 @@ enum Format {
     },
 }
 
+/// Why an input could not be opened as a capture.
+pub(super) enum OpenError {
+    /// The bytes are not pcap or pcapng: why.
+    NotACapture(String),
+    /// The bytes could not be read (a damaged or cut compressed stream): the error.
+    Unreadable(String),
+}
+
 /// What the next record turned out to be.
 pub(super) enum Next<'a> {
     Frame(Frame<'a>),
@@ -69,6 +77,9 @@ pub(super) struct CaptureReader {
     start: usize,
     end: usize,
     eof: bool,
+    /// What ended the input early (a corrupt or cut compressed stream, an I/O error), to
+    /// report once the bytes before it are used up.
+    error: Option<io::Error>,
     format: Format,
 }
 
@@ -135,18 +146,19 @@ impl Interface {
     }
 }
 
-/// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the input ends; returns the bytes read, and the error that
+/// stopped it early, if one did (the bytes before it are good).
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut filled = 0;
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
+            Err(err) => return (filled, Some(err)),
         }
     }
-    Ok(filled)
+    (filled, None)
 }
 
 /// The words for a read error of the underlying stream (a decompressor's complaint, an I/O
@@ -164,18 +176,23 @@ fn bad_record(what: String) -> String {
 }
 
 impl CaptureReader {
-    /// Reads the file header. The error is the reason the bytes are not a capture.
-    pub(super) fn open(mut input: Box<dyn Read + Send>) -> Result<CaptureReader, String> {
+    /// Reads the file header. The error says why the bytes are not a capture, or why they
+    /// could not be read.
+    pub(super) fn open(mut input: Box<dyn Read + Send>) -> Result<CaptureReader, OpenError> {
         let mut buf = vec![0u8; BUFFER];
-        let end = read_full(&mut *input, &mut buf).map_err(|err| format!("read error: {err}"))?;
-        let eof = end < buf.len();
-        let format = Self::sniff(&buf[..end])?;
+        let (end, error) = read_full(&mut *input, &mut buf);
+        let format = match (Self::sniff(&buf[..end]), &error) {
+            (Ok(format), _) => format,
+            (Err(_), Some(err)) => return Err(OpenError::Unreadable(err.to_string())),
+            (Err(reason), None) => return Err(OpenError::NotACapture(reason)),
+        };
         let mut reader = CaptureReader {
             input,
+            eof: end < buf.len() || error.is_some(),
             buf,
             start: 0,
             end,
-            eof,
+            error,
             format,
         };
         match reader.format {
@@ -253,9 +270,9 @@ impl CaptureReader {
 
     /// Makes `len` bytes available at `start`, reading (and growing the buffer up to
     /// [`MAX_RECORD`]) as needed. Returns how many are there if the input ends first.
-    fn fill(&mut self, len: usize) -> Result<usize, io::Error> {
+    fn fill(&mut self, len: usize) -> usize {
         if self.end - self.start >= len {
-            return Ok(len);
+            return len;
         }
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -266,23 +283,28 @@ impl CaptureReader {
             self.buf.resize(len.next_power_of_two(), 0);
         }
         while !self.eof && self.end < len {
-            let got = read_full(&mut *self.input, &mut self.buf[self.end..])?;
+            let (got, error) = read_full(&mut *self.input, &mut self.buf[self.end..]);
             self.end += got;
-            self.eof = got == 0 || self.end < self.buf.len();
+            self.eof = got == 0 || self.end < self.buf.len() || error.is_some();
+            self.error = error;
         }
-        Ok((self.end - self.start).min(len))
+        (self.end - self.start).min(len)
     }
 
-    /// Bytes `start..start + len` must be there; the `Err` is the damage message.
+    /// Bytes `start..start + len` must be there: false at a clean end of the input; the
+    /// `Err` is the damage message.
     fn need(&mut self, len: usize) -> Result<bool, String> {
-        match self.fill(len) {
-            Ok(got) if got == len => Ok(true),
-            Ok(0) => Ok(false),
-            Ok(got) => Err(format!(
+        let got = self.fill(len);
+        if got == len {
+            return Ok(true);
+        }
+        match &self.error {
+            Some(err) => Err(stream_damage(err)),
+            None if got == 0 => Ok(false),
+            None => Err(format!(
                 "file is cut short (its last record has {got} of {len} bytes); results \
                  cover the packets before the cut"
             )),
-            Err(err) => Err(stream_damage(&err)),
         }
     }
 

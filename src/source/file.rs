@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pcap::{BpfProgram, Capture};
 
-use super::capfile::{CaptureReader, Next, dlt_of};
+use super::capfile::{CaptureReader, Next, OpenError, dlt_of};
 use super::input::{self, Compression};
 use super::{FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
 
@@ -142,12 +142,21 @@ impl FileSource {
             input: name.clone(),
             message,
         };
-        let reader = CaptureReader::open(input.bytes).map_err(|reason| {
-            fail(match input.compression {
-                Compression::None => format!("not a readable pcap/pcapng capture: {reason}"),
-                other => format!(
+        let compression = input.compression;
+        let reader = CaptureReader::open(input.bytes).map_err(|err| {
+            fail(match (err, compression) {
+                (OpenError::NotACapture(reason), Compression::None) => {
+                    format!("not a readable pcap/pcapng capture: {reason}")
+                }
+                (OpenError::NotACapture(reason), kind) => format!(
                     "{}-compressed, but not a pcap/pcapng inside: {reason}",
-                    other.name()
+                    kind.name()
+                ),
+                (OpenError::Unreadable(err), Compression::None) => format!("read error: {err}"),
+                (OpenError::Unreadable(err), kind) => format!(
+                    "{}-compressed, but the stream cannot be read ({err}): the file is cut \
+                     short or damaged before its first packets",
+                    kind.name()
                 ),
             })
         })?;

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use kascope::driver::{self, Limits, Unobserved};
 use kascope::report::{Report, RunEnd, Sink};
@@ -94,14 +95,41 @@ impl Sink for Collect {
 
 /// Runs the library over a capture as the binary does (driver, analyzer, report).
 pub fn analyze_with(path: &Path, config: Config) -> Analysis {
+    let source = FileSource::open(vec![path.to_path_buf()], None)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
+    run_source(source, config, &path.display().to_string()).0
+}
+
+/// CPU time this thread has run, from the scheduler's count in nanoseconds: unlike the
+/// wall clock it does not grow while other processes have the CPU (a busy test machine).
+pub fn thread_cpu_time() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .expect("Linux gives every thread /proc/thread-self/schedstat");
+    let ns = text
+        .split_whitespace()
+        .next()
+        .and_then(|field| field.parse().ok())
+        .expect("schedstat starts with the nanoseconds run");
+    Duration::from_nanos(ns)
+}
+
+/// Runs the library over a capture held in memory; also says how much CPU time the
+/// analysis took on this thread (reading included, building the input not).
+pub fn analyze_bytes(bytes: &[u8], config: Config) -> (Analysis, Duration) {
+    let input = Box::new(std::io::Cursor::new(bytes.to_vec()));
+    let source = FileSource::from_reader("built capture", input, None)
+        .unwrap_or_else(|err| panic!("cannot open the built capture: {err}"));
+    run_source(source, config, "the built capture")
+}
+
+fn run_source(mut source: FileSource, config: Config, name: &str) -> (Analysis, Duration) {
+    let started = thread_cpu_time();
     let collected = Rc::new(RefCell::new(Collected::default()));
     let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
         transactions: report.wants_transactions(),
         ..config
     });
-    let mut source = FileSource::open(vec![path.to_path_buf()], None)
-        .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
     let stats = driver::run(
         &mut source,
         &mut analyzer,
@@ -109,10 +137,11 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
         &Limits::default(),
         &mut Unobserved,
     )
-    .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    .unwrap_or_else(|err| panic!("reading {name}: {err}"));
     report
         .finish(analyzer.counts())
         .expect("the collecting sink cannot fail");
+    let took = thread_cpu_time() - started;
     drop(report);
     let Collected {
         mut connections,
@@ -122,11 +151,12 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
         .unwrap()
         .into_inner();
     connections.sort_by_key(|r| r.stream);
-    Analysis {
+    let analysis = Analysis {
         connections,
         transactions,
         warnings: stats.warnings,
-    }
+    };
+    (analysis, took)
 }
 
 /// One row of a tshark oracle CSV, as strings by column name.

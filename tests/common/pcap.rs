@@ -331,3 +331,109 @@ impl Conv {
         analysis
     }
 }
+
+/// The records of a classic pcap as built by [`Conv`]: (microseconds since the epoch, frame).
+pub fn pcap_records(pcap: &[u8]) -> Vec<(u64, &[u8])> {
+    let mut records = Vec::new();
+    let mut at = PCAP_HEADER;
+    while at + RECORD_HEADER <= pcap.len() {
+        let word = |i: usize| u32::from_le_bytes(pcap[at + i..at + i + 4].try_into().unwrap());
+        let ts_us = u64::from(word(0)) * 1_000_000 + u64::from(word(4));
+        let caplen = word(8) as usize;
+        records.push((
+            ts_us,
+            &pcap[at + RECORD_HEADER..at + RECORD_HEADER + caplen],
+        ));
+        at += RECORD_HEADER + caplen;
+    }
+    records
+}
+
+/// A pcapng file written block by block (pcapng spec, draft-ietf-opsawg-pcapng): sections
+/// in either byte order, interfaces with their own link type and timestamp resolution, and
+/// enhanced packet blocks on them.
+pub struct Pcapng {
+    bytes: Vec<u8>,
+    big_endian: bool,
+}
+
+impl Pcapng {
+    /// A file whose first section has the given byte order.
+    pub fn new(big_endian: bool) -> Pcapng {
+        let mut file = Pcapng {
+            bytes: Vec::new(),
+            big_endian,
+        };
+        file.section(big_endian);
+        file
+    }
+
+    fn u16(&self, value: u16) -> [u8; 2] {
+        if self.big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        }
+    }
+
+    fn u32(&self, value: u32) -> [u8; 4] {
+        if self.big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        }
+    }
+
+    /// A block of `kind` around `body` (padded to 4 bytes), its length before and after.
+    fn block(&mut self, kind: u32, body: &[u8]) -> &mut Pcapng {
+        let padded = body.len().next_multiple_of(4);
+        let len = (12 + padded) as u32;
+        let (kind, len_bytes) = (self.u32(kind), self.u32(len));
+        self.bytes.extend_from_slice(&kind);
+        self.bytes.extend_from_slice(&len_bytes);
+        self.bytes.extend_from_slice(body);
+        self.bytes.resize(self.bytes.len() + padded - body.len(), 0);
+        self.bytes.extend_from_slice(&len_bytes);
+        self
+    }
+
+    /// A new section (its interfaces start over), in the given byte order.
+    pub fn section(&mut self, big_endian: bool) -> &mut Pcapng {
+        self.big_endian = big_endian;
+        let mut body = self.u32(0x1a2b_3c4d).to_vec();
+        body.extend_from_slice(&self.u16(1));
+        body.extend_from_slice(&self.u16(0));
+        body.extend_from_slice(&u64::MAX.to_le_bytes()); // section length unknown
+        self.block(0x0a0d_0d0a, &body)
+    }
+
+    /// An interface with `link_type` (a LINKTYPE_ value); `tsresol` is the `if_tsresol`
+    /// option (6, microseconds, when absent). Interfaces are numbered from 0 per section.
+    pub fn interface(&mut self, link_type: u16, tsresol: Option<u8>) -> &mut Pcapng {
+        let mut body = self.u16(link_type).to_vec();
+        body.extend_from_slice(&self.u16(0));
+        body.extend_from_slice(&self.u32(0)); // no snaplen
+        if let Some(resolution) = tsresol {
+            body.extend_from_slice(&self.u16(9));
+            body.extend_from_slice(&self.u16(1));
+            body.extend_from_slice(&[resolution, 0, 0, 0]);
+            body.extend_from_slice(&[0; 4]); // opt_endofopt
+        }
+        self.block(1, &body)
+    }
+
+    /// A packet on `interface` at `ts` in that interface's units.
+    pub fn packet(&mut self, interface: u32, ts: u64, frame: &[u8]) -> &mut Pcapng {
+        let mut body = self.u32(interface).to_vec();
+        body.extend_from_slice(&self.u32((ts >> 32) as u32));
+        body.extend_from_slice(&self.u32(ts as u32));
+        body.extend_from_slice(&self.u32(frame.len() as u32));
+        body.extend_from_slice(&self.u32(frame.len() as u32));
+        body.extend_from_slice(frame);
+        self.block(6, &body)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
