@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages kascope needs (idempotent, Debian/Ubuntu).
-#   build:      pkg-config, libpcap-dev (+ a C linker for rustc)
+#   build:      pkg-config, libpcap-dev, liblzma-dev (xz input; + a C compiler for rustc and zstd)
 #   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump
 #   bench/gen:  nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
 #               time (GNU /usr/bin/time for peak RSS); hyperfine is optional
@@ -10,7 +10,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2)
+REQUIRED=(pkg-config libpcap-dev liblzma-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2)
 OPTIONAL=(hyperfine)
 # any of these satisfies "nginx"; nginx-light is preferred when it has to be installed
 NGINX_ALTS=(nginx-light nginx nginx-core nginx-full nginx-extras)
