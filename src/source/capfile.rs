@@ -9,6 +9,7 @@
 
 use std::io::{self, Read};
 
+use super::input::read_full;
 use super::{Frame, Linktype};
 
 /// The largest record accepted. libpcap's limit is 256 KiB of packet; GRO/BIG TCP captures
@@ -144,21 +145,6 @@ impl Interface {
         };
         ns.wrapping_add_signed(self.offset_s.wrapping_mul(1_000_000_000))
     }
-}
-
-/// Reads until `buf` is full or the input ends; returns the bytes read, and the error that
-/// stopped it early, if one did (the bytes before it are good).
-fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return (filled, Some(err)),
-        }
-    }
-    (filled, None)
 }
 
 /// The words for a read error of the underlying stream (a decompressor's complaint, an I/O

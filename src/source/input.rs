@@ -79,17 +79,9 @@ pub(super) fn wrap(raw: Box<dyn Read + Send>) -> Input {
         count: Arc::clone(&raw_read),
     };
     // Peek at the magic without seeking (standard input cannot), then put it back in front.
+    // A read error here comes back on the first real read.
     let mut magic = [0u8; 6];
-    let mut got = 0;
-    while got < magic.len() {
-        match counted.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            // The error comes back on the first real read.
-            Err(_) => break,
-        }
-    }
+    let (got, _) = read_full(&mut counted, &mut magic);
     let compression = Compression::of(&magic[..got]);
     let whole = Cursor::new(magic[..got].to_vec()).chain(counted);
     let bytes: Box<dyn Read + Send> = match compression {
@@ -107,6 +99,21 @@ pub(super) fn wrap(raw: Box<dyn Read + Send>) -> Input {
         compression,
         raw_read,
     }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read, and the error that
+/// stopped it early, if one did (the bytes before it are good).
+pub(super) fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return (filled, Some(err)),
+        }
+    }
+    (filled, None)
 }
 
 /// A stream whose first read fails with the error that prevented opening it.
