@@ -135,6 +135,52 @@ fn a_filter_applies_to_every_link_type_of_a_pcapng() {
     assert!(stdout(&output).starts_with("3 connections (3 HTTP), 6 requests"));
 }
 
+/// Frames matched by a BPF filter, as tcpdump (libpcap reading the file itself) counts them.
+fn tcpdump_count(path: &TempPath, filter: &str) -> usize {
+    let output = Command::new("tcpdump")
+        .args(["-nn", "-r", path.arg(), filter])
+        .output()
+        .expect("tcpdump is installed by scripts/install-deps.sh");
+    assert!(output.status.success(), "tcpdump: {}", stderr(&output));
+    stdout(&output).lines().count()
+}
+
+#[test]
+fn filters_on_length_see_the_wire_length_as_libpcap_gives_it() {
+    // A request cut to 40 captured payload bytes out of 1,000 (snaplen).
+    let mut c = Conv::new();
+    let mut request = b"POST / HTTP/1.1\r\nContent-Length: 960\r\n\r\n".to_vec();
+    request.resize(1000, b'b');
+    c.handshake(1000, 5000)
+        .send_cut(C, &request, 40)
+        .send(S, b"HTTP/1.1 204 No Content\r\n\r\n");
+    let path = TempPath::with("cut.pcap", c.pcap());
+    for (filter, matched) in [
+        ("greater 500", 1),
+        ("less 100", 4),
+        ("tcp and len > 1000", 1),
+    ] {
+        let expected = tcpdump_count(&path, filter);
+        assert_eq!(expected, matched, "tcpdump, {filter}");
+        let output = kascope(
+            &[
+                &[path.arg(), "-q"][..],
+                &filter.split(' ').collect::<Vec<_>>(),
+            ]
+            .concat(),
+        );
+        let frames = format!("; {expected} frames, {expected} TCP segments");
+        assert!(
+            stdout(&output)
+                .lines()
+                .next()
+                .is_some_and(|l| l.ends_with(&frames)),
+            "{filter}: tcpdump matches {expected}: {}",
+            stdout(&output)
+        );
+    }
+}
+
 /// A connection evicted after the idle timeout whose server sends a RST 2.5 hours later;
 /// another connection before it and one after. tshark numbers them 0, 1, 2 and counts the
 /// RST in stream 0.

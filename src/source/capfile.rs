@@ -68,6 +68,8 @@ struct Located {
     link_type: Linktype,
     from: usize,
     to: usize,
+    /// The packet's length on the wire (at least the captured length).
+    wire_len: u32,
 }
 
 /// A capture file being read.
@@ -294,9 +296,9 @@ impl CaptureReader {
         }
     }
 
-    /// The next frame that `keep` accepts (given its link type and bytes), the clean end of
-    /// the input, or the damage that stops it.
-    pub(super) fn next(&mut self, mut keep: impl FnMut(Linktype, &[u8]) -> bool) -> Next<'_> {
+    /// The next frame that `keep` accepts (given its link type, bytes and length on the
+    /// wire), the clean end of the input, or the damage that stops it.
+    pub(super) fn next(&mut self, mut keep: impl FnMut(Linktype, &[u8], u32) -> bool) -> Next<'_> {
         loop {
             let found = match self.format {
                 Format::Pcap { .. } => self.pcap_record(),
@@ -308,8 +310,9 @@ impl CaptureReader {
                     link_type,
                     from,
                     to,
+                    wire_len,
                 })) => {
-                    if keep(link_type, &self.buf[from..to]) {
+                    if keep(link_type, &self.buf[from..to], wire_len) {
                         return Next::Frame(Frame {
                             ts_ns,
                             link_type,
@@ -341,6 +344,7 @@ impl CaptureReader {
         let seconds = u64::from(u32_at(head, 0, big_endian));
         let fraction = u64::from(u32_at(head, 4, big_endian));
         let caplen = u32_at(head, 8, big_endian) as usize;
+        let wire = u32_at(head, 12, big_endian);
         if caplen > MAX_RECORD {
             return Err(Some(bad_record(format!(
                 "a record claims {caplen} captured bytes, more than the {MAX_RECORD} a \
@@ -359,6 +363,7 @@ impl CaptureReader {
             link_type: interface.link_type,
             from,
             to: from + caplen,
+            wire_len: wire.max(caplen as u32),
         }))
     }
 
@@ -411,8 +416,9 @@ impl CaptureReader {
                 "a pcapng block of type {kind:#x} is too short for its contents"
             )))
         };
-        // (interface, timestamp, offset of the data in the body, captured length)
-        let (interface, ts, data_at, caplen) = match kind {
+        // (interface, timestamp, offset of the data in the body, captured length, length on
+        // the wire)
+        let (interface, ts, data_at, caplen, wire) = match kind {
             IDB => {
                 if body.len() < 8 {
                     return Err(short());
@@ -436,16 +442,17 @@ impl CaptureReader {
                 let high = u64::from(u32_at(body, 4, big_endian));
                 let low = u64::from(u32_at(body, 8, big_endian));
                 let caplen = u32_at(body, 12, big_endian) as usize;
-                (id, Some(high << 32 | low), 20, caplen)
+                let wire = u32_at(body, 16, big_endian);
+                (id, Some(high << 32 | low), 20, caplen, wire)
             }
             SIMPLE_PACKET => {
                 if body.len() < 4 {
                     return Err(short());
                 }
-                let wire = u32_at(body, 0, big_endian) as usize;
+                let wire = u32_at(body, 0, big_endian);
                 let snaplen = interfaces.first().map_or(u32::MAX, |i| i.snaplen) as usize;
-                let caplen = wire.min(if snaplen == 0 { usize::MAX } else { snaplen });
-                (0, None, 4, caplen.min(body.len() - 4))
+                let caplen = (wire as usize).min(if snaplen == 0 { usize::MAX } else { snaplen });
+                (0, None, 4, caplen.min(body.len() - 4), wire)
             }
             _ => return Ok(None),
         };
@@ -466,6 +473,7 @@ impl CaptureReader {
             link_type: interface.link_type,
             from,
             to: from + caplen,
+            wire_len: wire.max(caplen as u32),
         }))
     }
 }

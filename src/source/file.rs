@@ -49,6 +49,52 @@ struct Program(BpfProgram);
 // neither shares nor changes after `pcap_compile`; moving it to another thread is sound.
 unsafe impl Send for Program {}
 
+/// libpcap's `struct bpf_program`.
+#[repr(C)]
+struct RawProgram {
+    bf_len: std::ffi::c_uint,
+    bf_insns: *const pcap::BpfInstruction,
+}
+
+/// libpcap's `struct pcap_pkthdr` (the `struct timeval` of Linux and the BSDs).
+#[repr(C)]
+struct PacketHeader {
+    tv_sec: std::ffi::c_long,
+    tv_usec: std::ffi::c_long,
+    caplen: u32,
+    len: u32,
+}
+
+unsafe extern "C" {
+    fn pcap_offline_filter(
+        program: *const RawProgram,
+        header: *const PacketHeader,
+        packet: *const u8,
+    ) -> std::ffi::c_int;
+}
+
+impl Program {
+    /// Whether the program accepts a packet of `data` captured out of `wire_len` bytes on the
+    /// wire: filters on the length (`greater`, `less`, `len`) see the wire length, as libpcap
+    /// reading a file gives them (the pcap crate's `BpfProgram::filter` gives the captured one).
+    fn accepts(&self, data: &[u8], wire_len: u32) -> bool {
+        let instructions = self.0.get_instructions();
+        let program = RawProgram {
+            bf_len: instructions.len() as std::ffi::c_uint,
+            bf_insns: instructions.as_ptr(),
+        };
+        let header = PacketHeader {
+            tv_sec: 0,
+            tv_usec: 0,
+            caplen: data.len() as u32,
+            len: wire_len,
+        };
+        // SAFETY: `program` points at the compiled instructions, alive while `self` is;
+        // `header.caplen` is the length of `data`, which libpcap reads no further than.
+        unsafe { pcap_offline_filter(&program, &header, data.as_ptr()) > 0 }
+    }
+}
+
 /// The user's filter expression and its programs by link type (`None`: it does not compile
 /// for that link type, and that link type's frames are left out).
 struct Filter {
@@ -78,11 +124,11 @@ impl Filter {
         }
     }
 
-    fn accepts(&self, link_type: Linktype, data: &[u8]) -> bool {
+    fn accepts(&self, link_type: Linktype, data: &[u8], wire_len: u32) -> bool {
         self.programs
             .iter()
             .find(|(link, _)| *link == link_type)
-            .is_some_and(|(_, program)| program.as_ref().is_some_and(|p| p.0.filter(data)))
+            .is_some_and(|(_, program)| program.as_ref().is_some_and(|p| p.accepts(data, wire_len)))
     }
 }
 
@@ -221,19 +267,21 @@ impl FrameSource for FileSource {
             return Ok(None);
         };
         let filter = &mut self.filter;
-        let next = opened.reader.next(|link_type, data| match filter {
-            None => true,
-            Some(filter) => {
-                if let Err(message) = filter.compile(link_type) {
-                    filter.refused = Some(format!(
-                        "{}: the filter '{}' does not apply to link type {link_type} \
+        let next = opened
+            .reader
+            .next(|link_type, data, wire_len| match filter {
+                None => true,
+                Some(filter) => {
+                    if let Err(message) = filter.compile(link_type) {
+                        filter.refused = Some(format!(
+                            "{}: the filter '{}' does not apply to link type {link_type} \
                          ({message}): its frames are left out",
-                        opened.name, filter.expression
-                    ));
+                            opened.name, filter.expression
+                        ));
+                    }
+                    filter.accepts(link_type, data, wire_len)
                 }
-                filter.accepts(link_type, data)
-            }
-        });
+            });
         if let Some(filter) = &mut self.filter {
             self.warning = filter.refused.take();
         }
