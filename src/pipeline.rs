@@ -116,8 +116,10 @@ struct Slot {
 }
 
 /// Memory of one connection beyond its buffers and the table's own arrays: the boxed slot
-/// and the allocator's header on it.
-const SLOT_COST: usize = std::mem::size_of::<Slot>() + MALLOC_OVERHEAD;
+/// and the allocator's header on it, and its place in the vector that writes connections
+/// out in stream order when many leave at once (a sweep, the end of the capture).
+const SLOT_COST: usize =
+    std::mem::size_of::<Slot>() + MALLOC_OVERHEAD + std::mem::size_of::<(FlowKey, Box<Slot>)>();
 
 /// What the allocator keeps beside each allocation (glibc: 8 bytes of header, rounded to 16).
 const MALLOC_OVERHEAD: usize = 16;

@@ -421,6 +421,37 @@ fn damaged_pcapng_gives_the_packets_before_the_damage_and_one_clear_warning() {
     }
 }
 
+#[test]
+fn records_larger_than_the_read_buffer_are_read_and_absurd_ones_are_damage() {
+    // A 3 MiB GRO frame (the reader's buffer is 1 MiB) between ordinary ones.
+    let body = vec![b'z'; 3 << 20];
+    let mut c = Conv::new();
+    c.handshake(1000, 5000)
+        .send(C, b"POST / HTTP/1.1\r\nContent-Length: 3145728\r\n\r\n")
+        .send_offloaded(C, &body)
+        .send(C, b"GET /next HTTP/1.1\r\n\r\n")
+        .send(S, b"HTTP/1.1 204 No Content\r\n\r\n")
+        .send(S, b"HTTP/1.1 204 No Content\r\n\r\n");
+    let (analysis, _) = analyze_bytes(c.pcap(), Config::default());
+    assert!(analysis.warnings.is_empty(), "{:?}", analysis.warnings);
+    let only = common::only(&analysis);
+    assert_eq!((only.requests, only.responses), (2, 2));
+    assert_eq!(only.client_bytes, (3 << 20) + 66);
+    // A record claiming 20 MiB: the packets before it, and one warning.
+    let mut bytes = c.pcap().to_vec();
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&(20u32 << 20).to_le_bytes());
+    bytes.extend_from_slice(&(20u32 << 20).to_le_bytes());
+    let (analysis, _) = analyze_bytes(&bytes, Config::default());
+    assert_eq!(common::only(&analysis).requests, 2);
+    assert_eq!(analysis.warnings.len(), 1);
+    assert!(
+        analysis.warnings[0].contains("claims 20971520 captured bytes"),
+        "{:?}",
+        analysis.warnings
+    );
+}
+
 /// For `tests/built/make.sh`: writes every built capture into `tests/built/`.
 #[test]
 #[ignore = "run by tests/built/make.sh to regenerate the committed captures"]

@@ -269,6 +269,10 @@ impl CaptureReader {
         }
         if len > self.buf.len() {
             self.buf.resize(len.next_power_of_two(), 0);
+        } else if self.buf.len() > BUFFER && len <= BUFFER && self.end <= BUFFER {
+            // The large record that grew the buffer is gone: give the memory back.
+            self.buf.truncate(BUFFER);
+            self.buf.shrink_to_fit();
         }
         while !self.eof && self.end < len {
             let (got, error) = read_full(&mut *self.input, &mut self.buf[self.end..]);
