@@ -4,6 +4,7 @@
 conversations for http_parser/http_split, and handshake-data-FIN segment sequences
 (in order, reversed, duplicated) for reassembly."""
 import glob
+import gzip
 import os
 import pathlib
 import struct
@@ -16,12 +17,16 @@ for target in ("pipeline", "pipeline_eth", "http_parser", "http_split", "reassem
 # Captures under 50 KB: the repository's own, and HTTP ones of the shared corpus.
 shared = here.parent.parent / "shared" / "corpus"
 pcaps = sorted(glob.glob(str(here.parent / "captures" / "*.pcap")))
+# The captures built in test code: a pcapng mixing link types and resolutions, and more.
+pcaps += sorted(glob.glob(str(here.parent / "tests" / "built" / "*.pcap*")))
 for suite in ("sv", "arkime", "zeek"):
     pcaps += [p for p in sorted(glob.glob(f"{shared}/{suite}/http-*.pcap")) if os.path.getsize(p) < 50_000]
 for p in pcaps:
     data = open(p, "rb").read()
     name = os.path.basename(os.path.dirname(p)) + "-" + os.path.basename(p)
     open(f"{root}/pipeline/{name}", "wb").write(data)
+    # The same bytes compressed, so that the decoders in front of the reader are reached.
+    open(f"{root}/pipeline/{name}.gz", "wb").write(gzip.compress(data))
     # pipeline_eth takes a link-type selector byte and the records without the global header.
     if data[:4] == bytes.fromhex("d4c3b2a1"):
         link = struct.unpack("<I", data[20:24])[0]
