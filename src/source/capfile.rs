@@ -17,7 +17,9 @@ use super::{Frame, Linktype};
 /// claiming more is damage (a corrupt length), not a reason to allocate gigabytes.
 pub(super) const MAX_RECORD: usize = 16 << 20;
 
-/// The buffer records are read into, before any growth for a larger record.
+/// The buffer records are read into: it starts small (a small file needs no more) and
+/// doubles as the input proves larger, up to `BUFFER`, before any growth for a larger record.
+const FIRST_BUFFER: usize = 64 << 10;
 const BUFFER: usize = 1 << 20;
 
 /// One interface of a pcapng section, or the one link of a pcap file.
@@ -167,7 +169,7 @@ impl CaptureReader {
     /// Reads the file header. The error says why the bytes are not a capture, or why they
     /// could not be read.
     pub(super) fn open(mut input: Box<dyn Read + Send>) -> Result<CaptureReader, OpenError> {
-        let mut buf = vec![0u8; BUFFER];
+        let mut buf = vec![0u8; FIRST_BUFFER];
         let (end, error) = read_full(&mut *input, &mut buf);
         let format = match (Self::sniff(&buf[..end]), &error) {
             (Ok(format), _) => format,
@@ -268,7 +270,10 @@ impl CaptureReader {
             self.start = 0;
         }
         if len > self.buf.len() {
-            self.buf.resize(len.next_power_of_two(), 0);
+            self.buf.resize(len.next_power_of_two().max(BUFFER), 0);
+        } else if self.buf.len() < BUFFER && !self.eof {
+            // The input is larger than the buffer: read it in larger pieces.
+            self.buf.resize(self.buf.len() * 2, 0);
         } else if self.buf.len() > BUFFER && len <= BUFFER && self.end <= BUFFER {
             // The large record that grew the buffer is gone: give the memory back.
             self.buf.truncate(BUFFER);
