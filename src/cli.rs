@@ -70,6 +70,23 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub servers_csv: Option<PathBuf>,
 
+    /// Write the connection rows as typed Parquet columns to FILE (docs/csv.md, docs/scale.md).
+    #[arg(long, value_name = "FILE")]
+    pub parquet: Option<PathBuf>,
+
+    /// Write the transaction rows as typed Parquet columns to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub transactions_parquet: Option<PathBuf>,
+
+    /// Write the per-server rows as typed Parquet columns to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub servers_parquet: Option<PathBuf>,
+
+    /// Live: close the connection and transaction Parquet files and start new ones this
+    /// often (`10m`, `1h`; at least 1s), each named FILE-<UTC start time>.parquet.
+    #[arg(long, value_name = "DURATION")]
+    pub rotate: Option<String>,
+
     /// Exit with status 1 when a server broke a Keep-Alive promise (`violation`), when a
     /// keep-alive race was seen (`race`), or either (`any`).
     #[arg(long, value_name = "WHAT")]

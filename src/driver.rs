@@ -101,6 +101,7 @@ pub fn run(
     };
     while let Some(event) = source.next_event().map_err(RunError::Source)? {
         let mut stop = false;
+        let mut tick = None;
         match event {
             SourceEvent::Frame(frame) => {
                 stats.frames += 1;
@@ -112,6 +113,7 @@ pub fn run(
             }
             SourceEvent::Tick(now_ns) => {
                 analyzer.tick(now_ns);
+                tick = Some(now_ns);
                 observer.update(&status(&stats, analyzer, report, source.progress()));
                 stop = limits
                     .stop
@@ -133,6 +135,9 @@ pub fn run(
         }
         if wrote && limits.flush_each {
             report.flush().map_err(RunError::Write)?;
+        }
+        if let Some(now_ns) = tick {
+            report.tick(now_ns).map_err(RunError::Write)?;
         }
         if stop {
             break;

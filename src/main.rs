@@ -12,7 +12,9 @@ use kascope::cli::{Cli, FailOn, parse_duration, split_inputs};
 
 use kascope::driver::{self, Limits, Observer, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
-use kascope::report::{ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText};
+use kascope::report::{
+    ConnectionTable, ParquetFile, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
+};
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource};
 use kascope::verdict::Tolerance;
 use kascope::{Analyzer, Config};
@@ -51,6 +53,29 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
             } else {
                 RowsFile::csv(rows, out)
             }));
+        }
+    }
+    let rotate = cli.rotate.as_deref().map(parse_duration).transpose()?;
+    if let Some(every) = rotate {
+        if cli.interface.is_none() {
+            return Err("--rotate is for live capture (-i INTERFACE)".into());
+        }
+        if every < std::time::Duration::from_secs(1) {
+            return Err("--rotate must be at least 1s".into());
+        }
+        if cli.parquet.is_none() && cli.transactions_parquet.is_none() {
+            return Err("--rotate needs --parquet or --transactions-parquet".into());
+        }
+    }
+    let parquet = [
+        (&cli.parquet, Rows::Connections, rotate),
+        (&cli.transactions_parquet, Rows::Transactions, rotate),
+        (&cli.servers_parquet, Rows::Servers, None),
+    ];
+    for (path, rows, rotate) in parquet {
+        if let Some(path) = path {
+            let file = ParquetFile::create(rows, path, rotate).map_err(|e| e.to_string())?;
+            sinks.push(Box::new(file));
         }
     }
     if !cli.quiet && !cli.servers {

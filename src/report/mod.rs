@@ -8,6 +8,7 @@
 
 mod cells;
 mod files;
+mod parquet;
 pub mod progress;
 mod servers;
 mod summary;
@@ -20,6 +21,7 @@ use crate::record::{ConnectionRecord, TransactionRecord};
 
 pub use cells::{Row, Style};
 pub use files::{Rows, RowsFile};
+pub use parquet::ParquetFile;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
 pub use table::ConnectionTable;
@@ -50,6 +52,11 @@ pub trait Sink {
 
     /// Makes what was written so far visible (live capture flushes after every batch).
     fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Live capture, about every 100 ms: the wall clock (files that rotate use it).
+    fn tick(&mut self, _now_ns: u64) -> io::Result<()> {
         Ok(())
     }
 
@@ -102,6 +109,10 @@ impl Report {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.sinks.iter_mut().try_for_each(|sink| sink.flush())
+    }
+
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.sinks.iter_mut().try_for_each(|sink| sink.tick(now_ns))
     }
 
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
