@@ -595,3 +595,108 @@ impl Sink for ParquetFile {
         self.close()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::FrameCounts;
+    use crate::record::{Flag, FlagSet};
+    use crate::report::Totals;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampNanosecondType};
+    use arrow_array::{Array, ListArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("kascope-unit-{}-{name}", std::process::id()))
+    }
+
+    fn end_of_run(sink: &mut ParquetFile) {
+        let (counts, totals) = (FrameCounts::default(), Totals::default());
+        let end = RunEnd {
+            counts: &counts,
+            totals: &totals,
+            servers: &[],
+        };
+        sink.finish(&end).unwrap();
+    }
+
+    #[test]
+    fn times_keep_their_nanoseconds_and_unknowns_are_typed_nulls() {
+        let path = temp("ns.parquet");
+        let mut sink = ParquetFile::create(Rows::Connections, &path, None).unwrap();
+        let mut record = ConnectionRecord::blank();
+        record.first_ts = 1_700_000_000_123_456_789;
+        record.close_ts = None;
+        record.flags = [Flag::MidStream, Flag::Gap].into_iter().collect();
+        sink.connection(&record).unwrap();
+        record.flags = FlagSet::default();
+        record.close_ts = Some(1_700_000_001_000_000_001);
+        sink.connection(&record).unwrap();
+        end_of_run(&mut sink);
+
+        let file = File::open(&path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let expected = arrow_schema(&columns_of(Rows::Connections));
+        assert_eq!(reader.schema().fields(), expected.fields());
+        let batch = reader.build().unwrap().next().unwrap().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let first = column("first_ts");
+        let first = first.as_primitive::<TimestampNanosecondType>();
+        assert_eq!(first.value(0), 1_700_000_000_123_456_789);
+        let close = column("close_ts");
+        let close = close.as_primitive::<TimestampNanosecondType>();
+        assert!(close.is_null(0));
+        assert_eq!(close.value(1), 1_700_000_001_000_000_001);
+        let flags = column("flags");
+        let flags: &ListArray = flags.as_list();
+        let names: Vec<String> = flags
+            .value(0)
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["mid-stream", "gap"]);
+        assert_eq!(flags.value(1).len(), 0);
+        assert!(!flags.is_null(1), "no flags is an empty list, not unknown");
+        let race = column("race_request");
+        assert!(race.as_primitive::<Int64Type>().is_null(0));
+    }
+
+    #[test]
+    fn rows_leave_memory_in_bounded_row_groups() {
+        let path = temp("groups.parquet");
+        let mut sink = ParquetFile::create(Rows::Transactions, &path, None).unwrap();
+        let rows = 2 * ROW_GROUP_ROWS + 10;
+        let mut record = TransactionRecord::blank();
+        for position in 0..rows {
+            record.position = position as u32;
+            sink.transaction(&record).unwrap();
+            assert!(sink.buffered < BATCH_ROWS);
+        }
+        end_of_run(&mut sink);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|group| group.num_rows())
+            .collect();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(groups, [ROW_GROUP_ROWS as i64, ROW_GROUP_ROWS as i64, 10]);
+    }
+
+    #[test]
+    fn rotated_files_are_named_by_their_start_in_utc() {
+        let at = 1_764_590_100_000_000_000;
+        assert_eq!(
+            rotated_path(Path::new("shards/conns.parquet"), at),
+            Path::new("shards/conns-20251201T115500Z.parquet")
+        );
+        assert_eq!(
+            rotated_path(Path::new("tx"), at),
+            Path::new("tx-20251201T115500Z")
+        );
+    }
+}

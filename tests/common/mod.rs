@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod pcap;
+pub mod sql;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

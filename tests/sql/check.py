@@ -6,6 +6,9 @@
       CSV kascope wrote in the same run: the same columns in the same order, typed (times
       as timestamps, numbers as numbers, sets as lists; never text standing in for a
       number), the same rows cell by cell, and the same row count, sums and true-counts.
+  check.py schema PARQUET LIKE_PARQUET
+      DuckDB reads PARQUET (e.g. one without rows) with the same columns and types as
+      LIKE_PARQUET.
   check.py servers ENGINE SHARDS SERVERS_CSV
       sql/servers.sql, run by ENGINE (duckdb or spark) over the connection shards (a glob),
       gives the rows of kascope's --servers-csv over the same captures read together.
@@ -146,6 +149,18 @@ def roundtrip(csv_path, patterns):
           f"{sums} sums equal; types {types}")
 
 
+def schema(path, like):
+    duckdb = duckdb_or_exit()
+    con = duckdb.connect()
+    described = [con.execute(f"DESCRIBE SELECT * FROM read_parquet('{p}')").fetchall()
+                 for p in (path, like)]
+    columns = [[(name, sql_type) for name, sql_type, *_ in d] for d in described]
+    if columns[0] != columns[1]:
+        fail([f"columns differ:\n  {path} {columns[0]}\n  {like} {columns[1]}"])
+    rows, = con.execute(f"SELECT COUNT(*) FROM read_parquet('{path}')").fetchone()
+    print(f"schema: {rows} rows; the {len(columns[0])} columns and their types equal {like}'s")
+
+
 def close(a, b):
     if a is None or b is None:
         return a is None and b is None
@@ -221,6 +236,8 @@ def servers(engine, shards, servers_csv):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "roundtrip":
         roundtrip(argv[1], argv[2:])
+    elif len(argv) == 3 and argv[0] == "schema":
+        schema(argv[1], argv[2])
     elif len(argv) == 4 and argv[0] == "servers":
         servers(argv[1], argv[2], argv[3])
     else:
