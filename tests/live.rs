@@ -445,6 +445,70 @@ fn rows_written_before_sigkill_survive() {
 }
 
 #[test]
+fn live_parquet_rotates_into_closed_files_that_hold_the_whole_capture() {
+    let test = "live_parquet_rotates_into_closed_files_that_hold_the_whole_capture";
+    let Some(mut lab) = nginx_lab(test, "p") else {
+        return;
+    };
+    let dir = lab.dir.clone();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (csv, tx_csv) = (path("live.csv"), path("tx.csv"));
+    let (conns, tx) = (path("conns.parquet"), path("tx.parquet"));
+    let interface = lab.server_if.clone();
+    let capturing = lab.start_in_server(
+        &[
+            KASCOPE,
+            "-i",
+            &interface,
+            "--no-progress",
+            "--csv",
+            &csv,
+            "--transactions-csv",
+            &tx_csv,
+            "--parquet",
+            &conns,
+            "--transactions-parquet",
+            &tx,
+            "--rotate",
+            "1s",
+        ],
+        "capturing on",
+    );
+    // Traffic spread over about four rotation periods: a reused connection (three requests)
+    // and a one-request one every half second; nginx closes the idle ones after 2 s.
+    let url = format!("http://{SERVER_IP}/tiny.txt");
+    for _ in 0..8 {
+        assert!(lab.client(&["curl", "-sf", "-o", "/dev/null", &url, &url, &url]));
+        assert!(lab.fetch_and_close("/index.html"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    signal(capturing, "INT");
+    assert_eq!(lab.wait_for(capturing, Duration::from_secs(10)), Some(0));
+
+    for (csv, prefix, least_rows) in [(&csv, "conns-", 16), (&tx_csv, "tx-", 32)] {
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|name| name.starts_with(prefix) && name.ends_with(".parquet"))
+            .collect();
+        assert!(files.len() >= 4, "{prefix}*.parquet: {files:?}");
+        let rows = Table::read(Path::new(csv)).len();
+        assert!(rows >= least_rows, "{csv}: {rows} rows");
+        // Every closed file reads; together, in name (= time) order, they are the CSV.
+        if let Some(summary) =
+            common::sql::check(&["roundtrip", csv, &path(&format!("{prefix}*.parquet"))])
+        {
+            assert!(
+                summary.starts_with(&format!("roundtrip: {rows} rows x "))
+                    && summary.contains(&format!(" in {} file(s)", files.len())),
+                "{summary}"
+            );
+        }
+    }
+}
+
+#[test]
 fn unprivileged_capture_says_what_is_missing() {
     if !privileged("unprivileged_capture_says_what_is_missing") {
         return;
