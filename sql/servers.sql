@@ -94,4 +94,4 @@ SELECT s.server,
 FROM per_server s
 LEFT JOIN timeouts t ON t.server = s.server
 LEFT JOIN idle_closes i ON i.server = s.server
-ORDER BY s.connections DESC, s.server
+ORDER BY s.connections DESC, s.server;

@@ -12,9 +12,7 @@ use kascope::cli::{Cli, FailOn, parse_duration, split_inputs};
 
 use kascope::driver::{self, Limits, Observer, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
-use kascope::report::{
-    ConnectionTable, ParquetFile, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
-};
+use kascope::report::{ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText};
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource};
 use kascope::verdict::Tolerance;
 use kascope::{Analyzer, Config};
@@ -74,7 +72,7 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
     ];
     for (path, rows, rotate) in parquet {
         if let Some(path) = path {
-            let file = ParquetFile::create(rows, path, rotate).map_err(|e| e.to_string())?;
+            let file = RowsFile::parquet(rows, path, rotate).map_err(|e| e.to_string())?;
             sinks.push(Box::new(file));
         }
     }

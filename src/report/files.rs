@@ -1,13 +1,14 @@
-//! Machine-readable outputs: rows of one kind (connections, transactions, servers) as CSV
-//! or as JSON lines. The columns are those of [`super::cells`].
+//! Machine-readable outputs: rows of one kind (connections, transactions, servers) as CSV,
+//! as JSON lines or as Parquet. The columns are those of [`super::cells`].
 
 use std::io::{self, BufWriter, Write};
-
-use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
 
 use crate::record::{ConnectionRecord, TransactionRecord};
 
-use super::cells::{Row, Style};
+use super::cells::{Columns, Row, Style};
+use super::parquet::ParquetFile;
 use super::{RunEnd, Sink};
 
 /// Which records a file holds.
@@ -24,6 +25,7 @@ pub enum Rows {
 enum Encoder {
     Csv(Box<csv::Writer<Box<dyn Write>>>),
     JsonLines(BufWriter<Box<dyn Write>>),
+    Parquet(Box<ParquetFile>),
 }
 
 /// A file of rows in one format.
@@ -47,9 +49,17 @@ impl RowsFile {
         }
     }
 
+    /// Typed columns in `path`; with `rotate` (live), a new file every period.
+    pub fn parquet(rows: Rows, path: &Path, rotate: Option<Duration>) -> io::Result<RowsFile> {
+        Ok(RowsFile {
+            rows,
+            encoder: Encoder::Parquet(Box::new(ParquetFile::create(rows, path, rotate)?)),
+        })
+    }
+
     fn write<R>(&mut self, record: &R) -> io::Result<()>
     where
-        for<'a> Row<'a, R>: Serialize,
+        for<'a> Row<'a, R>: Columns,
     {
         match &mut self.encoder {
             Encoder::Csv(writer) => writer
@@ -66,6 +76,7 @@ impl RowsFile {
                 serde_json::to_writer(&mut *writer, &row).map_err(io::Error::other)?;
                 writer.write_all(b"\n")
             }
+            Encoder::Parquet(file) => file.write(record),
         }
     }
 }
@@ -93,6 +104,15 @@ impl Sink for RowsFile {
         match &mut self.encoder {
             Encoder::Csv(writer) => writer.flush(),
             Encoder::JsonLines(writer) => writer.flush(),
+            // Parquet rows become readable when the file closes.
+            Encoder::Parquet(_) => Ok(()),
+        }
+    }
+
+    fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Parquet(file) => file.tick(now_ns),
+            _ => Ok(()),
         }
     }
 
@@ -102,6 +122,9 @@ impl Sink for RowsFile {
                 self.write(record)?;
             }
         }
-        self.flush()
+        match &mut self.encoder {
+            Encoder::Parquet(file) => file.close(),
+            _ => self.flush(),
+        }
     }
 }

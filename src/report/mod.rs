@@ -21,7 +21,6 @@ use crate::record::{ConnectionRecord, TransactionRecord};
 
 pub use cells::{Row, Style};
 pub use files::{Rows, RowsFile};
-pub use parquet::ParquetFile;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
 pub use table::ConnectionTable;

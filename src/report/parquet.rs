@@ -32,7 +32,6 @@ use crate::record::{ConnectionRecord, TransactionRecord};
 use super::cells::{self, Cell, Cells, Column, Columns, Kind, Row, Style};
 use super::files::Rows;
 use super::servers::ServerRecord;
-use super::{RunEnd, Sink};
 
 /// Rows gathered before they are handed to the Parquet writer as one record batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -449,9 +448,9 @@ struct Open {
     opened_ns: u64,
 }
 
-/// A Parquet file of rows of one kind; with a rotation period, a series of them.
+/// A Parquet file of rows of one kind; with a rotation period, a series of them. The rows
+/// come through [`super::RowsFile`], which picks them by kind.
 pub struct ParquetFile {
-    rows: Rows,
     path: PathBuf,
     rotate_ns: Option<u64>,
     schema: SchemaRef,
@@ -465,7 +464,6 @@ impl ParquetFile {
     pub fn create(rows: Rows, path: &Path, rotate: Option<Duration>) -> io::Result<ParquetFile> {
         let columns = columns_of(rows);
         let mut file = ParquetFile {
-            rows,
             path: path.to_path_buf(),
             rotate_ns: rotate.map(|every| every.as_nanos() as u64),
             schema: Arc::new(arrow_schema(&columns)),
@@ -500,7 +498,7 @@ impl ParquetFile {
         Ok(())
     }
 
-    fn write<R>(&mut self, record: &R) -> io::Result<()>
+    pub fn write<R>(&mut self, record: &R) -> io::Result<()>
     where
         for<'a> Row<'a, R>: Columns,
     {
@@ -542,39 +540,8 @@ impl ParquetFile {
             .map_err(|e| parquet_error(&open.path, e))
     }
 
-    /// Writes the rows still gathered and the footer: the file is readable from now on.
-    fn close(&mut self) -> io::Result<()> {
-        self.write_batch()?;
-        if let Some(open) = self.open.take() {
-            open.writer
-                .close()
-                .map_err(|e| parquet_error(&open.path, e))?;
-        }
-        Ok(())
-    }
-}
-
-impl Sink for ParquetFile {
-    fn connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
-        match self.rows {
-            Rows::Connections => self.write(record),
-            _ => Ok(()),
-        }
-    }
-
-    fn transaction(&mut self, record: &TransactionRecord) -> io::Result<()> {
-        match self.rows {
-            Rows::Transactions => self.write(record),
-            _ => Ok(()),
-        }
-    }
-
-    fn wants_transactions(&self) -> bool {
-        self.rows == Rows::Transactions
-    }
-
     /// Live capture: when the period is over, closes the file and opens the next one.
-    fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
         let due = match (self.rotate_ns, &self.open) {
             (Some(every), Some(open)) => now_ns >= open.opened_ns.saturating_add(every),
             _ => false,
@@ -586,22 +553,22 @@ impl Sink for ParquetFile {
         Ok(())
     }
 
-    fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
-        if self.rows == Rows::Servers {
-            for record in end.servers {
-                self.write(record)?;
-            }
+    /// Writes the rows still gathered and the footer: the file is readable from now on.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.write_batch()?;
+        if let Some(open) = self.open.take() {
+            open.writer
+                .close()
+                .map_err(|e| parquet_error(&open.path, e))?;
         }
-        self.close()
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::FrameCounts;
     use crate::record::{Flag, FlagSet};
-    use crate::report::Totals;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampNanosecondType};
     use arrow_array::{Array, ListArray};
@@ -609,16 +576,6 @@ mod tests {
 
     fn temp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("kascope-unit-{}-{name}", std::process::id()))
-    }
-
-    fn end_of_run(sink: &mut ParquetFile) {
-        let (counts, totals) = (FrameCounts::default(), Totals::default());
-        let end = RunEnd {
-            counts: &counts,
-            totals: &totals,
-            servers: &[],
-        };
-        sink.finish(&end).unwrap();
     }
 
     #[test]
@@ -629,11 +586,11 @@ mod tests {
         record.first_ts = 1_700_000_000_123_456_789;
         record.close_ts = None;
         record.flags = [Flag::MidStream, Flag::Gap].into_iter().collect();
-        sink.connection(&record).unwrap();
+        sink.write(&record).unwrap();
         record.flags = FlagSet::default();
         record.close_ts = Some(1_700_000_001_000_000_001);
-        sink.connection(&record).unwrap();
-        end_of_run(&mut sink);
+        sink.write(&record).unwrap();
+        sink.close().unwrap();
 
         let file = File::open(&path).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
@@ -672,10 +629,10 @@ mod tests {
         let mut record = TransactionRecord::blank();
         for position in 0..rows {
             record.position = position as u32;
-            sink.transaction(&record).unwrap();
+            sink.write(&record).unwrap();
             assert!(sink.buffered < BATCH_ROWS);
         }
-        end_of_run(&mut sink);
+        sink.close().unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
         let groups: Vec<i64> = reader
             .metadata()
