@@ -322,7 +322,11 @@ mod promises {
             Some(1),
             "--fail-on violation fails the pipeline"
         );
-        assert!(stdout(&output).contains("BROKEN PROMISE"));
+        assert!(
+            stdout(&output)
+                .lines()
+                .any(|l| l.starts_with("10.201.0.1:8002") && l.ends_with(" broken"))
+        );
     }
 
     #[test]

@@ -97,7 +97,8 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     let collected = Rc::new(RefCell::new(Collected::default()));
     let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
-        transactions: report.wants_transactions(),
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         ..config
     });
     let mut source = FileSource::open(vec![path.to_path_buf()], None)
