@@ -13,6 +13,9 @@ use super::sightings::{Seen, Sightings};
 
 /// Servers listed per client.
 const MAX_SERVERS: usize = 8;
+/// Client hosts followed (a capture of a public server can hold millions); the findings
+/// about clients cover the first 100,000 seen.
+const MAX_CLIENTS: usize = 100_000;
 
 /// What one client host did across its connections.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +56,9 @@ impl Clients {
             return;
         }
         let client = record.client.ip();
+        if self.by_client.len() >= MAX_CLIENTS && !self.by_client.contains_key(&client) {
+            return;
+        }
         let stats = self
             .by_client
             .entry(client)

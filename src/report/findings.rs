@@ -189,7 +189,7 @@ fn secs_text(ns: u64) -> String {
     format!("{:.2} s", seconds(ns))
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -862,6 +862,9 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
 impl Sink for FindingsText {
     fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
         let out = &mut self.out;
+        if end.findings.is_empty() && end.servers.is_empty() {
+            return Ok(()); // no HTTP: nothing was judged
+        }
         writeln!(out)?;
         if end.findings.is_empty() {
             let tested = end.servers.iter().filter(|s| s.kept > 0).count();

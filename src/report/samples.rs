@@ -1,16 +1,29 @@
 //! Bounded samples of a duration, for medians and percentiles in the per-server and
-//! per-client aggregations. Past [`MAX_SAMPLES`] values are counted but not kept, so one busy
-//! server cannot grow memory with the file.
+//! per-client aggregations. Past [`MAX_SAMPLES`] values a uniform sample of all of them is
+//! kept (reservoir sampling with a fixed seed, so runs are reproducible), so one busy server
+//! cannot grow memory with the file.
 
-/// Values kept per sample set.
-pub const MAX_SAMPLES: usize = 100_000;
+/// Values kept per sample set (80 KB).
+pub const MAX_SAMPLES: usize = 10_000;
 
 /// Durations in ns; sorted once the aggregation is finished ([`Samples::sorted`]).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
     values: Vec<u64>,
     /// Values seen, kept or not.
     seen: u64,
+    /// xorshift state for the reservoir.
+    random: u64,
+}
+
+impl Default for Samples {
+    fn default() -> Samples {
+        Samples {
+            values: Vec::new(),
+            seen: 0,
+            random: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
 }
 
 impl Samples {
@@ -18,6 +31,15 @@ impl Samples {
         self.seen += 1;
         if self.values.len() < MAX_SAMPLES {
             self.values.push(value);
+            return;
+        }
+        // Algorithm R: the n-th value replaces a kept one with probability MAX_SAMPLES / n.
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        let slot = self.random % self.seen;
+        if let Some(kept) = self.values.get_mut(slot as usize) {
+            *kept = value;
         }
     }
 
@@ -82,5 +104,19 @@ mod tests {
         assert_eq!(samples.percentile(95), Some(19));
         assert_eq!(samples.percentile(100), Some(20));
         assert_eq!(Samples::default().percentile(50), None);
+    }
+
+    #[test]
+    fn past_the_bound_a_uniform_sample_is_kept() {
+        let mut samples = Samples::default();
+        let n = 10 * MAX_SAMPLES as u64;
+        for value in 0..n {
+            samples.push(value);
+        }
+        let samples = samples.sorted();
+        assert_eq!(samples.len(), n);
+        assert_eq!(samples.values().len(), MAX_SAMPLES);
+        let median = samples.median().unwrap() as f64;
+        assert!((median / n as f64 - 0.5).abs() < 0.02, "{median}");
     }
 }

@@ -11,12 +11,16 @@ use crate::record::{Closer, ConnectionRecord, TransactionRecord};
 use crate::verdict::{MaxVerdict, ServerVerdict, TimeoutVerdict};
 
 use super::cells::seconds;
-use super::samples::{MAX_SAMPLES, Samples};
+use super::findings::plural;
+use super::samples::Samples;
 use super::sightings::{Seen, Sightings};
 use super::{RunEnd, Sink};
 
 /// Distinct values kept per server for a column, so one server cannot grow without bound.
 const MAX_DISTINCT: usize = 8;
+
+/// Connections kept per server for the peak of concurrent connections (16 bytes each).
+const MAX_SPANS: usize = 100_000;
 
 /// Status classes counted per server: 2xx, 3xx, 4xx, 5xx.
 pub const STATUS_CLASSES: [u16; 4] = [2, 3, 4, 5];
@@ -59,7 +63,7 @@ pub struct ServerRecord {
     pub rtt_saved_ns: Option<u64>,
     /// Time connections sat open with nothing in flight (ns): the resource cost of reuse.
     pub idle_ns: u64,
-    /// The most connections open at once.
+    /// The most connections open at once (among the first 100,000).
     pub peak_connections: u64,
     /// The longest idle gap after which a client sent another request (ns).
     pub reuse_idle_max_ns: Option<u64>,
@@ -244,7 +248,7 @@ impl Servers {
         stats.idle_ns = stats
             .idle_ns
             .saturating_add(record.idle_total_ns.unwrap_or(0));
-        if stats.spans.len() < MAX_SAMPLES {
+        if stats.spans.len() < MAX_SPANS {
             stats.spans.push((record.first_ts, record.last_ts));
         }
         stats.reuse_idle_max_ns = max_option(stats.reuse_idle_max_ns, record.max_idle_ns);
@@ -436,14 +440,15 @@ impl Sink for ServersTable {
         writeln!(out)?;
         writeln!(out, "what reuse saved:")?;
         for r in rows.iter().take(self.limit) {
-            let saved = r.rtt_saved_ns.map_or_else(String::new, |ns| {
-                format!(" ({} of round trips)", millis(ns))
-            });
+            let saved = match r.rtt_saved_ns {
+                Some(ns) if r.handshakes_avoided > 0 => format!(" ({} of round trips)", millis(ns)),
+                _ => String::new(),
+            };
             writeln!(
                 out,
-                "  {}: {} handshakes avoided{saved}; idle {:.1} connection-seconds; peak {} open at once",
+                "  {}: {} avoided{saved}; idle {:.1} connection-seconds; peak {} open at once",
                 r.server,
-                r.handshakes_avoided,
+                plural(r.handshakes_avoided, "handshake", "handshakes"),
                 seconds(r.idle_ns),
                 r.peak_connections
             )?;
