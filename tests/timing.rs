@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{analyze, repo, secs};
+use common::{analyze, recorded_captures, repo, secs};
 
 /// One microsecond: tshark prints times to the microsecond for these captures.
 const EPSILON: f64 = 1.5e-6;
@@ -25,12 +25,7 @@ fn ttfb_and_handshake_rtt_equal_tsharks_numbers() {
     let dir = repo().join("captures");
     let (mut single, mut multi, mut handshakes) = (0, 0, 0);
     let mut problems = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "pcap") {
-            continue;
-        }
-        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+    for (name, path) in recorded_captures() {
         let analysis = analyze(&path);
 
         // The n-th final response of each stream, as kascope paired it.

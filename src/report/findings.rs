@@ -264,39 +264,59 @@ fn suggested_client_idle_s(ns: u64) -> f64 {
     (suggested * 10.0).floor() / 10.0
 }
 
+/// A finding about `server` built on what it `seen`: `None` when nothing was; else the
+/// finding with its streams and connections, and the streams as text.
 fn server_finding(
     server: &ServerRecord,
     kind: FindingKind,
     severity: Severity,
     seen: Seen,
-) -> Finding {
-    Finding {
+) -> Option<(Finding, String)> {
+    let count = server.seen.count(seen);
+    (count > 0).then(|| {
+        finding(
+            Subject::Server(server.server),
+            server.server_software.clone(),
+            server.seen.streams(seen),
+            count,
+            kind,
+            severity,
+        )
+    })
+}
+
+fn finding(
+    subject: Subject,
+    software: Vec<String>,
+    streams: Vec<u64>,
+    count: u64,
+    kind: FindingKind,
+    severity: Severity,
+) -> (Finding, String) {
+    let text = streams_text(&streams, count);
+    let f = Finding {
         kind,
         severity,
-        subject: Subject::Server(server.server),
-        software: server.server_software.clone(),
-        streams: server.seen.streams(seen),
-        connections: server.seen.count(seen),
-        measures: vec![(Measure::Connections, server.seen.count(seen) as f64)],
+        subject,
+        software,
+        streams,
+        connections: count,
+        measures: vec![(Measure::Connections, count as f64)],
         title: String::new(),
         seen: String::new(),
         means: String::new(),
         advice: String::new(),
-    }
+    };
+    (f, text)
 }
 
 fn keep_alive_race(server: &ServerRecord) -> Option<Finding> {
-    let raced = server.seen.count(Seen::Race);
-    if raced == 0 {
-        return None;
-    }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::KeepAliveRace,
         Severity::Critical,
         Seen::Race,
-    );
-    let streams = streams_text(&f.streams, raced);
+    )?;
     let idle_close = server.idle_closes.median();
     let client_idle = server.reuse_idle_max_ns;
     f.measures
@@ -377,17 +397,13 @@ fn keep_alive_race(server: &ServerRecord) -> Option<Finding> {
 }
 
 fn timeout_broken(server: &ServerRecord) -> Option<Finding> {
-    let early = server.seen.count(Seen::ClosedEarly);
-    if early == 0 {
-        return None;
-    }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::TimeoutBroken,
         Severity::Critical,
         Seen::ClosedEarly,
-    );
-    let streams = streams_text(&f.streams, early);
+    )?;
+    let early = f.connections;
     let promised = server.early_close_promised_s;
     let shortest = server.early_closes.min();
     let promised_text =
@@ -442,18 +458,14 @@ fn timeout_broken(server: &ServerRecord) -> Option<Finding> {
 }
 
 fn max_exceeded(server: &ServerRecord) -> Option<Finding> {
-    let over = server.seen.count(Seen::MaxExceeded);
     let (responses, limit) = server.worst_excess?;
-    if over == 0 {
-        return None;
-    }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::MaxExceeded,
         Severity::Warning,
         Seen::MaxExceeded,
-    );
-    let streams = streams_text(&f.streams, over);
+    )?;
+    let over = f.connections;
     f.measures.push((Measure::Responses, f64::from(responses)));
     f.measures.push((Measure::Limit, f64::from(limit)));
     f.title = format!(
@@ -479,17 +491,13 @@ fn max_exceeded(server: &ServerRecord) -> Option<Finding> {
 }
 
 fn answered_after_close(server: &ServerRecord) -> Option<Finding> {
-    let n = server.seen.count(Seen::AnsweredAfterClose);
-    if n == 0 {
-        return None;
-    }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::AnsweredAfterClose,
         Severity::Warning,
         Seen::AnsweredAfterClose,
-    );
-    let streams = streams_text(&f.streams, n);
+    )?;
+    let n = f.connections;
     f.measures
         .push((Measure::SentAfterClose, server.sent_after_close as f64));
     f.title = format!(
@@ -514,17 +522,13 @@ fn answered_after_close(server: &ServerRecord) -> Option<Finding> {
 }
 
 fn unannounced_close(server: &ServerRecord) -> Option<Finding> {
-    let n = server.seen.count(Seen::UnannouncedClose);
-    if n == 0 {
-        return None;
-    }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::UnannouncedClose,
         Severity::Warning,
         Seen::UnannouncedClose,
-    );
-    let streams = streams_text(&f.streams, n);
+    )?;
+    let n = f.connections;
     let idle = server.idle_closes.min();
     if let Some(y) = idle {
         f.measures.push((Measure::IdleCloseMinS, seconds(y)));
@@ -570,17 +574,12 @@ fn unannounced_close(server: &ServerRecord) -> Option<Finding> {
 }
 
 fn dropped_at_limit(server: &ServerRecord) -> Option<Finding> {
-    let n = server.seen.count(Seen::DroppedAfterClose);
-    if n == 0 {
-        return None;
-    }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::DroppedAtLimit,
         Severity::Warning,
         Seen::DroppedAfterClose,
-    );
-    let streams = streams_text(&f.streams, n);
+    )?;
     f.measures
         .push((Measure::LostRequests, server.dropped_after_close as f64));
     f.measures
@@ -661,13 +660,12 @@ fn server_no_reuse(server: &ServerRecord) -> Option<Finding> {
     if server.connections < 2 || single < server.connections || asked >= single {
         return None;
     }
-    let mut f = server_finding(
+    let (mut f, streams) = server_finding(
         server,
         FindingKind::NoReuse,
         Severity::Notice,
         Seen::OneRequest,
-    );
-    let streams = streams_text(&f.streams, single);
+    )?;
     let cost = handshake_cost(&mut f, single, server.handshake_rtts.median());
     let closes_first = server.close_announced_at.first() == Some(&1);
     f.title = format!(
@@ -699,25 +697,24 @@ fn server_no_reuse(server: &ServerRecord) -> Option<Finding> {
     Some(f)
 }
 
+/// A finding about `client` built on what it `seen`, as [`server_finding`].
 fn client_finding(
     client: &ClientRecord,
     kind: FindingKind,
     severity: Severity,
     seen: Seen,
-) -> Finding {
-    Finding {
-        kind,
-        severity,
-        subject: Subject::Client(client.client),
-        software: Vec::new(),
-        streams: client.seen.streams(seen),
-        connections: client.seen.count(seen),
-        measures: vec![(Measure::Connections, client.seen.count(seen) as f64)],
-        title: String::new(),
-        seen: String::new(),
-        means: String::new(),
-        advice: String::new(),
-    }
+) -> Option<(Finding, String)> {
+    let count = client.seen.count(seen);
+    (count > 0).then(|| {
+        finding(
+            Subject::Client(client.client),
+            Vec::new(),
+            client.seen.streams(seen),
+            count,
+            kind,
+            severity,
+        )
+    })
 }
 
 fn client_servers(client: &ClientRecord) -> String {
@@ -725,72 +722,68 @@ fn client_servers(client: &ClientRecord) -> String {
     list.join(", ")
 }
 
-fn client_asks_close(client: &ClientRecord) -> Option<Finding> {
-    let n = client.seen.count(Seen::AskedClose);
-    if n == 0 {
-        return None;
-    }
-    let mut f = client_finding(
-        client,
-        FindingKind::ClientAsksClose,
-        Severity::Notice,
-        Seen::AskedClose,
-    );
-    let streams = streams_text(&f.streams, n);
+/// What a client host does that closes every connection it opens, for
+/// [`client_closes_each_connection`].
+struct ClientCloses {
+    seen: Seen,
+    kind: FindingKind,
+    /// `sends \`Connection: close\``
+    does: &'static str,
+    /// `sent \`Connection: close\``
+    did: &'static str,
+    means: &'static str,
+    advice: &'static str,
+}
+
+fn client_closes_each_connection(client: &ClientRecord, what: &ClientCloses) -> Option<Finding> {
+    let (mut f, streams) = client_finding(client, what.kind, Severity::Notice, what.seen)?;
+    let n = f.connections;
     let cost = handshake_cost(&mut f, n, client.handshake_rtts.median());
-    f.title = format!(
-        "client {} sends `Connection: close` ({})",
-        client.client,
-        plural(n, "connection", "connections")
-    );
+    let connections = plural(n, "connection", "connections");
+    f.title = format!("client {} {} ({connections})", client.client, what.does);
     f.seen = format!(
-        "{} sent `Connection: close` to {} on {} ({streams}): {cost}.",
+        "{} {} to {} on {connections} ({streams}): {cost}.",
         client.client,
-        client_servers(client),
-        plural(n, "connection", "connections")
+        what.did,
+        client_servers(client)
     );
-    f.means = "The client gives up each connection after one request, whatever the server \
-        offers."
-        .to_string();
-    f.advice = "Drop the `Connection: close` header from the client (curl `-H 'Connection: \
-        close'`, a library option, a proxy's `proxy_set_header Connection close`) and reuse \
-        one pooled client."
-        .to_string();
+    f.means = what.means.to_string();
+    f.advice = what.advice.to_string();
     Some(f)
 }
 
-fn http10_without_keep_alive(client: &ClientRecord) -> Option<Finding> {
-    let n = client.seen.count(Seen::Http10Close);
-    if n == 0 {
-        return None;
-    }
-    let mut f = client_finding(
+fn client_asks_close(client: &ClientRecord) -> Option<Finding> {
+    client_closes_each_connection(
         client,
-        FindingKind::Http10WithoutKeepAlive,
-        Severity::Notice,
-        Seen::Http10Close,
-    );
-    let streams = streams_text(&f.streams, n);
-    let cost = handshake_cost(&mut f, n, client.handshake_rtts.median());
-    f.title = format!(
-        "client {} speaks HTTP/1.0 without keep-alive ({})",
-        client.client,
-        plural(n, "connection", "connections")
-    );
-    f.seen = format!(
-        "{} sent HTTP/1.0 requests without `Connection: keep-alive` to {} on {} ({streams}): {cost}.",
-        client.client,
-        client_servers(client),
-        plural(n, "connection", "connections")
-    );
-    f.means = "HTTP/1.0 closes after every response unless both sides say keep-alive \
-        (RFC 9112 §9.3)."
-        .to_string();
-    f.advice = "Use HTTP/1.1 in the client (nginx `proxy_http_version 1.1` with \
-        `proxy_set_header Connection \"\"`; ab and old tools default to 1.0), or send \
-        `Connection: keep-alive`."
-        .to_string();
-    Some(f)
+        &ClientCloses {
+            seen: Seen::AskedClose,
+            kind: FindingKind::ClientAsksClose,
+            does: "sends `Connection: close`",
+            did: "sent `Connection: close`",
+            means: "The client gives up each connection after one request, whatever the \
+                server offers.",
+            advice: "Drop the `Connection: close` header from the client (curl `-H \
+                'Connection: close'`, a library option, a proxy's `proxy_set_header Connection \
+                close`) and reuse one pooled client.",
+        },
+    )
+}
+
+fn http10_without_keep_alive(client: &ClientRecord) -> Option<Finding> {
+    client_closes_each_connection(
+        client,
+        &ClientCloses {
+            seen: Seen::Http10Close,
+            kind: FindingKind::Http10WithoutKeepAlive,
+            does: "speaks HTTP/1.0 without keep-alive",
+            did: "sent HTTP/1.0 requests without `Connection: keep-alive`",
+            means: "HTTP/1.0 closes after every response unless both sides say keep-alive \
+                (RFC 9112 §9.3).",
+            advice: "Use HTTP/1.1 in the client (nginx `proxy_http_version 1.1` with \
+                `proxy_set_header Connection \"\"`; ab and old tools default to 1.0), or send \
+                `Connection: keep-alive`.",
+        },
+    )
 }
 
 fn client_no_reuse(client: &ClientRecord) -> Option<Finding> {
@@ -801,13 +794,12 @@ fn client_no_reuse(client: &ClientRecord) -> Option<Finding> {
     if client.connections < 2 || single < client.connections || explained > 0 {
         return None;
     }
-    let mut f = client_finding(
+    let (mut f, streams) = client_finding(
         client,
         FindingKind::NoReuse,
         Severity::Notice,
         Seen::OneRequest,
-    );
-    let streams = streams_text(&f.streams, single);
+    )?;
     let cost = handshake_cost(&mut f, single, client.handshake_rtts.median());
     f.title = format!(
         "no reuse by client {}: {} with one request each",
