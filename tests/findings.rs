@@ -210,6 +210,19 @@ fn honoured_idle_timeouts_give_no_findings() {
         let r = report(capture);
         assert!(r.findings.is_empty(), "{capture}: {:#?}", r.findings);
         assert!(r.text.contains("findings: none"), "{capture}");
+        let (timeout, idle) = match capture {
+            "idle-timeout-apache" => ("timeout=2", "2.00 s"), // KeepAliveTimeout 2: 2.003 s
+            _ => ("timeout=3", "3.00 s"),                     // keepalive_timeout 3 3: 3.003 s
+        };
+        let kept = format!(
+            "10.201.0.1:{}: {timeout} honoured (1 connection, closed idle after {idle})",
+            if capture.ends_with("apache") {
+                8080
+            } else {
+                80
+            }
+        );
+        assert!(r.text.contains(&kept), "{capture}: {}", r.text);
         assert_eq!(r.servers.column(0, "verdict"), "kept", "{capture}");
     }
 }

@@ -818,6 +818,42 @@ fn client_no_reuse(client: &ClientRecord) -> Option<Finding> {
     Some(f)
 }
 
+/// Servers listed by name when there are no findings.
+const MAX_KEPT_LINES: usize = 10;
+
+/// What a server was seen to keep: `timeout=2 honoured (closed idle after 2.00 s)`, ….
+fn kept_summary(server: &ServerRecord) -> String {
+    use crate::verdict::{MaxVerdict, TimeoutVerdict};
+    let mut kept = Vec::new();
+    let honoured = server.timeout_verdicts.get(TimeoutVerdict::Honoured);
+    if honoured > 0 {
+        let timeouts: Vec<String> = server
+            .keep_alive_timeouts
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        let idle = server.idle_closes.median().map_or_else(String::new, |t| {
+            format!(", closed idle after {}", secs_text(t))
+        });
+        kept.push(format!(
+            "timeout={} honoured ({}{idle})",
+            timeouts.join(","),
+            plural(honoured, "connection", "connections")
+        ));
+    }
+    let max = server.max_verdicts.get(MaxVerdict::Honoured);
+    if max > 0 {
+        kept.push(format!(
+            "max honoured ({})",
+            plural(max, "connection", "connections")
+        ));
+    }
+    if kept.is_empty() {
+        kept.push("`Connection: close` honoured".to_string());
+    }
+    kept.join("; ")
+}
+
 /// The findings section of the terminal report.
 pub struct FindingsText {
     out: Box<dyn Write>,
@@ -860,12 +896,21 @@ impl Sink for FindingsText {
         writeln!(out)?;
         if end.findings.is_empty() {
             let tested = end.servers.iter().filter(|s| s.kept > 0).count();
-            return writeln!(
+            writeln!(
                 out,
                 "findings: none (no race, no broken promise, no lost request; {} of {} kept what was tested)",
                 tested,
                 plural(end.servers.len() as u64, "server", "servers")
-            );
+            )?;
+            for server in end
+                .servers
+                .iter()
+                .filter(|s| s.kept > 0)
+                .take(MAX_KEPT_LINES)
+            {
+                writeln!(out, "  {}: {}", server.server, kept_summary(server))?;
+            }
+            return Ok(());
         }
         writeln!(
             out,

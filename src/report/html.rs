@@ -137,7 +137,7 @@ impl Sink for HtmlReport {
 
     fn connection(&mut self, r: &ConnectionRecord) -> io::Result<()> {
         let (mut marks, more_marks) = self.pending.remove(&r.stream).unwrap_or_default();
-        self.pending_marks -= marks.len();
+        self.pending_marks = self.pending_marks.saturating_sub(marks.len());
         if r.protocol != crate::http::Protocol::Http {
             return Ok(());
         }

@@ -468,3 +468,16 @@ pub fn millis(ns: u64) -> String {
         format!("{ms:.2}ms")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_counts_connections_open_at_the_same_instant() {
+        assert_eq!(peak(&[]), 0);
+        assert_eq!(peak(&[(0, 10), (20, 30)]), 1, "one after the other");
+        assert_eq!(peak(&[(0, 10), (10, 30)]), 2, "touching at 10");
+        assert_eq!(peak(&[(0, 100), (5, 6), (7, 8), (50, 60), (55, 200)]), 3);
+    }
+}
