@@ -9,10 +9,15 @@
 --   spark.read.parquet("shards/*.parquet").createOrReplaceTempView("connections")
 --   spark.sql(open("sql/servers.sql").read())
 --
--- Two differences from kascope's own table, both only past its memory bounds: kascope keeps
--- the first 8 distinct values of each list column per server and 100,000 idle-close samples
--- for the median; this query keeps all. A list with no values is NULL (DuckDB) or empty
--- (Spark) where kascope writes an empty cell.
+-- It computes every column that connection rows determine exactly, in kascope's order; it
+-- leaves out the columns made from transactions (status_2xx…5xx, ttfb_median_s, ttfb_p95_s),
+-- those kascope sums in nanoseconds before rounding (rtt_saved_s, idle_connection_s: a sum of
+-- the rounded *_s cells may differ by microseconds) and peak_connections.
+--
+-- Differences from kascope's own table, only past its memory bounds: kascope keeps the first
+-- 8 distinct values of each list column per server, 100,000 idle-close samples and 10,000
+-- handshake samples per server for the medians; this query keeps all. A list with no values
+-- is NULL (DuckDB) or empty (Spark) where kascope writes an empty cell.
 WITH http AS (
   SELECT * FROM connections WHERE protocol = 'http'
 ),
@@ -25,6 +30,19 @@ idle AS (
     AND close_announced_at IS NULL
     AND dropped_after_close = 0
     AND idle_close_s IS NOT NULL
+),
+rtts AS (
+  SELECT server, handshake_rtt_s,
+         ROW_NUMBER() OVER (PARTITION BY server ORDER BY handshake_rtt_s) AS n,
+         COUNT(*) OVER (PARTITION BY server) AS total
+  FROM http
+  WHERE handshake_rtt_s IS NOT NULL
+),
+handshakes AS (
+  SELECT server,
+         MAX(CASE WHEN n = FLOOR(total / 2) + 1 THEN handshake_rtt_s END) AS handshake_rtt_median_s
+  FROM rtts
+  GROUP BY server
 ),
 idle_closes AS (
   SELECT server,
@@ -65,7 +83,12 @@ per_server AS (
          SUM(CASE WHEN timeout_verdict = 'untested' THEN 1 ELSE 0 END) AS timeout_untested,
          SUM(CASE WHEN race_request IS NOT NULL THEN 1 ELSE 0 END) AS races,
          SUM(CASE WHEN unannounced_close THEN 1 ELSE 0 END) AS unannounced_closes,
-         SUM(CASE WHEN violation THEN 1 ELSE 0 END) AS violations
+         SUM(CASE WHEN violation THEN 1 ELSE 0 END) AS violations,
+         -- connections where a promise was tested and held
+         SUM(CASE WHEN max_verdict = 'honoured' OR timeout_verdict = 'honoured' OR close_honoured
+                  THEN 1 ELSE 0 END) AS kept,
+         -- each request answered on a connection already open saved a handshake
+         SUM(GREATEST(requests - unanswered_requests - 1, 0)) AS handshakes_avoided
   FROM http
   GROUP BY server
 )
@@ -90,8 +113,15 @@ SELECT s.server,
        s.timeout_untested,
        s.races,
        s.unannounced_closes,
-       s.violations
+       s.violations,
+       CASE WHEN s.violations > 0 THEN 'broken'
+            WHEN s.races > 0 THEN 'races'
+            WHEN s.kept > 0 THEN 'kept'
+            ELSE 'untested' END AS verdict,
+       h.handshake_rtt_median_s,
+       s.handshakes_avoided
 FROM per_server s
 LEFT JOIN timeouts t ON t.server = s.server
 LEFT JOIN idle_closes i ON i.server = s.server
+LEFT JOIN handshakes h ON h.server = s.server
 ORDER BY s.connections DESC, s.server;

@@ -70,6 +70,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub servers_csv: Option<PathBuf>,
 
+    /// Write the findings (problems found, with evidence and advice) as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub findings_json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (timelines, distributions, findings) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     /// Write the connection rows as typed Parquet columns to FILE (docs/csv.md, docs/scale.md).
     #[arg(long, value_name = "FILE")]
     pub parquet: Option<PathBuf>,

@@ -178,6 +178,33 @@ fn assert_servers_sql(engine: &str) {
         )) && summary.ends_with(&format!("over {shards} shards")),
         "{summary}"
     );
+    // The recipe's table: connections, requests, reuse, races, verdicts and their counts.
+    let not_computed = summary
+        .split("(not computed: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("{summary}"));
+    for column in [
+        "server",
+        "connections",
+        "requests",
+        "reuse_mean",
+        "reuse_max",
+        "pipelined_connections",
+        "idle_close_median_s",
+        "max_honoured",
+        "max_exceeded",
+        "timeout_closed_early",
+        "races",
+        "unannounced_closes",
+        "violations",
+        "verdict",
+    ] {
+        assert!(
+            !not_computed.split(", ").any(|c| c == column),
+            "{column} is not computed: {summary}"
+        );
+    }
 }
 
 #[test]

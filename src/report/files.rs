@@ -5,6 +5,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::record::{ConnectionRecord, TransactionRecord};
 
 use super::cells::{Columns, Row, Style};
@@ -20,6 +22,8 @@ pub enum Rows {
     Transactions,
     /// One per server, written at the end.
     Servers,
+    /// One per finding, written at the end.
+    Findings,
 }
 
 enum Encoder {
@@ -62,6 +66,17 @@ impl RowsFile {
         for<'a> Row<'a, R>: Columns,
     {
         match &mut self.encoder {
+            Encoder::Parquet(file) => file.write(record),
+            _ => self.write_text(record),
+        }
+    }
+
+    /// As CSV or JSON lines; rows without typed columns (findings) are written only so.
+    fn write_text<R>(&mut self, record: &R) -> io::Result<()>
+    where
+        for<'a> Row<'a, R>: Serialize,
+    {
+        match &mut self.encoder {
             Encoder::Csv(writer) => writer
                 .serialize(Row {
                     record,
@@ -76,7 +91,7 @@ impl RowsFile {
                 serde_json::to_writer(&mut *writer, &row).map_err(io::Error::other)?;
                 writer.write_all(b"\n")
             }
-            Encoder::Parquet(file) => file.write(record),
+            Encoder::Parquet(_) => Err(io::Error::other("these rows have no Parquet form")),
         }
     }
 }
@@ -117,10 +132,10 @@ impl Sink for RowsFile {
     }
 
     fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
-        if self.rows == Rows::Servers {
-            for record in end.servers {
-                self.write(record)?;
-            }
+        match self.rows {
+            Rows::Servers => end.servers.iter().try_for_each(|r| self.write(r))?,
+            Rows::Findings => end.findings.iter().try_for_each(|f| self.write_text(f))?,
+            Rows::Connections | Rows::Transactions => {}
         }
         match &mut self.encoder {
             Encoder::Parquet(file) => file.close(),

@@ -67,16 +67,17 @@ pub fn arrow_schema(columns: &[Column]) -> Schema {
     )
 }
 
-/// The columns of a row type.
-fn columns_of(rows: Rows) -> Vec<Column> {
-    match rows {
+/// The columns of a row type; findings have none (they are JSON lines only).
+fn columns_of(rows: Rows) -> Option<Vec<Column>> {
+    Some(match rows {
         Rows::Connections => cells::schema(&ConnectionRecord::blank()),
         Rows::Transactions => cells::schema(&TransactionRecord::blank()),
         Rows::Servers => cells::schema(&ServerRecord::new(SocketAddr::from((
             Ipv4Addr::UNSPECIFIED,
             0,
         )))),
-    }
+        Rows::Findings => return None,
+    })
 }
 
 /// One column's values of the batch being gathered.
@@ -462,7 +463,8 @@ pub struct ParquetFile {
 impl ParquetFile {
     /// Creates `path` (with `rotate`: the first file of the series named after `path`).
     pub fn create(rows: Rows, path: &Path, rotate: Option<Duration>) -> io::Result<ParquetFile> {
-        let columns = columns_of(rows);
+        let columns = columns_of(rows)
+            .ok_or_else(|| io::Error::other(format!("{rows:?} have no Parquet form")))?;
         let mut file = ParquetFile {
             path: path.to_path_buf(),
             rotate_ns: rotate.map(|every| every.as_nanos() as u64),
@@ -594,7 +596,7 @@ mod tests {
 
         let file = File::open(&path).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let expected = arrow_schema(&columns_of(Rows::Connections));
+        let expected = arrow_schema(&columns_of(Rows::Connections).unwrap());
         assert_eq!(reader.schema().fields(), expected.fields());
         let batch = reader.build().unwrap().next().unwrap().unwrap();
         std::fs::remove_file(&path).unwrap();
