@@ -204,6 +204,9 @@ pub struct ConnectionRecord {
     pub parse_errors: u32,
     pub resyncs: u32,
     pub flags: FlagSet,
+    /// Payload bytes both ways that reached user space: what the snaplen kept, or what
+    /// `--ebpf` did not shed.
+    pub captured_payload_bytes: u64,
 }
 
 impl ConnectionRecord {
