@@ -347,6 +347,51 @@ mod tests {
     }
 
     #[test]
+    fn skipped_body_bytes_are_counted_like_data() {
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab".as_slice();
+        let next = b"GET /next HTTP/1.1\r\n\r\n".as_slice();
+        let mut seen = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        for piece in [head, b"cdefg", b"hij", next] {
+            seen.data(Dir::A, piece);
+        }
+        let mut skipped = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        skipped.data(Dir::A, head);
+        skipped.stream(Dir::A, StreamEvent::Skipped(5));
+        skipped.data(Dir::A, b"hij");
+        skipped.data(Dir::A, next);
+        assert_eq!(skipped.events, seen.events);
+        assert_eq!(request_ends(&skipped.events), [(10, true), (0, true)]);
+        // Chunk data too, up to the CRLF after it.
+        let mut chunked = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        chunked.data(
+            Dir::A,
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n",
+        );
+        chunked.stream(Dir::A, StreamEvent::Skipped(16));
+        chunked.data(Dir::A, b"\r\n0\r\n\r\n");
+        assert_eq!(request_ends(&chunked.events), [(16, true)]);
+    }
+
+    #[test]
+    fn skipped_bytes_where_the_framing_must_look_are_lost() {
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(Dir::A, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+        // The body's last 8 bytes and 20 bytes of what follows.
+        http.stream(Dir::A, StreamEvent::Skipped(28));
+        http.data(Dir::A, b"GET /next HTTP/1.1\r\n\r\n");
+        assert_eq!(request_ends(&http.events), [(10, true), (0, true)]);
+        assert!(http.events.contains(&Event::Lost {
+            bytes: 20,
+            shed: true
+        }));
+        assert!(
+            http.events
+                .iter()
+                .any(|e| matches!(e, Event::Resync { .. }))
+        );
+    }
+
+    #[test]
     fn a_gap_inside_a_length_body_keeps_the_framing() {
         let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
         http.data(Dir::A, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");

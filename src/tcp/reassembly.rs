@@ -465,6 +465,36 @@ mod tests {
         SeqNumber::from(n)
     }
 
+    /// A segment of `length` payload bytes at `seq` that the source shed.
+    fn feed_shed(half: &mut Reassembler, seq: u32, length: u32) -> Vec<Event> {
+        let mut events = Vec::new();
+        let segment = Segment {
+            missing: length,
+            shed: true,
+            ..segment(Dir::A, seq, None, 0, b"")
+        };
+        half.on_segment(&segment, LIMIT, |event| events.push(event.into()));
+        events
+    }
+
+    #[test]
+    fn shed_payload_is_skipped_in_stream_order_and_never_a_gap() {
+        let mut half = after_syn(0);
+        feed(&mut half, 1, 0, b"head");
+        assert_eq!(feed_shed(&mut half, 5, 100), [Event::Skipped(100)]);
+        // Ahead of a hole: held until the hole fills, with a shed segment too.
+        assert_eq!(feed_shed(&mut half, 205, 50), []);
+        assert_eq!(
+            feed_shed(&mut half, 105, 100),
+            [Event::Skipped(100), Event::Skipped(50)]
+        );
+        // A shed retransmission of bytes already handed on adds nothing.
+        assert_eq!(feed_shed(&mut half, 150, 20), []);
+        assert_eq!((half.anomalies.gaps, half.anomalies.out_of_order), (0, 1));
+        assert_eq!((half.captured_bytes, half.wire_bytes), (4, 274));
+        assert_eq!(half.end(), Some((254, seq(255))));
+    }
+
     #[test]
     fn a_syn_puts_offset_0_after_its_own_sequence_number() {
         let mut half = after_syn(100);
