@@ -206,20 +206,28 @@ wire_packets() {
 printf 'label\tconns\twrk_reqs\twrk_rps\tkas_packets\tpkts_s_seen\twire_pkts_s\tkas_cpu_pct\tnginx_cpu_pct\tkernel_drops\tkas_reqs\twall_s\tkas_cpu_s\tall_cpus_busy_pct\twrk_cpu_pct\n' \
   > "$WORK/results.tsv"
 
-# step LABEL CONNS SECONDS URL_PATH
-step() {
-  local label=$1 conns=$2 secs=$3 path=$4 i
-  log "step $label: wrk -t1 -c $conns -d ${secs}s http://$IP_S$path"
-  : > "$WORK/kas.err"
-  ip netns exec "$NS_S" "$KASCOPE" -i "$VETH_S" --no-progress -q > "$WORK/kas.out" 2> "$WORK/kas.err" &
-  KAS_PID=$!
+# start_kascope OUT ERR [ARGS...]: a kascope on the server veth; sets STARTED to its PID once
+# it says it is capturing.
+start_kascope() {
+  local out=$1 err=$2 i; shift 2
+  : > "$err"
+  ip netns exec "$NS_S" "$KASCOPE" -i "$VETH_S" --no-progress -q "$@" > "$out" 2> "$err" &
+  STARTED=$!
   for ((i = 0; i < 100; i++)); do
-    grep -q 'capturing on' "$WORK/kas.err" && break
-    kill -0 "$KAS_PID" 2>/dev/null || { cat "$WORK/kas.err" >&2; die "kascope exited"; }
+    grep -q 'capturing on' "$err" && break
+    kill -0 "$STARTED" 2>/dev/null || { cat "$err" >&2; die "kascope exited"; }
     sleep 0.05
   done
   [ "$i" -lt 100 ] || die "kascope did not start capturing"
-  [ "$(cat "/proc/$KAS_PID/comm")" = kascope ] || die "PID $KAS_PID is not kascope"
+  [ "$(cat "/proc/$STARTED/comm")" = kascope ] || die "PID $STARTED is not kascope"
+}
+
+# step LABEL CONNS SECONDS URL_PATH
+step() {
+  local label=$1 conns=$2 secs=$3 path=$4
+  log "step $label: wrk -t1 -c $conns -d ${secs}s http://$IP_S$path"
+  start_kascope "$WORK/kas.out" "$WORK/kas.err"
+  KAS_PID=$STARTED
   sleep 0.3
 
   local k0 n0 w0 t0 t1 k1 n1 w1 rc b0 b1
@@ -261,22 +269,6 @@ step() {
           sprintf("%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])), sprintf("%.1f", 100 * wc / wall)
   }' >> "$WORK/results.tsv"
   tail -1 "$WORK/results.tsv" | awk -F'\t' '{printf "live:   %s req/s, %s pkts/s seen, kascope %s%% CPU, %s kernel drops\n", $4, $6, $8, $10}' >&2
-}
-
-# start_kascope OUT ERR [ARGS...]: a kascope on the server veth; sets STARTED to its PID once
-# it says it is capturing.
-start_kascope() {
-  local out=$1 err=$2 i; shift 2
-  : > "$err"
-  ip netns exec "$NS_S" "$KASCOPE" -i "$VETH_S" --no-progress -q "$@" > "$out" 2> "$err" &
-  STARTED=$!
-  for ((i = 0; i < 100; i++)); do
-    grep -q 'capturing on' "$err" && break
-    kill -0 "$STARTED" 2>/dev/null || { cat "$err" >&2; die "kascope exited"; }
-    sleep 0.05
-  done
-  [ "$i" -lt 100 ] || die "kascope did not start capturing"
-  [ "$(cat "/proc/$STARTED/comm")" = kascope ] || die "PID $STARTED is not kascope"
 }
 
 # compare_step LABEL CONNS SECONDS URL_PATH: libpcap and --ebpf on the same traffic.

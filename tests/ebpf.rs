@@ -6,25 +6,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::binary::{KASCOPE, Table, stderr};
-use common::lab::{Lab, SERVER_IP, privileged, sh, signal};
+use common::lab::{Lab, SAME_TRAFFIC_FACTS, privileged, sh, signal};
 use common::repo;
 
-/// The facts both paths must agree on, per client address.
-const COMPARED: [&str; 15] = [
-    "requests",
-    "responses",
-    "pipeline_depth",
-    "closer",
-    "max_verdict",
-    "timeout_verdict",
-    "race_request",
-    "unanswered_requests",
+/// Besides `SAME_TRAFFIC_FACTS`, what both paths see alike: they capture the same packets.
+const ALSO_COMPARED: [&str; 7] = [
     "client_bytes",
     "server_bytes",
     "packets",
@@ -33,19 +24,6 @@ const COMPARED: [&str; 15] = [
     "out_of_order",
     "flags",
 ];
-
-fn rows(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let table = Table::read(path);
-    (0..table.len())
-        .map(|row| {
-            let values = COMPARED
-                .iter()
-                .map(|f| table.column(row, f).to_string())
-                .collect();
-            (table.column(row, "client").to_string(), values)
-        })
-        .collect()
-}
 
 /// (payload on the wire, payload that reached user space) summed over the connections that
 /// carried more than `at_least` bytes.
@@ -111,40 +89,11 @@ fn ebpf_and_libpcap_report_the_same_connections() {
     let pcap_args: Vec<&str> = pcap_args.iter().map(String::as_str).collect();
     let pcap = lab.start_in_server(&pcap_args, "capturing on");
 
-    let url = |path: &str| format!("http://{SERVER_IP}{path}");
-    let curl = |paths: &[&str], extra: &[&str]| {
-        let mut args = vec!["curl", "-sf"];
-        args.extend_from_slice(extra);
-        let urls: Vec<String> = paths.iter().map(|p| url(p)).collect();
-        for u in &urls {
-            args.extend(["-o", "/dev/null", u.as_str()]);
-        }
-        assert!(lab.client(&args), "curl {paths:?}");
-    };
     // Keep-alive reuse, Connection: close, a 5-deep pipeline, an idle close by nginx.
-    curl(&["/tiny.txt", "/index.html", "/tiny.txt"], &[]);
-    assert!(lab.fetch_and_close("/tiny.txt"));
-    let pipeline = lab.pipeline_client();
-    let sequential = lab.sequential_client();
-    let py = |args: &[&str]| assert!(lab.client(args), "{args:?}");
-    py(&[
-        "python3", &pipeline, "--host", SERVER_IP, "--port", "80", "--count", "5",
-    ]);
-    py(&[
-        "python3",
-        &sequential,
-        "/tiny.txt",
-        "1",
-        "--host",
-        SERVER_IP,
-        "--port",
-        "80",
-        "--idle",
-        "3",
-    ]);
+    lab.reuse_traffic();
     // MiB-sized Content-Length bodies, several per connection; chunked gzip ones.
-    curl(&["/big.bin"; 4], &[]);
-    curl(&["/text.txt"; 3], &["--compressed"]);
+    lab.curl(&["/big.bin"; 4], &[]);
+    lab.curl(&["/text.txt"; 3], &["--compressed"]);
     // Two segments of a download lost on the way to the client (dropped at its veth's
     // ingress, after the captures on the server's side saw them): both captures see them
     // and, later, their retransmissions. (A drop at the server's egress would not do: TCP
@@ -182,7 +131,7 @@ fn ebpf_and_libpcap_report_the_same_connections() {
         "sec",
         "tc",
     ]);
-    curl(&["/big.bin"; 2], &[]);
+    lab.curl(&["/big.bin"; 2], &[]);
     tc(&["qdisc", "del", "dev", &client_if, "clsact"]);
     std::thread::sleep(Duration::from_millis(1500));
 
@@ -190,10 +139,16 @@ fn ebpf_and_libpcap_report_the_same_connections() {
         signal(pid, "INT");
         assert_eq!(lab.wait_for(pid, Duration::from_secs(20)), Some(0));
     }
-    let (by_ebpf, by_pcap) = (rows(&ebpf_csv), rows(&pcap_csv));
-    assert_eq!(by_ebpf, by_pcap, "eBPF and libpcap disagree ({COMPARED:?})");
+    let compared: Vec<&str> = SAME_TRAFFIC_FACTS
+        .iter()
+        .chain(&ALSO_COMPARED)
+        .copied()
+        .collect();
+    let by_ebpf = Table::read(&ebpf_csv).by_client(&compared);
+    let by_pcap = Table::read(&pcap_csv).by_client(&compared);
+    assert_eq!(by_ebpf, by_pcap, "eBPF and libpcap disagree ({compared:?})");
     assert_eq!(by_ebpf.len(), 7, "{by_ebpf:#?}");
-    let column = |name: &str| COMPARED.iter().position(|c| *c == name).unwrap();
+    let column = |name: &str| compared.iter().position(|c| *c == name).unwrap();
     let has = |name: &str, value: &str| by_ebpf.values().any(|r| r[column(name)] == value);
     assert!(has("pipeline_depth", "5"), "{by_ebpf:#?}");
     assert!(has("requests", "4"), "four downloads on one connection");

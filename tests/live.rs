@@ -14,33 +14,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::binary::{KASCOPE, Table, kascope, stderr};
-use common::lab::{SERVER_IP, nginx_lab, privileged, signal};
+use common::lab::{SAME_TRAFFIC_FACTS, nginx_lab, privileged, signal};
 
 /// Per client address: the facts live and offline analysis must agree on.
 fn rows(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let table = Table::read(path);
-    let fields = [
-        "requests",
-        "responses",
-        "pipeline_depth",
-        "closer",
-        "max_verdict",
-        "timeout_verdict",
-        "race_request",
-        "unanswered_requests",
-    ];
-    (0..table.len())
-        .map(|row| {
-            let key = table.column(row, "client").to_string();
-            (
-                key,
-                fields
-                    .iter()
-                    .map(|f| table.column(row, f).to_string())
-                    .collect(),
-            )
-        })
-        .collect()
+    Table::read(path).by_client(&SAME_TRAFFIC_FACTS)
 }
 
 #[test]
@@ -69,39 +47,7 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
     );
     let capturing = lab.start_kascope(&live_csv);
 
-    let url = |path: &str| format!("http://{SERVER_IP}{path}");
-    assert!(lab.client(&[
-        "curl",
-        "-sf",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-        &url("/tiny.txt"),
-        &url("/index.html"),
-        &url("/tiny.txt")
-    ]));
-    assert!(lab.fetch_and_close("/tiny.txt"));
-    let pipeline = lab.pipeline_client();
-    assert!(lab.client(&[
-        "python3", &pipeline, "--host", SERVER_IP, "--port", "80", "--count", "5"
-    ]));
-    // Idle past nginx's 2 s keepalive_timeout: the server closes.
-    let sequential = lab.sequential_client();
-    assert!(lab.client(&[
-        "python3",
-        &sequential,
-        "/tiny.txt",
-        "1",
-        "--host",
-        SERVER_IP,
-        "--port",
-        "80",
-        "--idle",
-        "3"
-    ]));
+    lab.reuse_traffic();
     std::thread::sleep(Duration::from_millis(1500));
 
     signal(capturing, "INT");

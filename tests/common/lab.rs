@@ -57,6 +57,18 @@ pub struct Lab {
     children: Vec<Child>,
 }
 
+/// What two captures of the same traffic must report alike, per connection.
+pub const SAME_TRAFFIC_FACTS: [&str; 8] = [
+    "requests",
+    "responses",
+    "pipeline_depth",
+    "closer",
+    "max_verdict",
+    "timeout_verdict",
+    "race_request",
+    "unanswered_requests",
+];
+
 pub const SERVER_IP: &str = "10.202.0.1";
 pub const CLIENT_IP: &str = "10.202.0.2";
 
@@ -207,6 +219,50 @@ impl Lab {
             "Connection: close",
             &format!("http://{SERVER_IP}{path}"),
         ])
+    }
+
+    /// Fetches `paths` from nginx on one connection with curl (and `extra` options),
+    /// asserting it succeeded.
+    pub fn curl(&self, paths: &[&str], extra: &[&str]) {
+        let urls: Vec<String> = paths
+            .iter()
+            .map(|path| format!("http://{SERVER_IP}{path}"))
+            .collect();
+        let mut args = vec!["curl", "-sf"];
+        args.extend_from_slice(extra);
+        for url in &urls {
+            args.extend(["-o", "/dev/null", url.as_str()]);
+        }
+        assert!(self.client(&args), "curl {paths:?}");
+    }
+
+    /// Four connections: curl reusing one for 3 requests; one request with `Connection:
+    /// close`; 5 requests pipelined in one write; one request, then idle past nginx's 2 s
+    /// `keepalive_timeout`, so that the server closes. Takes about 3.5 s.
+    pub fn reuse_traffic(&self) {
+        self.curl(&["/tiny.txt", "/index.html", "/tiny.txt"], &[]);
+        assert!(self.fetch_and_close("/tiny.txt"));
+        let pipeline = self.pipeline_client();
+        let sequential = self.sequential_client();
+        for args in [
+            &[
+                "python3", &pipeline, "--host", SERVER_IP, "--port", "80", "--count", "5",
+            ][..],
+            &[
+                "python3",
+                &sequential,
+                "/tiny.txt",
+                "1",
+                "--host",
+                SERVER_IP,
+                "--port",
+                "80",
+                "--idle",
+                "3",
+            ],
+        ] {
+            assert!(self.client(args), "{args:?}");
+        }
     }
 
     /// Runs a command in the client namespace; true if it succeeded.
