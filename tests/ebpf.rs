@@ -2,7 +2,8 @@
 //! the same time while real clients talk to a real nginx: they must report the same
 //! connections, while `--ebpf` hands user space a small share of the payload.
 //!
-//! Needs root, as tests/live.rs (see `common::lab`); the build needs the `ebpf` feature.
+//! Needs root, as tests/live.rs (see `common::lab`), and a build with the `ebpf` feature;
+//! without it, only that a build without it says so is checked.
 
 mod common;
 
@@ -57,7 +58,7 @@ const MIB: usize = 1 << 20;
 #[test]
 fn ebpf_and_libpcap_report_the_same_connections() {
     let test = "ebpf_and_libpcap_report_the_same_connections";
-    if !privileged(test) {
+    if !cfg!(feature = "ebpf") || !privileged(test) {
         return;
     }
     let mut lab = Lab::new("e");
@@ -194,7 +195,7 @@ fn ebpf_and_libpcap_report_the_same_connections() {
 
 #[test]
 fn ebpf_without_privileges_says_what_is_missing() {
-    if !privileged("ebpf_without_privileges_says_what_is_missing") {
+    if !cfg!(feature = "ebpf") || !privileged("ebpf_without_privileges_says_what_is_missing") {
         return;
     }
     let run = |caps: &str| {
@@ -232,4 +233,16 @@ fn ebpf_without_privileges_says_what_is_missing() {
     // These two are all it needs.
     let output = run("-all,+net_raw,+bpf");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[cfg(not(feature = "ebpf"))]
+#[test]
+fn a_build_without_the_ebpf_feature_says_so() {
+    let output = common::binary::kascope(&["--ebpf", "-i", "lo"]);
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("built without the eBPF capture path") && stderr.contains("without --ebpf"),
+        "{stderr}"
+    );
 }

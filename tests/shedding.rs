@@ -11,7 +11,9 @@
 mod common;
 
 use kascope::Config;
+use kascope::decode::{Flags, Segment};
 use kascope::record::{ConnectionRecord, Flag};
+use kascope::source::ShedHint;
 
 use common::pcap::{C, Conv, MSS, S};
 use common::{Analysis, analyze_with, only};
@@ -189,4 +191,91 @@ fn payload_shed_where_a_head_was_expected_is_a_gap() {
     assert!(r.flags.contains(Flag::Gap), "{:?}", r.flags);
     assert_eq!(r.resyncs, 1);
     assert_eq!(bodies(&kept)[0], (Some(20), true));
+}
+
+/// A connection fed to the analyzer segment by segment, as a shedding source delivers it.
+struct Fed {
+    analyzer: kascope::Analyzer,
+    endpoints: [std::net::SocketAddr; 2],
+    /// Next sequence number of the client (0) and the server (1).
+    next: [u32; 2],
+}
+
+impl Fed {
+    /// Sends `payload` and then `shed` bytes shed in the kernel from the client (0) or the
+    /// server (1); returns the hints it caused.
+    fn send(&mut self, from: usize, flags: u8, payload: &[u8], shed: u32) -> Vec<ShedHint> {
+        let syn = flags & Flags::SYN != 0;
+        let segment = Segment {
+            ts_ns: 1_700_000_000_000_000_000,
+            src: self.endpoints[from],
+            dst: self.endpoints[1 - from],
+            seq: self.next[from],
+            ack: self.next[1 - from],
+            flags: Flags(if syn && from == 0 {
+                flags
+            } else {
+                flags | Flags::ACK
+            }),
+            payload,
+            missing: shed,
+            shed: shed > 0,
+        };
+        self.analyzer.process_segment(&segment);
+        let length = payload.len() as u32 + shed + u32::from(syn || flags & Flags::FIN != 0);
+        self.next[from] = self.next[from].wrapping_add(length);
+        self.analyzer.take_shed_hints().collect()
+    }
+}
+
+/// The hints the analyzer gives a shedding source, segment by segment.
+#[test]
+fn the_analyzer_hints_once_per_body_and_withdraws_when_it_needs_bytes_again() {
+    let (client, server) = (
+        "10.9.0.2:40000".parse().unwrap(),
+        "10.9.0.1:80".parse().unwrap(),
+    );
+    let mut c = Fed {
+        analyzer: kascope::Analyzer::new(Config {
+            kernel_shedding: true,
+            ..Config::default()
+        }),
+        endpoints: [client, server],
+        next: [1000, 5000],
+    };
+    let hint = |range| ShedHint {
+        src: server,
+        dst: client,
+        range,
+    };
+    assert_eq!(c.send(0, Flags::SYN, b"", 0), []);
+    assert_eq!(c.send(1, Flags::SYN, b"", 0), []);
+    assert_eq!(c.send(0, 0, &request(1), 0), []);
+    // A 100,000-byte body: one hint for the rest of it, from where the stream is.
+    let first = [head(100_000), body(1000)].concat();
+    let start = 5001 + first.len() as u32;
+    let end = 5001 + head(100_000).len() as u32 + 100_000;
+    assert_eq!(c.send(1, 0, &first, 0), [hint(Some((start, end)))]);
+    assert_eq!(c.send(1, 0, b"", 50_000), []);
+    // The body ends: the source must send everything again.
+    assert_eq!(c.send(1, 0, b"", 49_000), [hint(None)]);
+    // A small body is not worth a hint.
+    assert_eq!(c.send(0, 0, &request(2), 0), []);
+    assert_eq!(c.send(1, 0, &[head(3000), body(3000)].concat(), 0), []);
+    // A 3 GiB body: shed in ranges of at most 1 GiB, each hinted as the last one runs out.
+    assert_eq!(c.send(0, 0, &request(3), 0), []);
+    let huge = head(3 << 30);
+    let at = c.next[1].wrapping_add(huge.len() as u32);
+    assert_eq!(
+        c.send(1, 0, &huge, 0),
+        [hint(Some((at, at.wrapping_add(1 << 30))))]
+    );
+    assert_eq!(c.send(1, 0, b"", (1 << 30) - 1), []);
+    let at = at.wrapping_add((1 << 30) + 1000);
+    assert_eq!(
+        c.send(1, 0, b"", 1001),
+        [hint(Some((at, at.wrapping_add(1 << 30))))]
+    );
+    // The connection closes mid-body: the hint is withdrawn.
+    assert_eq!(c.send(1, Flags::RST, b"", 0), [hint(None)]);
 }
