@@ -36,6 +36,9 @@ use skel::{ShedSkel, ShedSkelBuilder};
 const LINK_ETHERNET: u32 = 1;
 const LINK_IP: u32 = 0;
 
+/// libpcap's largest snaplen: the ring's frames are this large whatever `-s` says.
+const MAX_SNAPLEN: i32 = 262_144;
+
 /// Capabilities by number (linux/capability.h).
 const CAP_NET_RAW: u32 = 13;
 const CAP_SYS_ADMIN: u32 = 21;
@@ -94,7 +97,13 @@ impl EbpfSource {
                     .unwrap_or_else(|_| "kascope".into())
             )));
         }
-        let live = LiveSource::open_unfiltered(options)?;
+        // The program applies the snaplen itself: libpcap must not cut a frame the program
+        // kept at exactly the end of its headers, which would read as shed.
+        let ring = LiveOptions {
+            snaplen: options.snaplen.max(MAX_SNAPLEN),
+            ..options.clone()
+        };
+        let live = LiveSource::open_unfiltered(&ring)?;
         let link_layer = match live.link_type() {
             Linktype::ETHERNET => LINK_ETHERNET,
             Linktype::LINUX_SLL | Linktype::LINUX_SLL2 | Linktype::RAW | Linktype::IPV4 => LINK_IP,
