@@ -120,7 +120,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
         let server_first = r.server_connection_first.map(token_names);
         let server_last = r.server_connection_last.map(token_names);
         let flags = flag_names(r.flags);
-        let mut row = serializer.serialize_struct("connection", 65)?;
+        let mut row = serializer.serialize_struct("connection", 66)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -198,6 +198,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
         row.serialize_field("flags", &List(&flags, style))?;
         row.serialize_field("handshake_rtt_s", &r.handshake_rtt_ns.map(seconds))?;
         row.serialize_field("idle_total_s", &r.idle_total_ns.map(seconds))?;
+        row.serialize_field("captured_payload_bytes", &r.captured_payload_bytes)?;
         row.end()
     }
 }
