@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages kascope needs (idempotent, Debian/Ubuntu).
-#   build:      pkg-config, libpcap-dev (+ a C linker for rustc)
+#   build:      pkg-config, libpcap-dev (+ a C linker for rustc); for the eBPF capture path
+#               (cargo feature `ebpf`, on by default) clang, libbpf-dev, libelf-dev, zlib1g-dev
+#               (tests/ebpf.rs also compiles a small TC program with clang and attaches it with tc)
 #   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump,
 #               chromium (renders the --html report in tests/html.rs)
 #   bench/gen:  nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
@@ -13,7 +15,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium)
+REQUIRED=(pkg-config libpcap-dev gcc libc6-dev clang libbpf-dev libelf-dev zlib1g-dev make tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium)
 OPTIONAL=(hyperfine)
 # any of these satisfies "nginx"; nginx-light is preferred when it has to be installed
 NGINX_ALTS=(nginx-light nginx nginx-core nginx-full nginx-extras)
@@ -121,7 +123,7 @@ for p in "${missing[@]}"; do
 done
 
 pip_install
-for c in pkg-config tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 java /usr/bin/time chromium; do
+for c in pkg-config clang tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 java /usr/bin/time chromium; do
   command -v "$c" >/dev/null || { log "error: '$c' still not available after install"; exit 1; }
 done
 log "done"

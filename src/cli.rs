@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(short = 's', long, default_value_t = 262_144, value_name = "SNAPLEN")]
     pub snaplen: i32,
 
+    /// Live: capture through an eBPF socket filter that leaves HTTP body bytes in the
+    /// kernel (only their length comes up); needs CAP_BPF besides CAP_NET_RAW.
+    #[arg(long, requires = "interface")]
+    pub ebpf: bool,
+
     /// Live: do not put the interface into promiscuous mode.
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     pub no_promiscuous: bool,

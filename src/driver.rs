@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::pipeline::Analyzer;
 use crate::report::Report;
-use crate::source::{FrameSource, SourceError, SourceEvent};
+use crate::source::{Delivery, FrameSource, SourceError, SourceEvent};
 
 /// When to stop before the input ends.
 #[derive(Debug, Default, Clone)]
@@ -57,6 +57,8 @@ pub struct RunStats {
     pub frames: u64,
     pub elapsed: Duration,
     pub kernel_drops: u64,
+    /// Bytes a live source saw and delivered to user space.
+    pub delivery: Option<Delivery>,
     /// Damage to the input and other things the user should know, one line each.
     pub warnings: Vec<String>,
 }
@@ -128,6 +130,10 @@ pub fn run(
             SourceEvent::Damage(message) => stats.warnings.push(message),
             SourceEvent::Pending => {}
         }
+        // The one value that flows back up: what payload the source may shed.
+        for hint in analyzer.take_shed_hints() {
+            source.shed(&hint);
+        }
         let mut wrote = false;
         for output in analyzer.take_output() {
             report.take(output).map_err(RunError::Write)?;
@@ -145,6 +151,7 @@ pub fn run(
     }
     observer.done();
     stats.elapsed = started.elapsed();
+    stats.delivery = source.delivery();
     if stats.kernel_drops > 0 {
         stats.warnings.push(format!(
             "the kernel dropped {} packets: connections open meanwhile are flagged \

@@ -210,6 +210,9 @@ pub struct ConnectionRecord {
     /// responses and the next request, and after the last one until the close); `None`
     /// without responses.
     pub idle_total_ns: Option<u64>,
+    /// Payload bytes both ways that reached user space: what the snaplen kept, or what
+    /// `--ebpf` did not shed.
+    pub captured_payload_bytes: u64,
 }
 
 /// Nowhere: the addresses of a [`ConnectionRecord::blank`] row.
@@ -279,6 +282,7 @@ impl ConnectionRecord {
             flags: FlagSet::default(),
             handshake_rtt_ns: None,
             idle_total_ns: None,
+            captured_payload_bytes: 0,
         }
     }
 

@@ -378,6 +378,7 @@ impl Columns for Row<'_, ConnectionRecord> {
         row.serialize_field("flags", &List(&flags, style))?;
         row.serialize_field("handshake_rtt_s", &r.handshake_rtt_ns.map(seconds))?;
         row.serialize_field("idle_total_s", &r.idle_total_ns.map(seconds))?;
+        row.serialize_field("captured_payload_bytes", &r.captured_payload_bytes)?;
         row.end()
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod lab;
 pub mod pcap;
 pub mod sql;
 
