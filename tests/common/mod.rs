@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod lab;
 pub mod pcap;
+pub mod sql;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,6 +26,23 @@ pub fn repo() -> PathBuf {
 /// A capture recorded from real servers, in `captures/` (`name` with its extension).
 pub fn recorded(name: &str) -> PathBuf {
     repo().join("captures").join(name)
+}
+
+/// Every capture in `captures/`: its name (without `.pcap`) and path, sorted by name.
+pub fn recorded_captures() -> Vec<(String, PathBuf)> {
+    let mut captures: Vec<(String, PathBuf)> = std::fs::read_dir(repo().join("captures"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pcap"))
+        .map(|path| {
+            (
+                path.file_stem().unwrap().to_str().unwrap().to_string(),
+                path,
+            )
+        })
+        .collect();
+    captures.sort();
+    captures
 }
 
 /// The shared public corpus, or `None` (with a note) when this clone has none. Under CI its
@@ -100,17 +119,26 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     run_source(source, config, &path.display().to_string()).0
 }
 
-/// CPU time this thread has run, from the scheduler's count in nanoseconds: unlike the
+/// CPU time this thread has run (`CLOCK_THREAD_CPUTIME_ID`, to the nanosecond): unlike the
 /// wall clock it does not grow while other processes have the CPU (a busy test machine).
 pub fn thread_cpu_time() -> Duration {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .expect("Linux gives every thread /proc/thread-self/schedstat");
-    let ns = text
-        .split_whitespace()
-        .next()
-        .and_then(|field| field.parse().ok())
-        .expect("schedstat starts with the nanoseconds run");
-    Duration::from_nanos(ns)
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, now: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `now` is (64-bit Linux layout).
+    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Runs the library over a capture held in memory; also says how much CPU time the
@@ -127,7 +155,8 @@ fn run_source(mut source: FileSource, config: Config, name: &str) -> (Analysis, 
     let collected = Rc::new(RefCell::new(Collected::default()));
     let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
-        transactions: report.wants_transactions(),
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         ..config
     });
     let stats = driver::run(
