@@ -259,6 +259,7 @@ impl Ledger {
         anomalies.gap_bytes += other.gap_bytes;
         anomalies.ignored_rsts += other.ignored_rsts;
         anomalies.buffer_overflows += other.buffer_overflows;
+        anomalies.damaged_segments += other.damaged_segments;
 
         let closer = match self.first_close {
             Some(close) => match (close.dir == client_dir, close.kind) {
@@ -290,6 +291,7 @@ impl Ledger {
         flag_if(http.queue_overflowed(), Flag::QueueOverflow);
         flag_if(anomalies.ignored_rsts > 0, Flag::RstIgnored);
         flag_if(anomalies.buffer_overflows > 0, Flag::ReassemblyOverflow);
+        flag_if(anomalies.damaged_segments > 0, Flag::BadTcpHeader);
         for flag in end.flags() {
             flags.insert(*flag);
         }

@@ -10,8 +10,9 @@ use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
 use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
-use crate::decode::{self, Segment, Skip};
+use crate::decode::{self, DamagedSegment, Encapsulation, Segment, Skip};
 use crate::http::{self, HttpConnection, HttpEvent};
+use crate::named::Tally;
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
 use crate::source::{Frame, Linktype};
 use crate::tcp::{ClientSide, Dir, StreamEvent, TcpConnection};
@@ -69,6 +70,12 @@ pub struct FrameCounts {
     pub not_tcp: u64,
     pub fragments: u64,
     pub truncated: u64,
+    /// IP headers that cannot be right (bad version, header or total length).
+    pub bad_ip_headers: u64,
+    /// TCP segments with an unusable header, counted into their stream (flag `bad-tcp-header`).
+    pub damaged_segments: u64,
+    /// Frames carried in each kind of tunnel (a frame counts once for each it was in).
+    pub encapsulated: Tally<Encapsulation>,
     pub unsupported_link: u64,
     /// Unsupported link types seen.
     pub unsupported_link_types: Vec<Linktype>,
@@ -197,15 +204,24 @@ impl Analyzer {
         counts.bytes += frame.data.len() as u64;
         counts.first_ts.get_or_insert(frame.ts_ns);
         counts.last_ts = Some(frame.ts_ns);
-        match decode::decode(frame) {
+        let decoded = decode::decode(frame);
+        for encapsulation in decoded.encapsulations.iter() {
+            counts.encapsulated.add(encapsulation);
+        }
+        match decoded.segment {
             Ok(segment) => {
                 counts.tcp_segments += 1;
                 self.process_segment(&segment);
+            }
+            Err(Skip::Damaged(damaged)) => {
+                counts.damaged_segments += 1;
+                self.process_damaged(&damaged);
             }
             Err(Skip::NotIp) => counts.not_ip += 1,
             Err(Skip::NotTcp) => counts.not_tcp += 1,
             Err(Skip::Fragment) => counts.fragments += 1,
             Err(Skip::Truncated) => counts.truncated += 1,
+            Err(Skip::BadIpHeader) => counts.bad_ip_headers += 1,
             Err(Skip::UnsupportedLink(link)) => {
                 counts.unsupported_link += 1;
                 if !counts.unsupported_link_types.contains(&link) {
@@ -219,6 +235,19 @@ impl Analyzer {
     }
 
     pub fn process_segment(&mut self, segment: &Segment<'_>) {
+        self.process(segment, None);
+    }
+
+    /// A segment whose header could not be used: it takes its place in the stream numbering
+    /// (its connection, a new one, or a new one for a SYN reusing the 4-tuple) as Wireshark
+    /// gives it one, and is counted there, but nothing in it is analysed.
+    fn process_damaged(&mut self, damaged: &DamagedSegment) {
+        self.process(&damaged.as_empty_segment(), Some(damaged.sequenced));
+    }
+
+    /// `damaged` is `Some` for a damaged segment, saying whether Wireshark takes its
+    /// sequence numbers into account.
+    fn process(&mut self, segment: &Segment<'_>, damaged: Option<bool>) {
         let config = &self.config;
         let key = FlowKey::new(segment.src, segment.dst);
         let new_slot = |stream, continued| {
@@ -262,6 +291,11 @@ impl Analyzer {
                 }
             }
         };
+        if let Some(sequenced) = damaged {
+            slot.tcp.on_damaged_segment(segment, sequenced);
+            self.keep_within_budget(segment.ts_ns);
+            return;
+        }
         let held_before = slot.buffered_bytes();
         let Slot {
             tcp,
@@ -295,8 +329,12 @@ impl Analyzer {
         {
             self.retire(key, slot, EndReason::Closed, ts);
         }
+        self.keep_within_budget(ts);
+    }
+
+    fn keep_within_budget(&mut self, now: u64) {
         if self.memory_estimate() > self.config.max_memory {
-            self.shed(ts);
+            self.shed(now);
         }
     }
 

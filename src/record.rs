@@ -80,6 +80,8 @@ pub enum Flag {
     Continued,
     /// Live capture: the kernel dropped packets while the connection was open.
     KernelDrops,
+    /// Segments whose TCP header could not be used were counted in, not analysed.
+    BadTcpHeader,
 }
 
 named_enum!(Flag {
@@ -98,6 +100,7 @@ named_enum!(Flag {
     PortReused => "port-reused",
     Continued => "continued",
     KernelDrops => "kernel-drops",
+    BadTcpHeader => "bad-tcp-header",
 });
 
 /// A set of [`Flag`]s.

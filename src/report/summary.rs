@@ -137,11 +137,26 @@ impl Sink for SummaryText {
                 counts.peak_memory >> 20
             )?;
         }
+        if !counts.encapsulated.is_empty() {
+            writeln!(
+                out,
+                "tunnelled frames: {}",
+                tally_line(&counts.encapsulated)
+            )?;
+        }
+        if counts.damaged_segments > 0 {
+            writeln!(
+                out,
+                "TCP segments with an unusable header: {} (counted into their streams, flag bad-tcp-header)",
+                counts.damaged_segments
+            )?;
+        }
         let skipped = [
             (counts.not_ip, "not IP"),
             (counts.not_tcp, "not TCP"),
             (counts.fragments, "IP fragments (not reassembled)"),
             (counts.truncated, "cut inside a header"),
+            (counts.bad_ip_headers, "bad IP header"),
             (counts.unsupported_link, "unsupported link type"),
         ];
         let skipped: Vec<String> = skipped

@@ -122,6 +122,8 @@ pub struct Anomalies {
     pub buffer_overflows: u64,
     /// RSTs too far from the expected sequence number to be believed (RFC 5961).
     pub ignored_rsts: u64,
+    /// Segments with an unusable header, counted but not analysed.
+    pub damaged_segments: u64,
 }
 
 /// When each teardown flag of one direction was first seen, and how often.
@@ -235,6 +237,20 @@ impl TcpConnection {
         self.learn_wireshark_bases(dir, segment);
         let limit = self.buffer_limit;
         self.halves[dir.index()].on_segment(segment, limit, |event| emit(dir, event))
+    }
+
+    /// A segment whose header could not be used (`segment` has its numbers and flags, no
+    /// payload): it is counted, and, when Wireshark takes its sequence numbers into account
+    /// (`sequenced`), so does the `tcp.stream` numbering; nothing else changes.
+    pub fn on_damaged_segment(&mut self, segment: &Segment<'_>, sequenced: bool) {
+        let dir = self.direction_of(segment);
+        self.last_ts = self.last_ts.max(segment.ts_ns);
+        let half = &mut self.halves[dir.index()];
+        half.packets += 1;
+        half.anomalies.damaged_segments += 1;
+        if sequenced {
+            self.learn_wireshark_bases(dir, segment);
+        }
     }
 
     fn learn_wireshark_bases(&mut self, dir: Dir, segment: &Segment<'_>) {
