@@ -479,11 +479,16 @@ fn http_event(
     ts: u64,
 ) {
     http.on_stream_event(dir, event, ts, client.known(), &mut |http_event| {
-        if let HttpEvent::ClientIs(learned) = http_event {
-            client.learn_from_http(learned);
-        }
-        ledger.on_http(&http_event, ts);
+        into_ledger(ledger, client, &http_event, ts)
     });
+}
+
+/// One event of the HTTP stage into the ledger; what it says of the client is learned.
+fn into_ledger(ledger: &mut Ledger, client: &mut ClientSide, event: &HttpEvent<'_>, ts: u64) {
+    if let HttpEvent::ClientIs(learned) = *event {
+        client.learn_from_http(learned);
+    }
+    ledger.on_http(event, ts);
 }
 
 /// The connection's finished transactions as records (there are some only when wanted).
@@ -513,7 +518,7 @@ fn finish(slot: Box<Slot>, reason: EndReason, config: &Config, output: &mut Vec<
     let ts = tcp.last_ts;
     tcp.flush(|dir, event| http_event(&mut http, &mut ledger, &mut client, dir, event, ts));
     http.finish(ts, client.known(), &mut |http_event| {
-        ledger.on_http(&http_event, ts)
+        into_ledger(&mut ledger, &mut client, &http_event, ts)
     });
     let mut record = ledger.record(&tcp, &http, client, reason, &config.tolerance);
     http.close_transactions();

@@ -386,7 +386,7 @@ fn head_end(data: &[u8], from: usize) -> Option<usize> {
 
 /// The end of an HTTP/0.9 simple request line (`GET` SP target, no version), if `data`
 /// starts with one.
-fn simple_request_end(data: &[u8]) -> Option<usize> {
+pub(super) fn simple_request_end(data: &[u8]) -> Option<usize> {
     let newline = memchr::memchr(b'\n', data)?;
     let line = data[..newline]
         .strip_suffix(b"\r")
