@@ -21,6 +21,7 @@ use transactions::{RequestKind, Transactions};
 
 mod body;
 mod head;
+mod lenient;
 mod lines;
 mod resync;
 mod sniff;
