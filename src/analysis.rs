@@ -248,7 +248,12 @@ impl Ledger {
         let unanswered = http.in_flight() as u32;
         let (client_dir, client_by) = client.or_guess(&tcp.endpoints);
         let server_dir = client_dir.opposite();
-        let verdict = verdicts(&self.keep_alive_facts(tcp, http, client_dir), tolerance);
+        let client_seen = tcp.packets(client_dir) > 0;
+        let server_seen = tcp.packets(server_dir) > 0;
+        // What needs both directions is not known when one was never captured.
+        let both_seen = client_seen && server_seen;
+        let verdict =
+            both_seen.then(|| verdicts(&self.keep_alive_facts(tcp, http, client_dir), tolerance));
         let client_teardown = tcp.teardown(client_dir);
         let server_teardown = tcp.teardown(server_dir);
         let mut anomalies = tcp.anomalies(client_dir);
@@ -292,6 +297,7 @@ impl Ledger {
         flag_if(anomalies.ignored_rsts > 0, Flag::RstIgnored);
         flag_if(anomalies.buffer_overflows > 0, Flag::ReassemblyOverflow);
         flag_if(anomalies.damaged_segments > 0, Flag::BadTcpHeader);
+        flag_if(!both_seen, Flag::OneSided);
         for flag in end.flags() {
             flags.insert(*flag);
         }
@@ -311,14 +317,14 @@ impl Ledger {
             packets: tcp.packets(Dir::A) + tcp.packets(Dir::B),
             client_bytes: tcp.wire_bytes(client_dir),
             server_bytes: tcp.wire_bytes(server_dir),
-            requests: self.requests,
-            responses: self.responses,
-            interim_responses: self.interim_responses,
-            unanswered_requests: unanswered,
-            pipeline_depth: http.pipeline_depth(),
-            pipelined_requests: self.pipelined_requests,
-            max_idle_ns: self.max_idle_ns,
-            idle_before_close_ns: idle_before_close,
+            requests: client_seen.then_some(self.requests),
+            responses: server_seen.then_some(self.responses),
+            interim_responses: server_seen.then_some(self.interim_responses),
+            unanswered_requests: both_seen.then_some(unanswered),
+            pipeline_depth: both_seen.then_some(http.pipeline_depth()),
+            pipelined_requests: both_seen.then_some(self.pipelined_requests),
+            max_idle_ns: self.max_idle_ns.filter(|_| both_seen),
+            idle_before_close_ns: idle_before_close.filter(|_| both_seen),
             closer,
             close_ts: self.first_close.map(|c| c.ts),
             close_after_request: self.first_close.map(|c| c.after_request),

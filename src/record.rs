@@ -82,6 +82,8 @@ pub enum Flag {
     KernelDrops,
     /// Segments whose TCP header could not be used were counted in, not analysed.
     BadTcpHeader,
+    /// One direction of the connection was never captured.
+    OneSided,
 }
 
 named_enum!(Flag {
@@ -101,6 +103,7 @@ named_enum!(Flag {
     Continued => "continued",
     KernelDrops => "kernel-drops",
     BadTcpHeader => "bad-tcp-header",
+    OneSided => "one-sided",
 });
 
 /// A set of [`Flag`]s.
@@ -162,12 +165,17 @@ pub struct ConnectionRecord {
     pub packets: u64,
     pub client_bytes: u64,
     pub server_bytes: u64,
-    pub requests: u32,
-    pub responses: u32,
-    pub interim_responses: u32,
-    pub unanswered_requests: u32,
-    pub pipeline_depth: u32,
-    pub pipelined_requests: u32,
+    /// `None` when the client's direction was never captured (flag `one-sided`): what it
+    /// sent is not known, not zero.
+    pub requests: Option<u32>,
+    /// `None` when the server's direction was never captured (flag `one-sided`).
+    pub responses: Option<u32>,
+    pub interim_responses: Option<u32>,
+    /// The fields from here to `idle_before_close_ns` need both directions: `None` on a
+    /// one-sided row, where depth would only say the other side was not captured.
+    pub unanswered_requests: Option<u32>,
+    pub pipeline_depth: Option<u32>,
+    pub pipelined_requests: Option<u32>,
     pub max_idle_ns: Option<u64>,
     pub idle_before_close_ns: Option<u64>,
     pub closer: Closer,
@@ -197,8 +205,9 @@ pub struct ConnectionRecord {
     /// The first `Server` header, cut at 128 bytes; empty when there was none.
     pub server_software: String,
     pub implied_request_limit: Option<u32>,
-    /// Whether the server kept its Keep-Alive promises.
-    pub verdicts: Verdicts,
+    /// Whether the server kept its Keep-Alive promises; `None` on a one-sided row, where
+    /// nothing can be judged.
+    pub verdicts: Option<Verdicts>,
     pub requests_after_close_announced: u32,
     pub retransmissions: u64,
     pub out_of_order: u64,
@@ -212,6 +221,11 @@ pub struct ConnectionRecord {
 impl ConnectionRecord {
     pub fn duration_ns(&self) -> u64 {
         self.last_ts.saturating_sub(self.first_ts)
+    }
+
+    /// A broken Keep-Alive promise (never on a one-sided row).
+    pub fn is_violation(&self) -> bool {
+        self.verdicts.as_ref().is_some_and(Verdicts::is_violation)
     }
 }
 

@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 use crate::http::ConnectionTokens;
 use crate::named::Named;
 use crate::record::{ConnectionRecord, EpochNs, FlagSet, TransactionRecord};
-use crate::verdict::{MaxVerdict, TimeoutVerdict};
+use crate::verdict::{MaxVerdict, TimeoutVerdict, Verdicts};
 
 use super::servers::ServerRecord;
 
@@ -172,22 +172,47 @@ impl Serialize for Row<'_, ConnectionRecord> {
         row.serialize_field("keep_alive_malformed", &r.keep_alive_malformed)?;
         row.serialize_field("server_software", &r.server_software)?;
         row.serialize_field("implied_request_limit", &r.implied_request_limit)?;
-        row.serialize_field("max_verdict", &r.verdicts.max)?;
-        row.serialize_field("timeout_verdict", &r.verdicts.timeout)?;
-        row.serialize_field("idle_close_s", &r.verdicts.idle_close_ns.map(seconds))?;
+        // Empty on a one-sided row: nothing was judged.
+        row.serialize_field("max_verdict", &r.verdicts.as_ref().map(|v| v.max))?;
+        row.serialize_field("timeout_verdict", &r.verdicts.as_ref().map(|v| v.timeout))?;
+        row.serialize_field(
+            "idle_close_s",
+            &r.verdicts
+                .as_ref()
+                .and_then(|v| v.idle_close_ns)
+                .map(seconds),
+        )?;
         row.serialize_field(
             "kept_open_at_least_s",
-            &r.verdicts.kept_open_at_least_ns.map(seconds),
+            &r.verdicts
+                .as_ref()
+                .and_then(|v| v.kept_open_at_least_ns)
+                .map(seconds),
         )?;
-        row.serialize_field("race_request", &r.verdicts.race_request)?;
-        row.serialize_field("dropped_after_close", &r.verdicts.dropped_after_close)?;
-        row.serialize_field("unannounced_close", &r.verdicts.unannounced_close)?;
-        row.serialize_field("close_honoured", &r.verdicts.close_honoured)?;
+        row.serialize_field(
+            "race_request",
+            &r.verdicts.as_ref().and_then(|v| v.race_request),
+        )?;
+        row.serialize_field(
+            "dropped_after_close",
+            &r.verdicts.as_ref().map(|v| v.dropped_after_close),
+        )?;
+        row.serialize_field(
+            "unannounced_close",
+            &r.verdicts.as_ref().map(|v| v.unannounced_close),
+        )?;
+        row.serialize_field(
+            "close_honoured",
+            &r.verdicts.as_ref().and_then(|v| v.close_honoured),
+        )?;
         row.serialize_field(
             "requests_after_close_announced",
             &r.requests_after_close_announced,
         )?;
-        row.serialize_field("violation", &r.verdicts.is_violation())?;
+        row.serialize_field(
+            "violation",
+            &r.verdicts.as_ref().map(Verdicts::is_violation),
+        )?;
         row.serialize_field("retransmissions", &r.retransmissions)?;
         row.serialize_field("out_of_order", &r.out_of_order)?;
         row.serialize_field("gaps", &r.gaps)?;

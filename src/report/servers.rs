@@ -93,9 +93,10 @@ impl Servers {
             .entry(record.server)
             .or_insert_with(|| ServerRecord::new(record.server));
         stats.connections += 1;
-        stats.requests += u64::from(record.requests);
-        stats.reuse_max = stats.reuse_max.max(record.requests);
-        if record.pipeline_depth > 1 {
+        let requests = record.requests.unwrap_or(0);
+        stats.requests += u64::from(requests);
+        stats.reuse_max = stats.reuse_max.max(requests);
+        if record.pipeline_depth > Some(1) {
             stats.pipelined_connections += 1;
         }
         if !record.server_software.is_empty() {
@@ -113,20 +114,24 @@ impl Servers {
         if let Some(max) = record.keep_alive_max_first {
             keep_distinct(&mut stats.keep_alive_max_first, max);
         }
+        // A one-sided row has no verdicts: it is counted above, not judged.
+        let Some(verdicts) = &record.verdicts else {
+            return;
+        };
         let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
         if server_closed
             && record.close_announced_at.is_none()
-            && record.verdicts.dropped_after_close == 0
-            && let Some(idle) = record.verdicts.idle_close_ns
+            && verdicts.dropped_after_close == 0
+            && let Some(idle) = verdicts.idle_close_ns
             && stats.idle_closes.len() < MAX_IDLE_SAMPLES
         {
             stats.idle_closes.push(idle);
         }
-        stats.max_verdicts.add(record.verdicts.max);
-        stats.timeout_verdicts.add(record.verdicts.timeout);
-        stats.races += u64::from(record.verdicts.race_request.is_some());
-        stats.unannounced_closes += u64::from(record.verdicts.unannounced_close);
-        stats.violations += u64::from(record.verdicts.is_violation());
+        stats.max_verdicts.add(verdicts.max);
+        stats.timeout_verdicts.add(verdicts.timeout);
+        stats.races += u64::from(verdicts.race_request.is_some());
+        stats.unannounced_closes += u64::from(verdicts.unannounced_close);
+        stats.violations += u64::from(verdicts.is_violation());
     }
 
     /// Rows, busiest server first (then by address as text).

@@ -44,25 +44,34 @@ impl Totals {
         self.connections += 1;
         if record.protocol == Protocol::Http {
             self.http_connections += 1;
+            let requests = record.requests.unwrap_or(0);
             let bucket = REUSE_BUCKETS
                 .iter()
-                .position(|(bound, _)| record.requests <= *bound)
+                .position(|(bound, _)| requests <= *bound)
                 .unwrap_or(REUSE_BUCKETS.len() - 1);
             self.reuse_histogram[bucket] += 1;
         }
-        self.requests += u64::from(record.requests);
-        self.responses += u64::from(record.responses);
-        if record.pipeline_depth > 1 {
+        self.requests += u64::from(record.requests.unwrap_or(0));
+        self.responses += u64::from(record.responses.unwrap_or(0));
+        // One-sided rows have no depth and no verdicts: they stay out of those figures.
+        if record.pipeline_depth > Some(1) {
             self.pipelined_connections += 1;
         }
-        self.deepest_pipeline = self.deepest_pipeline.max(record.pipeline_depth);
+        self.deepest_pipeline = self
+            .deepest_pipeline
+            .max(record.pipeline_depth.unwrap_or(0));
         self.closers.add(record.closer);
         self.protocols.add(record.protocol);
         for flag in record.flags.iter() {
             self.flagged.add(flag);
         }
-        self.violations += u64::from(record.verdicts.is_violation());
-        self.races += u64::from(record.verdicts.race_request.is_some());
+        self.violations += u64::from(record.is_violation());
+        self.races += u64::from(
+            record
+                .verdicts
+                .as_ref()
+                .is_some_and(|v| v.race_request.is_some()),
+        );
     }
 }
 

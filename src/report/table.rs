@@ -68,15 +68,15 @@ impl Sink for ConnectionTable {
                 "{:>6} {:<45} {:>5} {:>5} {:>5} {:<13} {:>5} {:>9} {:<19} {:<9} {:<12} {}",
                 r.stream,
                 endpoints,
-                r.requests,
-                r.responses,
-                r.pipeline_depth,
+                known(r.requests),
+                known(r.responses),
+                known(r.pipeline_depth),
                 r.closer,
                 after,
                 idle,
                 keep_alive_label(r),
-                r.verdicts.max,
-                r.verdicts.timeout,
+                r.verdicts.as_ref().map_or("-", |v| v.max.as_str()),
+                r.verdicts.as_ref().map_or("-", |v| v.timeout.as_str()),
                 notes(r)
             )?;
         }
@@ -91,23 +91,30 @@ impl Sink for ConnectionTable {
     }
 }
 
+/// A count, or `-` where it is not known (one-sided rows).
+fn known(count: Option<u32>) -> String {
+    count.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
 /// The table's last column: what an operator should notice first, then the flags.
 fn notes(r: &ConnectionRecord) -> String {
     let mut notes = Vec::new();
-    if r.verdicts.is_violation() {
-        notes.push("VIOLATION".to_string());
-    }
-    if let Some(position) = r.verdicts.race_request {
-        notes.push(format!("race@{position}"));
-    }
-    if r.verdicts.unannounced_close {
-        notes.push("unannounced-close".to_string());
-    }
-    if r.verdicts.dropped_after_close > 0 {
-        notes.push(format!(
-            "dropped-after-close:{}",
-            r.verdicts.dropped_after_close
-        ));
+    if let Some(verdicts) = &r.verdicts {
+        if verdicts.is_violation() {
+            notes.push("VIOLATION".to_string());
+        }
+        if let Some(position) = verdicts.race_request {
+            notes.push(format!("race@{position}"));
+        }
+        if verdicts.unannounced_close {
+            notes.push("unannounced-close".to_string());
+        }
+        if verdicts.dropped_after_close > 0 {
+            notes.push(format!(
+                "dropped-after-close:{}",
+                verdicts.dropped_after_close
+            ));
+        }
     }
     if !matches!(r.protocol, Protocol::Http | Protocol::None) {
         notes.push(r.protocol.as_str().to_string());

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use kascope::driver::{self, Limits, Unobserved};
 use kascope::report::{Report, RunEnd, Sink};
 use kascope::source::FileSource;
+use kascope::verdict::Verdicts;
 use kascope::{Analyzer, Config, ConnectionRecord, TransactionRecord};
 
 pub fn repo() -> PathBuf {
@@ -46,6 +47,19 @@ pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub transactions: Vec<TransactionRecord>,
     pub warnings: Vec<String>,
+}
+
+/// The verdicts of a row that has them: every row with both directions captured.
+pub trait Judged {
+    fn judged(&self) -> &Verdicts;
+}
+
+impl Judged for ConnectionRecord {
+    fn judged(&self) -> &Verdicts {
+        self.verdicts
+            .as_ref()
+            .expect("a row with both directions has verdicts")
+    }
 }
 
 /// The single connection of an analysis.
@@ -166,8 +180,9 @@ pub fn kascope_facts(
         entry
             .entry("server")
             .or_insert_with(|| r.server.to_string());
-        add(entry, "requests", r.requests.into());
-        add(entry, "responses", r.responses.into());
+        // A direction never captured has nothing tshark could count either.
+        add(entry, "requests", r.requests.unwrap_or(0).into());
+        add(entry, "responses", r.responses.unwrap_or(0).into());
         add(entry, "fin_client", r.fin_client.into());
         add(entry, "fin_server", r.fin_server.into());
         add(entry, "rst_client", r.rst_client.into());
@@ -177,7 +192,7 @@ pub fn kascope_facts(
             .map_or(0, |v| v.parse().unwrap());
         entry.insert(
             "pipeline_depth",
-            depth.max(r.pipeline_depth.into()).to_string(),
+            depth.max(r.pipeline_depth.unwrap_or(0).into()).to_string(),
         );
     }
     by_stream
