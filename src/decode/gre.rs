@@ -2,15 +2,19 @@
 //! protocol type an ethertype (IP, VLAN, MPLS), transparent Ethernet bridging (0x6558), PPP
 //! (PPTP), or ERSPAN (0x88BE, 0x22EB).
 
-use super::{Encapsulation, Skip, be16, erspan, ethernet};
+use super::{Encapsulation, Encapsulations, Skip, be16, erspan, ethernet};
 
 const TRANSPARENT_ETHERNET: u16 = 0x6558;
 const PPP: u16 = 0x880b;
 const ERSPAN_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
 
-/// The IP packet a GRE packet carries, and whether it came through ERSPAN.
-pub(super) fn inner_packet(gre: &[u8]) -> Result<(&[u8], Encapsulation), Skip> {
+/// The IP packet a GRE packet carries; ERSPAN, when it is that, is added to
+/// `encapsulations` whatever the mirrored frame holds.
+pub(super) fn inner_packet<'a>(
+    gre: &'a [u8],
+    encapsulations: &mut Encapsulations,
+) -> Result<&'a [u8], Skip> {
     let flags = be16(gre, 0)?;
     let protocol = be16(gre, 2)?;
     let checksum = flags & 0x8000 != 0;
@@ -37,15 +41,17 @@ pub(super) fn inner_packet(gre: &[u8]) -> Result<(&[u8], Encapsulation), Skip> {
         at = after_routing(gre, at)?;
     }
     let payload = gre.get(at..).ok_or(Skip::Truncated)?;
-    let gre_only = |ip| Ok((ip, Encapsulation::Gre));
+    if matches!(protocol, ERSPAN_II | ERSPAN_III) {
+        encapsulations.insert(Encapsulation::Erspan);
+    }
     match protocol {
-        TRANSPARENT_ETHERNET => gre_only(ethernet::frame_payload(payload)?),
-        ERSPAN_II if sequence => Ok((erspan::type_2(payload)?, Encapsulation::Erspan)),
+        TRANSPARENT_ETHERNET => ethernet::frame_payload(payload),
+        ERSPAN_II if sequence => erspan::type_2(payload),
         // Type I has no ERSPAN header, and the GRE header has no sequence number.
-        ERSPAN_II => Ok((ethernet::frame_payload(payload)?, Encapsulation::Erspan)),
-        ERSPAN_III => Ok((erspan::type_3(payload)?, Encapsulation::Erspan)),
-        PPP => gre_only(ppp_payload(payload)?),
-        ethertype => gre_only(ethernet::after_ethertype(ethertype, payload, 0)?),
+        ERSPAN_II => ethernet::frame_payload(payload),
+        ERSPAN_III => erspan::type_3(payload),
+        PPP => ppp_payload(payload),
+        ethertype => ethernet::after_ethertype(ethertype, payload, 0),
     }
 }
 

@@ -104,36 +104,41 @@ pub(super) fn tcp_segment<'a>(
 ) -> Result<Segment<'a>, Skip> {
     for _ in 0..MAX_DEPTH {
         let packet = ip_packet(ip)?;
-        let (inner, encapsulation) = match packet.protocol {
+        let encapsulation = match packet.protocol {
             IpNumber::TCP => return tcp(ts_ns, &packet),
-            IpNumber::IPV4 | IpNumber::IPV6 => (
-                ipip::inner_packet(packet.protocol, packet.payload)?,
-                Encapsulation::IpInIp,
-            ),
-            IpNumber::GRE => {
-                encapsulations.insert(Encapsulation::Gre);
-                gre::inner_packet(packet.payload)?
-            }
+            IpNumber::IPV4 | IpNumber::IPV6 => Encapsulation::IpInIp,
+            IpNumber::GRE => Encapsulation::Gre,
             IpNumber::UDP => udp_tunnel(packet.payload)?,
             _ => return Err(Skip::NotTcp),
         };
+        // Counted whether or not what it carries turns out to be TCP.
         encapsulations.insert(encapsulation);
-        ip = inner;
+        ip = match encapsulation {
+            Encapsulation::IpInIp => ipip::inner_packet(packet.protocol, packet.payload)?,
+            Encapsulation::Gre | Encapsulation::Erspan => {
+                gre::inner_packet(packet.payload, encapsulations)?
+            }
+            Encapsulation::Vxlan => vxlan::inner_packet(&packet.payload[UDP_HEADER..])?,
+            Encapsulation::Geneve => geneve::inner_packet(&packet.payload[UDP_HEADER..])?,
+        };
     }
     Err(Skip::NotTcp)
 }
 
+const UDP_HEADER: usize = 8;
+
 /// A tunnel on UDP, known by its port (either way, as Wireshark decodes it): VXLAN on 4789,
 /// Geneve on 6081. Any other UDP is not TCP.
-fn udp_tunnel(udp: &[u8]) -> Result<(&[u8], Encapsulation), Skip> {
+fn udp_tunnel(udp: &[u8]) -> Result<Encapsulation, Skip> {
     const VXLAN: u16 = 4789;
     const GENEVE: u16 = 6081;
     let ports = [be16(udp, 0)?, be16(udp, 2)?];
-    let payload = udp.get(8..).ok_or(Skip::Truncated)?;
-    if ports.contains(&VXLAN) {
-        Ok((vxlan::inner_packet(payload)?, Encapsulation::Vxlan))
+    if udp.len() < UDP_HEADER {
+        Err(Skip::Truncated)
+    } else if ports.contains(&VXLAN) {
+        Ok(Encapsulation::Vxlan)
     } else if ports.contains(&GENEVE) {
-        Ok((geneve::inner_packet(payload)?, Encapsulation::Geneve))
+        Ok(Encapsulation::Geneve)
     } else {
         Err(Skip::NotTcp)
     }

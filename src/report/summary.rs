@@ -21,7 +21,7 @@ const REUSE_BUCKETS: [(u32, &str); 8] = [
 ];
 
 /// Totals over all connections, kept as counters.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Totals {
     pub connections: u64,
     pub http_connections: u64,

@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod pcap;
+pub mod tunnel;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -12,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use kascope::driver::{self, Limits, Unobserved};
-use kascope::report::{Report, RunEnd, Sink};
+use kascope::report::{Report, RunEnd, Sink, Totals};
 use kascope::source::FileSource;
 use kascope::verdict::Verdicts;
-use kascope::{Analyzer, Config, ConnectionRecord, TransactionRecord};
+use kascope::{Analyzer, Config, ConnectionRecord, FrameCounts, TransactionRecord};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,6 +48,10 @@ pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub transactions: Vec<TransactionRecord>,
     pub warnings: Vec<String>,
+    /// What happened to the frames (skipped, tunnelled, damaged).
+    pub counts: FrameCounts,
+    /// The summary's totals.
+    pub totals: Totals,
 }
 
 /// The verdicts of a row that has them: every row with both directions captured.
@@ -127,6 +132,7 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     report
         .finish(analyzer.counts())
         .expect("the collecting sink cannot fail");
+    let totals = report.totals().clone();
     drop(report);
     let Collected {
         mut connections,
@@ -140,6 +146,8 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
         connections,
         transactions,
         warnings: stats.warnings,
+        counts: analyzer.counts().clone(),
+        totals,
     }
 }
 

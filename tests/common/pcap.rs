@@ -268,6 +268,13 @@ impl Conv {
         self
     }
 
+    /// Changes the bytes of the last frame in place (to damage a header).
+    pub fn edit_last(&mut self, edit: impl FnOnce(&mut [u8])) -> &mut Conv {
+        let at = self.last.expect("a frame to edit") + RECORD_HEADER;
+        edit(&mut self.pcap[at..]);
+        self
+    }
+
     fn last_wire_len(&self) -> usize {
         let at = self.last.expect("a frame");
         let field: [u8; 4] = self.pcap[at + 12..at + 16].try_into().unwrap();
@@ -296,6 +303,12 @@ impl Conv {
         &self.pcap
     }
 
+    /// The capture with each frame replaced by the frames `rewrite` returns for it (none to
+    /// leave it out; see [`rewrite_frames`]).
+    pub fn rewritten(&self, rewrite: impl FnMut(&[u8]) -> Vec<Vec<u8>>) -> Vec<u8> {
+        rewrite_frames(&self.pcap, rewrite)
+    }
+
     /// The capture in a temporary file `….{name}.pcap`, removed when the path is dropped.
     pub fn write(&self, name: &str) -> TempPath {
         TempPath::with(&format!("{name}.pcap"), &self.pcap)
@@ -312,4 +325,27 @@ impl Conv {
         );
         analysis
     }
+}
+
+/// A classic pcap (little-endian, as [`Conv`] writes it) with each frame's captured bytes
+/// replaced by the frames `rewrite` returns for it (captured and wire length both become
+/// their length; none leaves the frame out). Timestamps are kept.
+pub fn rewrite_frames(pcap: &[u8], mut rewrite: impl FnMut(&[u8]) -> Vec<Vec<u8>>) -> Vec<u8> {
+    let mut out = pcap[..PCAP_HEADER].to_vec();
+    let mut at = PCAP_HEADER;
+    while at + RECORD_HEADER <= pcap.len() {
+        let field = |offset: usize| {
+            u32::from_le_bytes(pcap[at + offset..at + offset + 4].try_into().unwrap())
+        };
+        let caplen = field(8) as usize;
+        let frame = &pcap[at + RECORD_HEADER..at + RECORD_HEADER + caplen];
+        for new in rewrite(frame) {
+            out.extend_from_slice(&pcap[at..at + 8]);
+            out.extend_from_slice(&(new.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(new.len() as u32).to_le_bytes());
+            out.extend_from_slice(&new);
+        }
+        at += RECORD_HEADER + caplen;
+    }
+    out
 }
