@@ -242,7 +242,7 @@ impl Analyzer {
     /// (its connection, a new one, or a new one for a SYN reusing the 4-tuple) as Wireshark
     /// gives it one, and is counted there, but nothing in it is analysed.
     fn process_damaged(&mut self, damaged: &DamagedSegment) {
-        self.process(&damaged.as_empty_segment(), Some(damaged.sequenced));
+        self.process(&damaged.header, Some(damaged.sequenced));
     }
 
     /// `damaged` is `Some` for a damaged segment, saying whether Wireshark takes its

@@ -181,12 +181,16 @@ fn damaged(ts_ns: u64, packet: &IpPacket<'_>) -> Skip {
     let port = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
     let claimed_header = usize::from(bytes[12] >> 4) * 4;
     Skip::Damaged(DamagedSegment {
-        ts_ns,
-        src: SocketAddr::new(packet.src, port(0)),
-        dst: SocketAddr::new(packet.dst, port(2)),
-        seq: word(4),
-        ack: word(8),
-        flags: flags(bytes[13]),
+        header: Segment {
+            ts_ns,
+            src: SocketAddr::new(packet.src, port(0)),
+            dst: SocketAddr::new(packet.dst, port(2)),
+            seq: word(4),
+            ack: word(8),
+            flags: flags(bytes[13]),
+            payload: &[],
+            missing: 0,
+        },
         sequenced: packet.wire_len >= claimed_header,
     })
 }

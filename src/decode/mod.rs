@@ -68,37 +68,17 @@ pub struct Segment<'a> {
 /// the segment holds) but whose first 16 bytes are there. Wireshark gives such a segment the
 /// `tcp.stream` number of its 4-tuple, so kascope counts it into that stream too (flag
 /// `bad-tcp-header`); it carries no usable payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct DamagedSegment {
-    pub ts_ns: u64,
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub seq: u32,
-    pub ack: u32,
-    pub flags: Flags,
+    /// Its addresses, sequence numbers and flags, with no payload.
+    pub header: Segment<'static>,
     /// The IP length covers the header length the segment claims: Wireshark then takes its
     /// sequence numbers into account (the base a later SYN is compared with).
     pub sequenced: bool,
 }
 
-impl DamagedSegment {
-    /// The segment as an empty one with the same addresses, numbers and flags.
-    pub fn as_empty_segment(&self) -> Segment<'static> {
-        Segment {
-            ts_ns: self.ts_ns,
-            src: self.src,
-            dst: self.dst,
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            payload: &[],
-            missing: 0,
-        }
-    }
-}
-
 /// Why a frame yields no TCP segment. Each reason is counted in the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Skip {
     /// A link type this decoder does not know.
     UnsupportedLink(Linktype),
