@@ -11,7 +11,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::pcap::{C, CLIENT, Conv, Endpoint, S, SERVER};
+use common::pcap::{C, CLIENT, Conv, Endpoint, S, SERVER, Side};
 use common::tunnel;
 use common::{Analysis, Disagreement, Judged, OracleRow, analyze, compare, read_oracle, repo};
 use kascope::decode::Encapsulation;
@@ -213,19 +213,27 @@ fn one_sided() -> Vec<u8> {
 }
 
 /// A conversation of lines: `(side, line)` in order, each its own segment.
-fn dialogue(c: &mut Conv, lines: &[(common::pcap::Side, &str)]) {
+fn dialogue(c: &mut Conv, lines: &[(Side, &str)]) {
     for (side, line) in lines {
         c.send(*side, line.as_bytes());
     }
 }
 
+/// A new connection between the client and server `ports`, its lines, and its close by
+/// `closer`.
+fn session(c: &mut Conv, ports: (u16, u16), lines: &[(Side, &str)], closer: Side) {
+    c.connection(client(ports.0), server(ports.1))
+        .handshake(1000, 5000);
+    dialogue(c, lines);
+    c.close_by(closer);
+}
+
 fn smtp() -> Vec<u8> {
     let mut c = Conv::new();
     // A mail sent: the server greets first; the body holds lines that look like HTTP.
-    c.connection(client(48001), server(25))
-        .handshake(1000, 5000);
-    dialogue(
+    session(
         &mut c,
+        (48001, 25),
         &[
             (S, "220 mx.example.org ESMTP Postfix (Debian/GNU)\r\n"),
             (C, "EHLO [192.168.1.5]\r\n"),
@@ -247,20 +255,19 @@ fn smtp() -> Vec<u8> {
             (C, "QUIT\r\n"),
             (S, "221 2.0.0 Bye\r\n"),
         ],
+        C,
     );
-    c.close_by(C);
     // A scanner's HTTP/0.9 line sent before the greeting: the answer is SMTP, so is the line.
-    c.connection(client(48002), server(25))
-        .handshake(1000, 5000);
-    dialogue(
+    session(
         &mut c,
+        (48002, 25),
         &[
             (C, "GET /index.html\r\n"),
             (S, "220 mx.example.org ESMTP Postfix (Debian/GNU)\r\n"),
             (S, "502 5.5.2 Error: command not recognized\r\n"),
         ],
+        S,
     );
-    c.close_by(S);
     // Joined mid-session, no greeting: the client's commands say what it is.
     c.connection(client(48003), server(25))
         .mid_stream(1000, 5000);
@@ -280,10 +287,9 @@ fn smtp() -> Vec<u8> {
 fn ftp() -> Vec<u8> {
     let mut c = Conv::new();
     // A greeting that names no protocol: the client's USER settles it.
-    c.connection(client(49001), server(21))
-        .handshake(1000, 5000);
-    dialogue(
+    session(
         &mut c,
+        (49001, 21),
         &[
             (S, "220 Welcome to the archive\r\n"),
             (C, "USER anonymous\r\n"),
@@ -300,17 +306,16 @@ fn ftp() -> Vec<u8> {
             (C, "QUIT\r\n"),
             (S, "221 Goodbye.\r\n"),
         ],
+        S,
     );
-    c.close_by(S);
     c.pcap().to_vec()
 }
 
 fn pop3() -> Vec<u8> {
     let mut c = Conv::new();
-    c.connection(client(50001), server(110))
-        .handshake(1000, 5000);
-    dialogue(
+    session(
         &mut c,
+        (50001, 110),
         &[
             (S, "+OK Dovecot (Debian) ready.\r\n"),
             (C, "CAPA\r\n"),
@@ -327,17 +332,16 @@ fn pop3() -> Vec<u8> {
             (C, "QUIT\r\n"),
             (S, "+OK Logging out.\r\n"),
         ],
+        S,
     );
-    c.close_by(S);
     c.pcap().to_vec()
 }
 
 fn imap() -> Vec<u8> {
     let mut c = Conv::new();
-    c.connection(client(51001), server(143))
-        .handshake(1000, 5000);
-    dialogue(
+    session(
         &mut c,
+        (51001, 143),
         &[
             (
                 S,
@@ -358,8 +362,8 @@ fn imap() -> Vec<u8> {
             (C, "a004 LOGOUT\r\n"),
             (S, "* BYE Logging out\r\na004 OK Logout completed.\r\n"),
         ],
+        S,
     );
-    c.close_by(S);
     c.pcap().to_vec()
 }
 
