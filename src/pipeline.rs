@@ -10,7 +10,7 @@ use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 
 use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
-use crate::decode::{self, DamagedSegment, Encapsulation, Segment, Skip};
+use crate::decode::{self, DamagedSegment, Encapsulation, Encapsulations, Segment, Skip, Tcp};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::named::Tally;
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
@@ -204,16 +204,19 @@ impl Analyzer {
         counts.bytes += frame.data.len() as u64;
         counts.first_ts.get_or_insert(frame.ts_ns);
         counts.last_ts = Some(frame.ts_ns);
-        let decoded = decode::decode(frame);
-        for encapsulation in decoded.encapsulations.iter() {
-            counts.encapsulated.add(encapsulation);
+        let mut encapsulations = Encapsulations::default();
+        let decoded = decode::decode(frame, &mut encapsulations);
+        if !encapsulations.is_empty() {
+            encapsulations
+                .iter()
+                .for_each(|encapsulation| counts.encapsulated.add(encapsulation));
         }
-        match decoded.segment {
-            Ok(segment) => {
+        match decoded {
+            Ok(Tcp::Segment(segment)) => {
                 counts.tcp_segments += 1;
                 self.process_segment(&segment);
             }
-            Err(Skip::Damaged(damaged)) => {
+            Ok(Tcp::Damaged(damaged)) => {
                 counts.damaged_segments += 1;
                 self.process_damaged(&damaged);
             }

@@ -7,8 +7,8 @@ use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
 
 use super::{
-    DamagedSegment, Encapsulation, Encapsulations, Flags, Segment, Skip, be16, geneve, gre, ipip,
-    vxlan,
+    DamagedSegment, Encapsulation, Encapsulations, Flags, Segment, Skip, Tcp, be16, geneve, gre,
+    ipip, vxlan,
 };
 
 /// Tunnels peeled at most in one frame: each costs at least a header, so the walk ends
@@ -101,7 +101,7 @@ pub(super) fn tcp_segment<'a>(
     ts_ns: u64,
     mut ip: &'a [u8],
     encapsulations: &mut Encapsulations,
-) -> Result<Segment<'a>, Skip> {
+) -> Result<Tcp<'a>, Skip> {
     for _ in 0..MAX_DEPTH {
         let packet = ip_packet(ip)?;
         let encapsulation = match packet.protocol {
@@ -144,15 +144,15 @@ fn udp_tunnel(udp: &[u8]) -> Result<Encapsulation, Skip> {
     }
 }
 
-fn tcp<'a>(ts_ns: u64, packet: &IpPacket<'a>) -> Result<Segment<'a>, Skip> {
+fn tcp<'a>(ts_ns: u64, packet: &IpPacket<'a>) -> Result<Tcp<'a>, Skip> {
     let bytes = packet.payload;
     let Ok(tcp) = TcpSlice::from_slice(bytes) else {
-        return Err(damaged(ts_ns, packet));
+        return damaged(ts_ns, packet);
     };
     let header_len = tcp.header_len();
     let captured = tcp.payload();
     let missing = packet.wire_len.saturating_sub(header_len + captured.len());
-    Ok(Segment {
+    Ok(Tcp::Segment(Segment {
         ts_ns,
         src: SocketAddr::new(packet.src, tcp.source_port()),
         dst: SocketAddr::new(packet.dst, tcp.destination_port()),
@@ -161,7 +161,7 @@ fn tcp<'a>(ts_ns: u64, packet: &IpPacket<'a>) -> Result<Segment<'a>, Skip> {
         flags: flags(bytes[13]),
         payload: captured,
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
-    })
+    }))
 }
 
 /// The flags kept by the analysis, from the TCP header's flags byte.
@@ -171,16 +171,16 @@ fn flags(byte: u8) -> Flags {
 
 /// A TCP header etherparse refuses: a damaged segment when Wireshark would still number it
 /// (its first 16 bytes are there), else a frame cut inside a header.
-fn damaged(ts_ns: u64, packet: &IpPacket<'_>) -> Skip {
+fn damaged<'a>(ts_ns: u64, packet: &IpPacket<'_>) -> Result<Tcp<'a>, Skip> {
     let bytes = packet.payload;
     if bytes.len() < NUMBERED_TCP_BYTES || packet.wire_len < NUMBERED_TCP_BYTES {
-        return Skip::Truncated;
+        return Err(Skip::Truncated);
     }
     let word =
         |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let port = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
     let claimed_header = usize::from(bytes[12] >> 4) * 4;
-    Skip::Damaged(DamagedSegment {
+    Ok(Tcp::Damaged(DamagedSegment {
         header: Segment {
             ts_ns,
             src: SocketAddr::new(packet.src, port(0)),
@@ -192,5 +192,5 @@ fn damaged(ts_ns: u64, packet: &IpPacket<'_>) -> Skip {
             missing: 0,
         },
         sequenced: packet.wire_len >= claimed_header,
-    })
+    }))
 }

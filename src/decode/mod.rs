@@ -78,7 +78,7 @@ pub struct DamagedSegment {
 }
 
 /// Why a frame yields no TCP segment. Each reason is counted in the summary.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
     /// A link type this decoder does not know.
     UnsupportedLink(Linktype),
@@ -94,8 +94,6 @@ pub enum Skip {
     /// length under 20 bytes, a total length shorter than the header): Wireshark decodes
     /// nothing inside it either.
     BadIpHeader,
-    /// TCP with an unusable header: counted into its stream, not analysed.
-    Damaged(DamagedSegment),
 }
 
 /// A tunnel a frame was carried in, on its way to the TCP segment.
@@ -129,6 +127,10 @@ impl Encapsulations {
         self.0 |= 1 << encapsulation.index();
     }
 
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Encapsulation> {
         Encapsulation::ALL
             .iter()
@@ -137,23 +139,19 @@ impl Encapsulations {
     }
 }
 
-/// What one frame decodes to: its TCP segment (or why there is none), and the tunnels it was
-/// carried in (whether or not it held TCP).
+/// The TCP a frame holds.
 #[derive(Debug, Clone, Copy)]
-pub struct Decoded<'a> {
-    pub segment: Result<Segment<'a>, Skip>,
-    pub encapsulations: Encapsulations,
+pub enum Tcp<'a> {
+    Segment(Segment<'a>),
+    /// TCP with an unusable header: counted into its stream, not analysed.
+    Damaged(DamagedSegment),
 }
 
-/// Decodes one frame down to its TCP segment.
-pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
-    let mut encapsulations = Encapsulations::default();
-    let segment = network_layer(frame.link_type, frame.data)
-        .and_then(|ip| ip::tcp_segment(frame.ts_ns, ip, &mut encapsulations));
-    Decoded {
-        segment,
-        encapsulations,
-    }
+/// Decodes one frame down to its TCP segment, or says why there is none; the tunnels it was
+/// carried in (whether or not it held TCP) are added to `encapsulations`.
+pub fn decode<'a>(frame: &Frame<'a>, encapsulations: &mut Encapsulations) -> Result<Tcp<'a>, Skip> {
+    let ip = network_layer(frame.link_type, frame.data)?;
+    ip::tcp_segment(frame.ts_ns, ip, encapsulations)
 }
 
 fn network_layer(link_type: Linktype, data: &[u8]) -> Result<&[u8], Skip> {
