@@ -11,6 +11,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::binary::{kascope, stdout};
 use common::pcap::{C, CLIENT, Conv, Endpoint, S, SERVER, Side};
 use common::tunnel;
 use common::{Analysis, Disagreement, Judged, OracleRow, analyze, compare, read_oracle, repo};
@@ -598,6 +599,13 @@ fn tunnelled_connections_are_their_inner_four_tuples() {
     // The ARP request inside VXLAN is a tunnelled frame without IP.
     let vxlan = built_analysis("tunnel-vxlan");
     assert_eq!(vxlan.counts.not_ip, 1);
+    // The summary says how many frames each tunnel carried (tshark: 19 VXLAN frames).
+    let path = dir().join("tunnel-vxlan.pcap");
+    let summary = stdout(&kascope(&["-q", path.to_str().unwrap()]));
+    assert!(
+        summary.contains("\ntunnelled frames: vxlan: 19\n"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -625,6 +633,13 @@ fn damaged_segments_keep_their_place_in_the_stream_numbering() {
         ]
     );
     assert_eq!(analysis.counts.damaged_segments, 4);
+    let path = dir().join("tcp-damaged.pcap");
+    let summary = stdout(&kascope(&["-q", path.to_str().unwrap()]));
+    assert!(
+        summary.contains("TCP segments with an unusable header: 4 (")
+            && summary.contains("frames skipped: 1 cut inside a header, 1 bad IP header"),
+        "{summary}"
+    );
     assert_eq!(
         (analysis.counts.truncated, analysis.counts.bad_ip_headers),
         (1, 1)

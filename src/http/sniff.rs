@@ -101,9 +101,19 @@ impl MessageParser {
             return Step::Rest(data);
         }
         if self.waiting_since.is_some() {
-            // A simple request waits for the other direction; what follows it waits too.
-            self.held.extend_from_slice(data);
-            return Step::Rest(&[]);
+            if self.held.len() + data.len() <= MAX_FIRST_LINE {
+                // A simple request waits for the other direction; what follows it waits too.
+                self.held.extend_from_slice(data);
+                return Step::Rest(&[]);
+            }
+            // More than a simple request is followed by: no longer worth waiting for, it is
+            // parsed now with what came after it.
+            self.waiting_since = None;
+            self.adopt_role(dir, Role::Requests, shared, emit);
+            self.state = State::Head;
+            let mut joined = std::mem::take(&mut self.held);
+            joined.extend_from_slice(data);
+            return Step::Replay(joined);
         }
         if !self.held.is_empty() {
             // Earlier bytes were too few to tell: look at them with the new ones.
@@ -446,6 +456,11 @@ mod tests {
         http.data(Dir::B, b"500 5.5.2 Error: bad syntax\r\n");
         http.data(Dir::A, b"QUIT\r\n");
         assert_eq!(http.events, [Event::Protocol(Protocol::Smtp)]);
+        // Followed by more than a first line's worth: parsed without waiting, nothing held.
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(Dir::A, b"GET /index.html\r\n");
+        http.data(Dir::A, &[b'x'; MAX_FIRST_LINE]);
+        assert_eq!(request_targets(&http.events), ["/index.html"]);
         // Never answered: counted when the connection ends.
         let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
         http.data(Dir::A, b"GET /index.html\r\n");
