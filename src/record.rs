@@ -162,6 +162,8 @@ pub struct ConnectionRecord {
     pub handshake: bool,
     pub syn_ts: Option<EpochNs>,
     pub synack_ts: Option<EpochNs>,
+    /// SYN to the client's ACK of the SYN-ACK: one round trip as seen at the capture point.
+    pub handshake_rtt_ns: Option<u64>,
     pub packets: u64,
     pub client_bytes: u64,
     pub server_bytes: u64,
@@ -216,9 +218,86 @@ pub struct ConnectionRecord {
     pub parse_errors: u32,
     pub resyncs: u32,
     pub flags: FlagSet,
+    /// Time the connection sat open with nothing in flight after a response (between
+    /// responses and the next request, and after the last one until the close); `None`
+    /// without responses.
+    pub idle_total_ns: Option<u64>,
+    /// Payload bytes both ways that reached user space: what the snaplen kept, or what
+    /// `--ebpf` did not shed.
+    pub captured_payload_bytes: u64,
+}
+
+/// Nowhere: the addresses of a [`ConnectionRecord::blank`] row.
+fn nowhere() -> SocketAddr {
+    SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
 }
 
 impl ConnectionRecord {
+    /// A record of nothing: every count zero, every optional value unknown. Outputs that need
+    /// the shape of a row before any row exists (the schema of a Parquet file) take it from
+    /// here; only the types matter, so a new field needs nothing but its empty value.
+    pub fn blank() -> ConnectionRecord {
+        ConnectionRecord {
+            stream: 0,
+            client: nowhere(),
+            server: nowhere(),
+            client_by: ClientBy::Port,
+            protocol: Protocol::default(),
+            first_ts: 0,
+            last_ts: 0,
+            handshake: false,
+            syn_ts: None,
+            synack_ts: None,
+            packets: 0,
+            client_bytes: 0,
+            server_bytes: 0,
+            requests: None,
+            responses: None,
+            interim_responses: None,
+            unanswered_requests: None,
+            pipeline_depth: None,
+            pipelined_requests: None,
+            max_idle_ns: None,
+            idle_before_close_ns: None,
+            closer: Closer::CaptureEnded,
+            close_ts: None,
+            close_after_request: None,
+            fin_client: 0,
+            fin_server: 0,
+            rst_client: 0,
+            rst_server: 0,
+            client_fin_ts: None,
+            server_fin_ts: None,
+            client_rst_ts: None,
+            server_rst_ts: None,
+            client_http: None,
+            server_http: None,
+            client_connection: ConnectionTokens::default(),
+            server_connection_first: None,
+            server_connection_last: None,
+            close_announced_at: None,
+            keep_alive_timeout_first: None,
+            keep_alive_max_first: None,
+            keep_alive_timeout_last: None,
+            keep_alive_max_last: None,
+            keep_alive_malformed: false,
+            server_software: String::new(),
+            implied_request_limit: None,
+            verdicts: None,
+            requests_after_close_announced: 0,
+            retransmissions: 0,
+            out_of_order: 0,
+            gaps: 0,
+            gap_bytes: 0,
+            parse_errors: 0,
+            resyncs: 0,
+            flags: FlagSet::default(),
+            handshake_rtt_ns: None,
+            idle_total_ns: None,
+            captured_payload_bytes: 0,
+        }
+    }
+
     pub fn duration_ns(&self) -> u64 {
         self.last_ts.saturating_sub(self.first_ts)
     }
@@ -239,11 +318,15 @@ pub struct TransactionRecord {
     pub position: u32,
     pub method: String,
     pub target: String,
+    /// The `Host` header, cut at 256 bytes; empty when there was none.
+    pub host: String,
     /// `None` when no final response was seen.
     pub status: Option<u16>,
     pub request_ts: EpochNs,
     pub request_end_ts: Option<EpochNs>,
     pub response_ts: Option<EpochNs>,
+    /// The segment that carried the response's first byte.
+    pub response_first_ts: Option<EpochNs>,
     pub response_end_ts: Option<EpochNs>,
     pub request_body_bytes: u64,
     pub response_body_bytes: Option<u64>,
@@ -255,10 +338,48 @@ pub struct TransactionRecord {
 }
 
 impl TransactionRecord {
+    /// A request of nothing (see [`ConnectionRecord::blank`]).
+    pub fn blank() -> TransactionRecord {
+        TransactionRecord {
+            stream: 0,
+            client: nowhere(),
+            server: nowhere(),
+            position: 0,
+            method: String::new(),
+            target: String::new(),
+            status: None,
+            request_ts: 0,
+            request_end_ts: None,
+            response_ts: None,
+            response_end_ts: None,
+            request_body_bytes: 0,
+            response_body_bytes: None,
+            interim_responses: 0,
+            pipelined: false,
+            complete: false,
+            host: String::new(),
+            response_first_ts: None,
+        }
+    }
+
     /// From the request head to the first response head.
     pub fn wait_ns(&self) -> Option<u64> {
         self.response_ts
             .map(|response| response.saturating_sub(self.request_ts))
+    }
+
+    /// Time to first byte: from the request's last byte to its response's first byte, as
+    /// seen at the capture point (tshark's `http.time` when the response is one segment).
+    /// `None` without a response, or when the answer began before the request ended.
+    pub fn ttfb_ns(&self) -> Option<u64> {
+        let first = self.response_first_ts?;
+        first.checked_sub(self.request_end_ts?)
+    }
+
+    /// From the response's first byte to its last.
+    pub fn response_ns(&self) -> Option<u64> {
+        let first = self.response_first_ts?;
+        self.response_end_ts?.checked_sub(first)
     }
 }
 

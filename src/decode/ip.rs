@@ -161,6 +161,7 @@ fn tcp<'a>(ts_ns: u64, packet: &IpPacket<'a>) -> Result<Tcp<'a>, Skip> {
         flags: flags(bytes[13]),
         payload: captured,
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
+        shed: false,
     }))
 }
 
@@ -190,6 +191,7 @@ fn damaged<'a>(ts_ns: u64, packet: &IpPacket<'_>) -> Result<Tcp<'a>, Skip> {
             flags: flags(bytes[13]),
             payload: &[],
             missing: 0,
+            shed: false,
         },
         sequenced: packet.wire_len >= claimed_header,
     }))

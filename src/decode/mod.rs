@@ -62,6 +62,9 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not in the capture (snaplen).
     pub missing: u32,
+    /// The missing bytes were shed by the source on purpose (`--ebpf`: body bytes the
+    /// analysis only counts): known and skipped, not lost.
+    pub shed: bool,
 }
 
 /// A TCP segment whose header is unusable (a data offset under 5 words, or more header than

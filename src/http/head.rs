@@ -26,7 +26,9 @@ impl MessageParser {
     ) -> &'d [u8] {
         if self.next_answers_http09(shared) {
             // HTTP/0.9 simple response: no status line, the body runs to the close.
-            let (_, answers) = shared.transactions.response(0, false, shared.now);
+            let (_, answers) = shared
+                .transactions
+                .response(0, false, shared.now, shared.now);
             let head = ResponseHead {
                 status: 0,
                 version: 9,
@@ -64,6 +66,7 @@ impl MessageParser {
         if data.is_empty() {
             return data;
         }
+        self.head_start = shared.now;
         match self.parse_complete_head(data, 0, shared, emit) {
             Some(end) => &data[end..],
             None if data.len() > max_head => {
@@ -160,9 +163,7 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
-        let in_flight = shared
-            .transactions
-            .request(kind, head.method, head.target, shared.now);
+        let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         let body = match framing.body(false) {
             Ok(Some(body)) => body,
@@ -189,6 +190,7 @@ impl MessageParser {
             target,
             version: 9,
             connection: ConnectionTokens::default(),
+            host: None,
             head_bytes: line.len(),
         };
         self.bodiless_request(RequestKind::Http09, head, shared, emit);
@@ -236,6 +238,7 @@ impl MessageParser {
             target,
             version: lenient::request_version(line),
             connection: framing.connection,
+            host: field_value(lenient::fields(bytes), b"host"),
             head_bytes: bytes.len(),
         };
         self.request(head, kind, &framing, shared, emit);
@@ -249,9 +252,7 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
-        let in_flight = shared
-            .transactions
-            .request(kind, head.method, head.target, shared.now);
+        let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         self.start_body(Body::Length(0), shared, emit);
     }
@@ -281,9 +282,10 @@ impl MessageParser {
         };
         // Interim responses answer the same request as the final one after them.
         let interim = head.is_interim();
-        let (kind, answers) = shared
-            .transactions
-            .response(head.status, interim, shared.now);
+        let (kind, answers) =
+            shared
+                .transactions
+                .response(head.status, interim, self.head_start, shared.now);
         emit(HttpEvent::Response { head, answers });
         if interim {
             // The final response to the same request is still to come.
@@ -341,6 +343,7 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
             target: request.path.unwrap_or(""),
             version: request.version.unwrap_or(1),
             connection: framing.connection,
+            host: field_value(request.headers.iter().map(field), b"host"),
             head_bytes: bytes.len(),
         };
         Ok(httparse::Status::Complete((head, framing)))
@@ -358,7 +361,7 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
             return Ok(httparse::Status::Partial);
         }
         let framing = checked_framing(response.headers, bytes);
-        let server = server_header(response.headers.iter().map(field));
+        let server = field_value(response.headers.iter().map(field), b"server");
         let head = ResponseHead {
             status: response.code.unwrap_or(0),
             version: response.version.unwrap_or(1),
@@ -392,7 +395,7 @@ fn lenient_response(head: &[u8], version: u8, status: u16) -> (ResponseHead<'_>,
         version,
         connection: framing.connection,
         keep_alive: framing.keep_alive,
-        server: server_header(lenient::fields(head)),
+        server: field_value(lenient::fields(head), b"server"),
         head_bytes: head.len(),
     };
     (response, framing)
@@ -403,9 +406,13 @@ fn field<'h>(header: &httparse::Header<'h>) -> (&'h [u8], &'h [u8]) {
     (header.name.as_bytes(), header.value)
 }
 
-fn server_header<'h>(mut fields: impl Iterator<Item = (&'h [u8], &'h [u8])>) -> Option<&'h [u8]> {
+/// The value of the first field called `name`.
+fn field_value<'h>(
+    mut fields: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+    name: &[u8],
+) -> Option<&'h [u8]> {
     fields
-        .find(|(name, _)| name.eq_ignore_ascii_case(b"server"))
+        .find(|(field, _)| field.eq_ignore_ascii_case(name))
         .map(|(_, value)| value)
 }
 

@@ -31,7 +31,7 @@ mod transactions;
 
 pub use head::{ConnectionTokens, KeepAliveAdvert};
 pub(crate) use transactions::truncate;
-pub use transactions::{ResponseStart, Transaction};
+pub use transactions::{Keep, ResponseStart, Transaction};
 
 /// Which kind of messages a direction carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,8 @@ pub struct RequestHead<'a> {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; 9 for an HTTP/0.9 simple request.
     pub version: u8,
     pub connection: ConnectionTokens,
+    /// The `Host` header's value, when there was one.
+    pub host: Option<&'a [u8]>,
     pub head_bytes: usize,
 }
 
@@ -151,9 +153,11 @@ pub enum HttpEvent<'a> {
     /// 101 or CONNECT 2xx: the rest is not HTTP.
     Tunnel,
     Error(Role, ParseError),
-    /// Bytes lost to a capture gap in the direction being fed.
+    /// Bytes lost to a capture gap in the direction being fed; `shed` when the source shed
+    /// them on purpose but they were needed (a head, not body bytes, was expected there).
     Lost {
         bytes: u64,
+        shed: bool,
     },
     /// After a gap or garbage, a message start was found again; `skipped` bytes were passed over.
     Resync {
@@ -204,6 +208,8 @@ struct MessageParser {
     /// An HTTP/0.9 simple request is held (in `held`) until the other direction shows it is
     /// not another protocol: when it was sent.
     waiting_since: Option<u64>,
+    /// Capture time of the segment the current head began in (its first byte).
+    head_start: u64,
 }
 
 /// State both directions share: the requests in flight, whether the connection became a
@@ -250,9 +256,8 @@ pub struct HttpConnection {
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 
 impl HttpConnection {
-    /// `keep_details` keeps each request's method and target for
-    /// [`HttpConnection::take_finished`].
-    pub fn new(max_head: usize, keep_details: bool) -> HttpConnection {
+    /// `keep` says what [`HttpConnection::take_finished`] hands out.
+    pub fn new(max_head: usize, keep: Keep) -> HttpConnection {
         let parser = || MessageParser {
             role: None,
             state: State::Sniff,
@@ -261,11 +266,12 @@ impl HttpConnection {
             body_complete: true,
             skipped: 0,
             waiting_since: None,
+            head_start: 0,
         };
         HttpConnection {
             parsers: [parser(), parser()],
             shared: Shared {
-                transactions: Transactions::new(keep_details),
+                transactions: Transactions::new(keep),
                 ..Shared::default()
             },
             max_head,
@@ -294,6 +300,16 @@ impl HttpConnection {
             + self.shared.transactions.buffered_bytes()
     }
 
+    /// Body bytes direction `dir` has still to come that the parser will count without
+    /// looking at them (the rest of a Content-Length body or of a chunk's data): the source
+    /// may shed them (`--ebpf`).
+    pub fn countable_body_bytes(&self, dir: Dir) -> Option<u64> {
+        if self.shared.tunnel {
+            return None;
+        }
+        self.parsers[dir.index()].countable_body_bytes()
+    }
+
     /// Whether the connection became a tunnel (101, CONNECT): what follows is not HTTP.
     pub fn is_tunnel(&self) -> bool {
         self.shared.tunnel
@@ -319,7 +335,7 @@ impl HttpConnection {
         self.shared.transactions.unanswered()
     }
 
-    /// Transactions finished since the last call (only when details are kept).
+    /// Transactions finished since the last call (none with [`Keep::Nothing`]).
     pub fn take_finished(&mut self) -> impl Iterator<Item = Transaction> + '_ {
         self.shared.transactions.take_finished()
     }
@@ -352,8 +368,9 @@ impl HttpConnection {
             StreamEvent::Data(data) => parser.feed(dir, data, &mut self.shared, max_head, emit),
             StreamEvent::Gap(bytes) => {
                 parser.stop_waiting(dir, &mut self.shared, max_head, emit);
-                parser.gap(bytes, &mut self.shared, emit)
+                parser.gap(bytes, false, &mut self.shared, emit)
             }
+            StreamEvent::Skipped(bytes) => parser.skip(bytes, &mut self.shared, emit),
             StreamEvent::Fin | StreamEvent::Rst => {
                 parser.end(dir, &mut self.shared, max_head, emit)
             }
@@ -483,8 +500,16 @@ impl MessageParser {
         self.state = State::Lost;
     }
 
-    fn gap(&mut self, bytes: u64, shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        emit(HttpEvent::Lost { bytes });
+    /// `bytes` of the stream are missing: lost by the capture, or `shed` by the source
+    /// where they were needed.
+    fn gap(
+        &mut self,
+        bytes: u64,
+        shed: bool,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        emit(HttpEvent::Lost { bytes, shed });
         match self.state {
             State::Opaque | State::AwaitUpgrade => {}
             State::Body(body) => self.body_gap(body, bytes, shared, emit),

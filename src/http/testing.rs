@@ -41,6 +41,7 @@ pub(super) enum Event {
     Error(Role, ParseError),
     Lost {
         bytes: u64,
+        shed: bool,
     },
     Resync {
         role: Role,
@@ -86,7 +87,7 @@ impl From<HttpEvent<'_>> for Event {
             },
             HttpEvent::Tunnel => Event::Tunnel,
             HttpEvent::Error(role, error) => Event::Error(role, error),
-            HttpEvent::Lost { bytes } => Event::Lost { bytes },
+            HttpEvent::Lost { bytes, shed } => Event::Lost { bytes, shed },
             HttpEvent::Resync { role, skipped } => Event::Resync { role, skipped },
         }
     }
@@ -103,7 +104,7 @@ pub(super) struct Recorder {
 impl Recorder {
     pub fn new(client: Option<Dir>, max_head: usize) -> Recorder {
         Recorder {
-            http: HttpConnection::new(max_head, false),
+            http: HttpConnection::new(max_head, super::Keep::Nothing),
             client,
             events: Vec::new(),
         }

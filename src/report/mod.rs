@@ -7,9 +7,15 @@
 //! the list the command line builds.
 
 mod cells;
+mod clients;
 mod files;
+mod findings;
+mod html;
+mod parquet;
 pub mod progress;
+mod samples;
 mod servers;
+mod sightings;
 mod summary;
 mod table;
 
@@ -19,7 +25,10 @@ use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
 pub use cells::{Row, Style};
+pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
+pub use findings::{Finding, FindingKind, FindingsText, Measure, Severity, Subject};
+pub use html::HtmlReport;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
 pub use table::ConnectionTable;
@@ -30,6 +39,10 @@ pub struct RunEnd<'a> {
     pub totals: &'a Totals,
     /// Busiest server first.
     pub servers: &'a [ServerRecord],
+    /// Most connections first.
+    pub clients: &'a [ClientRecord],
+    /// Most serious first.
+    pub findings: &'a [Finding],
 }
 
 /// An output.
@@ -42,14 +55,20 @@ pub trait Sink {
         Ok(())
     }
 
-    /// Whether this sink needs transaction records (the pipeline keeps request details
-    /// only when some sink does).
+    /// Whether this sink needs the text of each request — method, target, Host (transaction
+    /// records always flow, for the per-server aggregation; the pipeline keeps their text
+    /// only when some sink needs it).
     fn wants_transactions(&self) -> bool {
         false
     }
 
     /// Makes what was written so far visible (live capture flushes after every batch).
     fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Live capture, about every 100 ms: the wall clock (files that rotate use it).
+    fn tick(&mut self, _now_ns: u64) -> io::Result<()> {
         Ok(())
     }
 
@@ -62,6 +81,7 @@ pub struct Report {
     sinks: Vec<Box<dyn Sink>>,
     totals: Totals,
     servers: Servers,
+    clients: Clients,
 }
 
 impl Report {
@@ -71,6 +91,7 @@ impl Report {
             sinks,
             totals: Totals::default(),
             servers: Servers::default(),
+            clients: Clients::default(),
         }
     }
 
@@ -87,11 +108,13 @@ impl Report {
             Output::Connection(record) => {
                 self.totals.add(&record);
                 self.servers.add(&record);
+                self.clients.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
             }
             Output::Transaction(record) => {
+                self.servers.add_transaction(&record);
                 for sink in &mut self.sinks {
                     sink.transaction(&record)?;
                 }
@@ -104,12 +127,20 @@ impl Report {
         self.sinks.iter_mut().try_for_each(|sink| sink.flush())
     }
 
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.sinks.iter_mut().try_for_each(|sink| sink.tick(now_ns))
+    }
+
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
         let servers = self.servers.records();
+        let clients = self.clients.records();
+        let findings = findings::findings(&servers, &clients);
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
+            clients: &clients,
+            findings: &findings,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }

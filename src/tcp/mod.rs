@@ -107,6 +107,9 @@ pub enum StreamEvent<'a> {
     Data(&'a [u8]),
     /// Bytes that were on the wire but are not in the capture.
     Gap(u64),
+    /// Bytes that were on the wire and that the source shed on purpose (`--ebpf`: body bytes
+    /// the analysis asked not to see): known and skipped, not lost.
+    Skipped(u64),
     Fin,
     Rst,
 }
@@ -145,6 +148,10 @@ pub struct TcpConnection {
     pub last_ts: u64,
     pub syn_ts: Option<u64>,
     pub synack_ts: Option<u64>,
+    /// The SYN sender's first ACK after the SYN-ACK: the handshake's end.
+    pub handshake_ack_ts: Option<u64>,
+    /// Who sent the first SYN.
+    syn_dir: Option<Dir>,
     halves: [Reassembler; 2],
     /// Wireshark's `base_seq` per direction: the SYN's sequence number, else the first
     /// sequence number seen minus one, else the peer's first acknowledgement minus one. A
@@ -163,6 +170,8 @@ impl TcpConnection {
             last_ts: first.ts_ns,
             syn_ts: None,
             synack_ts: None,
+            handshake_ack_ts: None,
+            syn_dir: None,
             halves: Default::default(),
             wireshark_base: [None; 2],
             buffer_limit,
@@ -205,6 +214,20 @@ impl TcpConnection {
         self.halves[dir.index()].wire_bytes
     }
 
+    /// Payload bytes of each direction that reached user space (what the snaplen kept, or
+    /// what `--ebpf` did not shed).
+    pub fn captured_bytes(&self, dir: Dir) -> u64 {
+        self.halves[dir.index()].captured_bytes
+    }
+
+    /// Where a direction's stream has got to: the stream offset every byte before which was
+    /// handed on, and the sequence number of that offset; `None` before it has a start.
+    pub fn stream_end(&self, dir: Dir) -> Option<(u64, u32)> {
+        self.halves[dir.index()]
+            .end()
+            .map(|(offset, seq)| (offset, seq.into()))
+    }
+
     /// Both directions have delivered their FIN, or a RST ended the connection.
     pub fn is_closed(&self) -> bool {
         let [a, b] = &self.halves;
@@ -226,7 +249,14 @@ impl TcpConnection {
                 self.synack_ts.get_or_insert(segment.ts_ns);
             } else {
                 self.syn_ts.get_or_insert(segment.ts_ns);
+                self.syn_dir.get_or_insert(dir);
             }
+        } else if flags.ack()
+            && self.handshake_ack_ts.is_none()
+            && self.synack_ts.is_some()
+            && self.syn_dir == Some(dir)
+        {
+            self.handshake_ack_ts = Some(segment.ts_ns);
         }
         // Data this segment acknowledges but the capture never held is capture loss.
         if flags.ack() && !flags.rst() {

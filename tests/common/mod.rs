@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod lab;
 pub mod pcap;
+pub mod sql;
 pub mod tunnel;
 
 use std::cell::RefCell;
@@ -25,6 +27,23 @@ pub fn repo() -> PathBuf {
 /// A capture recorded from real servers, in `captures/` (`name` with its extension).
 pub fn recorded(name: &str) -> PathBuf {
     repo().join("captures").join(name)
+}
+
+/// Every capture in `captures/`: its name (without `.pcap`) and path, sorted by name.
+pub fn recorded_captures() -> Vec<(String, PathBuf)> {
+    let mut captures: Vec<(String, PathBuf)> = std::fs::read_dir(repo().join("captures"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pcap"))
+        .map(|path| {
+            (
+                path.file_stem().unwrap().to_str().unwrap().to_string(),
+                path,
+            )
+        })
+        .collect();
+    captures.sort();
+    captures
 }
 
 /// The shared public corpus, or `None` (with a note) when this clone has none. Under CI its
@@ -116,7 +135,8 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     let collected = Rc::new(RefCell::new(Collected::default()));
     let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
-        transactions: report.wants_transactions(),
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         ..config
     });
     let mut source = FileSource::open(vec![path.to_path_buf()], None)
