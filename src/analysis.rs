@@ -350,6 +350,8 @@ impl Ledger {
             parse_errors: self.parse_errors,
             resyncs: self.resyncs,
             flags,
+            keepalive_client: tcp.keepalive(client_dir),
+            keepalive_server: tcp.keepalive(server_dir),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::http::{ConnectionTokens, Protocol};
 use crate::named::Named;
-use crate::tcp::ClientBy;
+use crate::tcp::{ClientBy, KeepAliveProbes};
 use crate::verdict::Verdicts;
 
 /// A capture time: nanoseconds since the Unix epoch.
@@ -204,11 +204,25 @@ pub struct ConnectionRecord {
     pub parse_errors: u32,
     pub resyncs: u32,
     pub flags: FlagSet,
+    /// TCP keep-alive probes the client sent (and its ACKs to the server's).
+    pub keepalive_client: KeepAliveProbes,
+    /// TCP keep-alive probes the server sent (and its ACKs to the client's).
+    pub keepalive_server: KeepAliveProbes,
 }
 
 impl ConnectionRecord {
     pub fn duration_ns(&self) -> u64 {
         self.last_ts.saturating_sub(self.first_ts)
+    }
+
+    /// The shortest time between two TCP keep-alive probes of the same side.
+    pub fn keepalive_interval_ns(&self) -> Option<u64> {
+        let [client, server] =
+            [self.keepalive_client, self.keepalive_server].map(|side| side.shortest_interval_ns);
+        match (client, server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

@@ -579,6 +579,7 @@ fn reassemble(streams: [&[u8]; 2], isn: [u32; 2], pieces: &[Piece]) -> Reassembl
         seq,
         ack,
         flags: Flags(flags),
+        window: 64240,
         payload,
         missing: 0,
     };
@@ -610,6 +611,7 @@ fn reassemble(streams: [&[u8]; 2], isn: [u32; 2], pieces: &[Piece]) -> Reassembl
             seq: isn[from.index()].wrapping_add(1 + start as u32),
             ack,
             flags: Flags(flags | Flags::ACK),
+            window: 64240,
             payload: &streams[from.index()][start..end],
             missing: 0,
         };

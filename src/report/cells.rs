@@ -119,7 +119,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
         let server_first = r.server_connection_first.map(token_names);
         let server_last = r.server_connection_last.map(token_names);
         let flags = flag_names(r.flags);
-        let mut row = serializer.serialize_struct("connection", 63)?;
+        let mut row = serializer.serialize_struct("connection", 67)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -195,6 +195,17 @@ impl Serialize for Row<'_, ConnectionRecord> {
         row.serialize_field("parse_errors", &r.parse_errors)?;
         row.serialize_field("resyncs", &r.resyncs)?;
         row.serialize_field("flags", &List(&flags, style))?;
+        let (client_ka, server_ka) = (r.keepalive_client, r.keepalive_server);
+        row.serialize_field(
+            "tcp_keepalive_probes",
+            &(client_ka.probes + server_ka.probes),
+        )?;
+        row.serialize_field("tcp_keepalive_probes_server", &server_ka.probes)?;
+        row.serialize_field("tcp_keepalive_acks", &(client_ka.acks + server_ka.acks))?;
+        row.serialize_field(
+            "tcp_keepalive_interval_s",
+            &r.keepalive_interval_ns().map(seconds),
+        )?;
         row.end()
     }
 }
