@@ -12,7 +12,9 @@ use kascope::cli::{Cli, FailOn, parse_duration, split_inputs};
 
 use kascope::driver::{self, Limits, Observer, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
-use kascope::report::{ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText};
+use kascope::report::{
+    BehaviourText, ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
+};
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource};
 use kascope::verdict::Tolerance;
 use kascope::{Analyzer, Config};
@@ -58,6 +60,7 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
     }
     sinks.push(Box::new(SummaryText::new(stdout())));
     sinks.push(Box::new(ServersTable::new(stdout(), cli.rows)));
+    sinks.push(Box::new(BehaviourText::new(stdout(), cli.rows)));
     Ok(sinks)
 }
 

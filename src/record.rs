@@ -208,6 +208,14 @@ pub struct ConnectionRecord {
     pub keepalive_client: KeepAliveProbes,
     /// TCP keep-alive probes the server sent (and its ACKs to the client's).
     pub keepalive_server: KeepAliveProbes,
+    /// The first request's `User-Agent`, cut at 128 bytes; empty when there was none.
+    pub user_agent: String,
+    /// Requests the client sent when the server's `max=` so far allowed no more.
+    pub requests_beyond_max: u32,
+    /// The longest the connection was seen idle and kept open by the server: the longest
+    /// gap before a reuse, or the idle time after the last response until the client closed
+    /// or the capture ended. A lower bound on the server's idle timeout.
+    pub longest_idle_open_ns: Option<u64>,
 }
 
 impl ConnectionRecord {

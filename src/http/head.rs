@@ -179,6 +179,7 @@ impl MessageParser {
             target,
             version: 9,
             connection: ConnectionTokens::default(),
+            user_agent: None,
             head_bytes: line.len(),
         };
         self.bodiless_request(RequestKind::Http09, head, shared, emit);
@@ -219,6 +220,7 @@ impl MessageParser {
             target,
             version: 1,
             connection: ConnectionTokens::default(),
+            user_agent: None,
             head_bytes: bytes.len(),
         };
         self.bodiless_request(RequestKind::Normal, head, shared, emit);
@@ -311,6 +313,7 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
             target: request.path.unwrap_or(""),
             version: request.version.unwrap_or(1),
             connection: framing.connection,
+            user_agent: header(request.headers, "user-agent"),
             head_bytes: bytes.len(),
         };
         Ok(httparse::Status::Complete((head, framing)))
@@ -328,11 +331,7 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
             return Ok(httparse::Status::Partial);
         }
         let framing = framing_headers(response.headers);
-        let server = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("server"))
-            .map(|h| h.value);
+        let server = header(response.headers, "server");
         let head = ResponseHead {
             status: response.code.unwrap_or(0),
             version: response.version.unwrap_or(1),
@@ -343,6 +342,14 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
         };
         Ok(httparse::Status::Complete((head, framing)))
     }
+}
+
+/// The value of the first header called `name`.
+fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
 }
 
 /// Parses a whole head (`bytes` end with its blank line); `None` when httparse rejects it.

@@ -10,6 +10,7 @@ use crate::named::Named;
 use crate::record::{ConnectionRecord, EpochNs, FlagSet, TransactionRecord};
 use crate::verdict::{MaxVerdict, TimeoutVerdict};
 
+use super::behaviour::signed_seconds;
 use super::servers::ServerRecord;
 
 /// The output format a row is written for.
@@ -119,7 +120,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
         let server_first = r.server_connection_first.map(token_names);
         let server_last = r.server_connection_last.map(token_names);
         let flags = flag_names(r.flags);
-        let mut row = serializer.serialize_struct("connection", 67)?;
+        let mut row = serializer.serialize_struct("connection", 70)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -206,6 +207,9 @@ impl Serialize for Row<'_, ConnectionRecord> {
             "tcp_keepalive_interval_s",
             &r.keepalive_interval_ns().map(seconds),
         )?;
+        row.serialize_field("user_agent", &r.user_agent)?;
+        row.serialize_field("requests_beyond_max", &r.requests_beyond_max)?;
+        row.serialize_field("longest_idle_open_s", &r.longest_idle_open_ns.map(seconds))?;
         row.end()
     }
 }
@@ -238,7 +242,7 @@ impl Serialize for Row<'_, TransactionRecord> {
 impl Serialize for Row<'_, ServerRecord> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (r, style) = (self.record, self.style);
-        let mut row = serializer.serialize_struct("server", 22)?;
+        let mut row = serializer.serialize_struct("server", 29)?;
         row.serialize_field("server", &Text(&r.server))?;
         row.serialize_field("server_software", &List(&r.server_software, style))?;
         row.serialize_field("connections", &r.connections)?;
@@ -282,6 +286,29 @@ impl Serialize for Row<'_, ServerRecord> {
         row.serialize_field("races", &r.races)?;
         row.serialize_field("unannounced_closes", &r.unannounced_closes)?;
         row.serialize_field("violations", &r.violations)?;
+        let behaviour = &r.behaviour;
+        row.serialize_field(
+            "observed_idle_timeout_s",
+            &behaviour.idle_timeout.inferred_ns().map(seconds),
+        )?;
+        row.serialize_field("idle_timeout_evidence", &behaviour.idle_timeout.evidence())?;
+        row.serialize_field(
+            "idle_timeout_at_least_s",
+            &behaviour.idle_timeout_at_least_ns().map(seconds),
+        )?;
+        row.serialize_field("observed_request_limit", &behaviour.request_limit)?;
+        row.serialize_field(
+            "max_reuse_idle_s",
+            &behaviour.max_reuse_idle_ns.map(seconds),
+        )?;
+        row.serialize_field(
+            "race_margin_s",
+            &behaviour.race_margin_ns().map(signed_seconds),
+        )?;
+        row.serialize_field(
+            "tcp_keepalive_interval_s",
+            &behaviour.probing.shortest_interval_ns.map(seconds),
+        )?;
         row.end()
     }
 }

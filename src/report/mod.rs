@@ -6,6 +6,7 @@
 //! To add an output format, implement [`Sink`] in a file of its own here and push it onto
 //! the list the command line builds.
 
+mod behaviour;
 mod cells;
 mod files;
 pub mod progress;
@@ -18,6 +19,10 @@ use std::io;
 use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
+pub use behaviour::{
+    BehaviourText, ClientBehaviour, ClientKey, ClientRecord, Clients, IdleTimeout, ServerBehaviour,
+    agent_family,
+};
 pub use cells::{Row, Style};
 pub use files::{Rows, RowsFile};
 pub use servers::{ServerRecord, Servers, ServersTable};
@@ -30,6 +35,8 @@ pub struct RunEnd<'a> {
     pub totals: &'a Totals,
     /// Busiest server first.
     pub servers: &'a [ServerRecord],
+    /// Client addresses, then `User-Agent` families, busiest first.
+    pub clients: &'a [ClientRecord],
 }
 
 /// An output.
@@ -62,6 +69,7 @@ pub struct Report {
     sinks: Vec<Box<dyn Sink>>,
     totals: Totals,
     servers: Servers,
+    clients: Clients,
 }
 
 impl Report {
@@ -71,6 +79,7 @@ impl Report {
             sinks,
             totals: Totals::default(),
             servers: Servers::default(),
+            clients: Clients::default(),
         }
     }
 
@@ -87,6 +96,7 @@ impl Report {
             Output::Connection(record) => {
                 self.totals.add(&record);
                 self.servers.add(&record);
+                self.clients.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
@@ -106,10 +116,12 @@ impl Report {
 
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
         let servers = self.servers.records();
+        let clients = self.clients.records();
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
+            clients: &clients,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 
 use crate::http::Protocol;
 use crate::named::Tally;
-use crate::record::{Closer, ConnectionRecord};
+use crate::record::ConnectionRecord;
 use crate::verdict::{MaxVerdict, TimeoutVerdict};
 
+use super::behaviour::ServerBehaviour;
 use super::cells::seconds;
 use super::{RunEnd, Sink};
 
@@ -41,6 +42,8 @@ pub struct ServerRecord {
     pub races: u64,
     pub unannounced_closes: u64,
     pub violations: u64,
+    /// What the server really did: idle timeout, request limit, clients' reuse gaps.
+    pub behaviour: ServerBehaviour,
 }
 
 impl ServerRecord {
@@ -61,6 +64,7 @@ impl ServerRecord {
             races: 0,
             unannounced_closes: 0,
             violations: 0,
+            behaviour: ServerBehaviour::default(),
         }
     }
 
@@ -113,15 +117,13 @@ impl Servers {
         if let Some(max) = record.keep_alive_max_first {
             keep_distinct(&mut stats.keep_alive_max_first, max);
         }
-        let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
-        if server_closed
-            && record.close_announced_at.is_none()
-            && record.verdicts.dropped_after_close == 0
+        if record.verdicts.closed_for_idleness
             && let Some(idle) = record.verdicts.idle_close_ns
             && stats.idle_closes.len() < MAX_IDLE_SAMPLES
         {
             stats.idle_closes.push(idle);
         }
+        stats.behaviour.add(record);
         stats.max_verdicts.add(record.verdicts.max);
         stats.timeout_verdicts.add(record.verdicts.timeout);
         stats.races += u64::from(record.verdicts.race_request.is_some());
@@ -137,6 +139,7 @@ impl Servers {
             .map(|stats| {
                 let mut row = stats.clone();
                 row.idle_closes.sort_unstable();
+                row.behaviour.finish(&row.idle_closes);
                 row.reuse_mean =
                     (row.requests as f64 / row.connections as f64 * 100.0).round() / 100.0;
                 (row.server.to_string(), row)

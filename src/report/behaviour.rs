@@ -1,0 +1,789 @@
+//! What each server and client really does, inferred from its connections instead of taken
+//! from what it advertises: a server's idle timeout (from the idle closes it made) and its
+//! request limit (from where it announced the close), how long its clients let a pooled
+//! connection sit before reusing it, and the margin between the two — the keep-alive race
+//! risk before any race happened. Clients are followed per address and per `User-Agent`
+//! family; servers per address:port here (one [`ServerBehaviour`] in each
+//! [`ServerRecord`](super::ServerRecord)) and grouped by `Server` software in the text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use crate::http::{ConnectionTokens, Protocol};
+use crate::record::{Closer, ConnectionRecord, Flag, HttpVersion};
+use crate::tcp::KeepAliveProbes;
+
+use super::cells::seconds;
+use super::{RunEnd, ServerRecord, Sink};
+
+/// Idle closes within this of each other are taken for one timer: nginx and Apache close
+/// within a few ms of their setting, and 100 ms is the default `--timeout-tolerance`.
+pub const CLUSTER_WIDTH_NS: u64 = 100_000_000;
+/// A client that closes sooner than this after its last response is done with the
+/// connection, not timing out an idle one in its pool.
+const DONE_WITHIN_NS: u64 = 100_000_000;
+/// Idle-close samples kept per client, and distinct close positions per server.
+const MAX_CLIENT_SAMPLES: usize = 10_000;
+const MAX_POSITIONS: usize = 64;
+/// Clients followed one by one (addresses, and `User-Agent` families); the rest are added
+/// up in one row, so a capture of many clients cannot grow memory without bound.
+pub const MAX_CLIENTS: usize = 10_000;
+/// Distinct advertised limits kept per server.
+const MAX_DISTINCT: usize = 8;
+
+/// What idle closes say about an idle timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdleTimeout {
+    /// Most closes came within [`CLUSTER_WIDTH_NS`] of each other: their median (ns), and
+    /// how many closes agreed.
+    Inferred { ns: u64, closes: usize },
+    /// Closes were seen, but no majority of them agrees on one value.
+    Scattered,
+    /// No idle close was seen.
+    #[default]
+    Untested,
+}
+
+/// The name of an [`IdleTimeout`] in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    Inferred,
+    Scattered,
+    Untested,
+}
+
+named_enum!(Evidence {
+    Inferred => "inferred",
+    Scattered => "scattered",
+    Untested => "untested",
+});
+
+impl IdleTimeout {
+    /// From idle times in ascending order: the median of the largest group of closes that
+    /// lie within [`CLUSTER_WIDTH_NS`] of each other, when that group is a majority.
+    pub fn of(sorted: &[u64]) -> IdleTimeout {
+        if sorted.is_empty() {
+            return IdleTimeout::Untested;
+        }
+        let (mut best_start, mut best_len, mut start) = (0, 0, 0);
+        for end in 0..sorted.len() {
+            while sorted[end] - sorted[start] > CLUSTER_WIDTH_NS {
+                start += 1;
+            }
+            if end + 1 - start > best_len {
+                (best_start, best_len) = (start, end + 1 - start);
+            }
+        }
+        if best_len * 2 <= sorted.len() {
+            return IdleTimeout::Scattered;
+        }
+        IdleTimeout::Inferred {
+            ns: sorted[best_start + best_len / 2],
+            closes: best_len,
+        }
+    }
+
+    pub fn inferred_ns(self) -> Option<u64> {
+        match self {
+            IdleTimeout::Inferred { ns, .. } => Some(ns),
+            IdleTimeout::Scattered | IdleTimeout::Untested => None,
+        }
+    }
+
+    pub fn evidence(self) -> Evidence {
+        match self {
+            IdleTimeout::Inferred { .. } => Evidence::Inferred,
+            IdleTimeout::Scattered => Evidence::Scattered,
+            IdleTimeout::Untested => Evidence::Untested,
+        }
+    }
+}
+
+/// Whether and how often one side sent TCP keep-alive probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Probing {
+    /// Connections on which it probed.
+    pub connections: u64,
+    pub probes: u64,
+    /// The shortest time between two of its probes on one connection.
+    pub shortest_interval_ns: Option<u64>,
+}
+
+impl Probing {
+    fn add(&mut self, side: KeepAliveProbes) {
+        if side.probes > 0 {
+            self.connections += 1;
+            self.probes += u64::from(side.probes);
+        }
+        self.shortest_interval_ns =
+            min_option(self.shortest_interval_ns, side.shortest_interval_ns);
+    }
+
+    fn merge(&mut self, other: &Probing) {
+        self.connections += other.connections;
+        self.probes += other.probes;
+        self.shortest_interval_ns =
+            min_option(self.shortest_interval_ns, other.shortest_interval_ns);
+    }
+}
+
+/// How a server ended the connections it closed first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Closes {
+    pub fin: u64,
+    pub rst: u64,
+    /// Connections where it had announced `Connection: close`.
+    pub announced: u64,
+    /// ... and then kept answering requests (pipelined ones, typically).
+    pub answered_after_announcing: u64,
+    /// ... and then left requests unanswered, as RFC 9112 §9.6 says.
+    pub stopped_after_announcing: u64,
+}
+
+/// What one server (or one server software) really did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerBehaviour {
+    /// How often the server announced `Connection: close` on the response at each position,
+    /// when the client had not asked for it.
+    announced_at: BTreeMap<u32, u64>,
+    /// The most final responses the server sent on one connection.
+    pub most_responses: u32,
+    /// Distinct total-request limits implied by `max=` (up to 8), ascending.
+    pub advertised_limits: Vec<u32>,
+    /// Distinct `timeout=` values advertised last on a connection (up to 8), ascending.
+    pub advertised_timeouts: Vec<u32>,
+    /// The longest a connection sat idle and the server kept it open.
+    pub longest_idle_open_ns: Option<u64>,
+    /// The longest idle gap after which a client reused a connection to this server.
+    pub max_reuse_idle_ns: Option<u64>,
+    pub closes: Closes,
+    pub probing: Probing,
+    /// Connections with a keep-alive race, and the requests they lost.
+    pub races: u64,
+    pub requests_lost_to_races: u64,
+    /// Inferred when the row is finished, from the server's idle closes.
+    pub idle_timeout: IdleTimeout,
+    /// Inferred when the row is finished, from where the server announced the close.
+    pub request_limit: Option<u32>,
+}
+
+impl ServerBehaviour {
+    pub fn add(&mut self, record: &ConnectionRecord) {
+        let verdicts = &record.verdicts;
+        if let Some(at) = record.close_announced_at
+            && !client_asked_close(record)
+            && !record.flags.contains(Flag::Tunnel)
+            && (self.announced_at.len() < MAX_POSITIONS || self.announced_at.contains_key(&at))
+        {
+            *self.announced_at.entry(at).or_default() += 1;
+        }
+        self.most_responses = self.most_responses.max(record.responses);
+        if let Some(limit) = record.implied_request_limit {
+            keep_distinct(&mut self.advertised_limits, limit);
+        }
+        if let Some(timeout) = record.keep_alive_timeout_last {
+            keep_distinct(&mut self.advertised_timeouts, timeout);
+        }
+        if !verdicts.closed_for_idleness {
+            self.longest_idle_open_ns =
+                max_option(self.longest_idle_open_ns, record.longest_idle_open_ns);
+        } else {
+            // The server closed this one for idleness: only the gaps it kept open count.
+            self.longest_idle_open_ns = max_option(self.longest_idle_open_ns, record.max_idle_ns);
+        }
+        self.max_reuse_idle_ns = max_option(self.max_reuse_idle_ns, record.max_idle_ns);
+        match record.closer {
+            Closer::ServerFin => self.closes.fin += 1,
+            Closer::ServerRst => self.closes.rst += 1,
+            _ => {}
+        }
+        if record.close_announced_at.is_some() {
+            self.closes.announced += 1;
+            match verdicts.close_honoured {
+                Some(false) => self.closes.answered_after_announcing += 1,
+                _ if verdicts.dropped_after_close > 0 => self.closes.stopped_after_announcing += 1,
+                _ => {}
+            }
+        }
+        self.probing.add(record.keepalive_server);
+        if verdicts.race_request.is_some() {
+            self.races += 1;
+            self.requests_lost_to_races += u64::from(record.unanswered_requests);
+        }
+    }
+
+    /// Adds another server's behaviour (for a group by software); `finish` again after.
+    pub fn merge(&mut self, other: &ServerBehaviour) {
+        for (at, count) in &other.announced_at {
+            if self.announced_at.len() < MAX_POSITIONS || self.announced_at.contains_key(at) {
+                *self.announced_at.entry(*at).or_default() += count;
+            }
+        }
+        self.most_responses = self.most_responses.max(other.most_responses);
+        for limit in &other.advertised_limits {
+            keep_distinct(&mut self.advertised_limits, *limit);
+        }
+        for timeout in &other.advertised_timeouts {
+            keep_distinct(&mut self.advertised_timeouts, *timeout);
+        }
+        self.longest_idle_open_ns =
+            max_option(self.longest_idle_open_ns, other.longest_idle_open_ns);
+        self.max_reuse_idle_ns = max_option(self.max_reuse_idle_ns, other.max_reuse_idle_ns);
+        let (a, b) = (&mut self.closes, &other.closes);
+        a.fin += b.fin;
+        a.rst += b.rst;
+        a.announced += b.announced;
+        a.answered_after_announcing += b.answered_after_announcing;
+        a.stopped_after_announcing += b.stopped_after_announcing;
+        self.probing.merge(&other.probing);
+        self.races += other.races;
+        self.requests_lost_to_races += other.requests_lost_to_races;
+    }
+
+    /// Draws the inferences: the idle timeout from the idle closes (ascending), the request
+    /// limit from the close announcements.
+    pub fn finish(&mut self, idle_closes: &[u64]) {
+        self.idle_timeout = IdleTimeout::of(idle_closes);
+        // The limit is the furthest position at which the close was announced more than once,
+        // provided no connection went past it; earlier announcements are other closes (an
+        // error answer, say).
+        self.request_limit = self
+            .announced_at
+            .iter()
+            .rev()
+            .find(|(_, count)| **count >= 2)
+            .map(|(at, _)| *at)
+            .filter(|limit| self.most_responses <= *limit);
+    }
+
+    /// Observed idle timeout − the longest idle gap after which a client reused a
+    /// connection (ns; negative: clients reuse connections the server has already closed).
+    pub fn race_margin_ns(&self) -> Option<i64> {
+        let timeout = self.idle_timeout.inferred_ns()?;
+        let reuse = self.max_reuse_idle_ns?;
+        Some(timeout as i64 - reuse as i64)
+    }
+
+    /// The lower bound on the idle timeout when none was observed.
+    pub fn idle_timeout_at_least_ns(&self) -> Option<u64> {
+        match self.idle_timeout {
+            IdleTimeout::Untested => self.longest_idle_open_ns,
+            IdleTimeout::Inferred { .. } | IdleTimeout::Scattered => None,
+        }
+    }
+}
+
+/// The client asked the server to close: `Connection: close`, or HTTP/1.0 (0.9) without
+/// keep-alive.
+fn client_asked_close(record: &ConnectionRecord) -> bool {
+    let tokens = record.client_connection;
+    tokens.has(ConnectionTokens::CLOSE)
+        || record.client_http == Some(HttpVersion::V0_9)
+        || (record.client_http == Some(HttpVersion::V1_0)
+            && !tokens.has(ConnectionTokens::KEEP_ALIVE))
+}
+
+/// What one client (an address, or a `User-Agent` family) really did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientBehaviour {
+    pub connections: u64,
+    pub requests: u64,
+    pub most_requests: u32,
+    /// The longest idle gap after which it reused a connection: its pool keeps connections
+    /// at least this long.
+    pub max_reuse_idle_ns: Option<u64>,
+    /// Idle times after which it closed connections itself (its pool idle timeout), when it
+    /// closed first with nothing outstanding and was not simply done at once.
+    own_idle_closes: Vec<u64>,
+    /// Connections it closed at once after its last response (it was done with them).
+    pub closed_when_done: u64,
+    /// Requests it sent when the server's `max=` allowed no more, and on how many connections.
+    pub requests_beyond_max: u64,
+    pub connections_beyond_max: u64,
+    /// Connections on which a request of its was lost to a keep-alive race.
+    pub races: u64,
+    pub probing: Probing,
+    /// Inferred when the row is finished, from its own idle closes.
+    pub pool_idle_timeout: IdleTimeout,
+}
+
+impl ClientBehaviour {
+    fn add(&mut self, record: &ConnectionRecord) {
+        self.connections += 1;
+        self.requests += u64::from(record.requests);
+        self.most_requests = self.most_requests.max(record.requests);
+        self.max_reuse_idle_ns = max_option(self.max_reuse_idle_ns, record.max_idle_ns);
+        if matches!(record.closer, Closer::ClientFin | Closer::ClientRst)
+            && let Some(idle) = record.idle_before_close_ns
+        {
+            if idle < DONE_WITHIN_NS {
+                self.closed_when_done += 1;
+            } else if self.own_idle_closes.len() < MAX_CLIENT_SAMPLES {
+                self.own_idle_closes.push(idle);
+            }
+        }
+        if record.requests_beyond_max > 0 {
+            self.requests_beyond_max += u64::from(record.requests_beyond_max);
+            self.connections_beyond_max += 1;
+        }
+        self.races += u64::from(record.verdicts.race_request.is_some());
+        self.probing.add(record.keepalive_client);
+    }
+
+    fn finished(&self) -> ClientBehaviour {
+        let mut row = self.clone();
+        row.own_idle_closes.sort_unstable();
+        row.pool_idle_timeout = IdleTimeout::of(&row.own_idle_closes);
+        row
+    }
+
+    /// Its own idle closes, ascending once finished.
+    pub fn own_idle_closes(&self) -> &[u64] {
+        &self.own_idle_closes
+    }
+}
+
+/// Who a client row is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientKey {
+    Address(IpAddr),
+    /// A `User-Agent` family (see [`agent_family`]); empty for requests without one.
+    Agent(String),
+    /// Clients past [`MAX_CLIENTS`], added up.
+    Others,
+}
+
+/// One client row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRecord {
+    pub client: ClientKey,
+    pub behaviour: ClientBehaviour,
+}
+
+/// The per-client aggregation, fed one connection record at a time.
+#[derive(Debug, Default)]
+pub struct Clients {
+    by_key: HashMap<ClientKey, ClientBehaviour>,
+    addresses: usize,
+    agents: usize,
+}
+
+impl Clients {
+    pub fn add(&mut self, record: &ConnectionRecord) {
+        if record.protocol != Protocol::Http || record.requests == 0 {
+            return;
+        }
+        let address = ClientKey::Address(record.client.ip());
+        let agent = ClientKey::Agent(agent_family(&record.user_agent).to_string());
+        for (key, count) in [(address, &mut self.addresses), (agent, &mut self.agents)] {
+            let key = if self.by_key.contains_key(&key) || *count < MAX_CLIENTS {
+                key
+            } else {
+                ClientKey::Others
+            };
+            let entry = self.by_key.entry(key).or_insert_with_key(|key| {
+                *count += usize::from(*key != ClientKey::Others);
+                ClientBehaviour::default()
+            });
+            entry.add(record);
+        }
+    }
+
+    /// Rows: addresses (busiest first), then `User-Agent` families (busiest first), then
+    /// the clients added up past the bound.
+    pub fn records(&self) -> Vec<ClientRecord> {
+        let mut rows: Vec<ClientRecord> = self
+            .by_key
+            .iter()
+            .map(|(client, behaviour)| ClientRecord {
+                client: client.clone(),
+                behaviour: behaviour.finished(),
+            })
+            .collect();
+        let kind = |key: &ClientKey| match key {
+            ClientKey::Address(_) => 0,
+            ClientKey::Agent(_) => 1,
+            ClientKey::Others => 2,
+        };
+        rows.sort_by(|a, b| {
+            kind(&a.client)
+                .cmp(&kind(&b.client))
+                .then(b.behaviour.connections.cmp(&a.behaviour.connections))
+                .then(a.client.cmp(&b.client))
+        });
+        rows
+    }
+}
+
+/// A `User-Agent`'s family: its first product name (`curl/8.5.0` → `curl`), and for the
+/// `Mozilla/5.0 (…)` of browsers the browser named further on (Edge, Opera, Chrome, Firefox,
+/// Safari). Empty without a `User-Agent`.
+pub fn agent_family(agent: &str) -> &str {
+    let first = agent
+        .split(|c: char| c == '/' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    if first != "Mozilla" {
+        return first;
+    }
+    const BROWSERS: [(&str, &str); 5] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Chrome/", "Chrome"),
+        ("Firefox/", "Firefox"),
+        ("Safari/", "Safari"),
+    ];
+    BROWSERS
+        .iter()
+        .find(|(token, _)| agent.contains(token))
+        .map_or(first, |(_, name)| name)
+}
+
+fn keep_distinct(values: &mut Vec<u32>, value: u32) {
+    if !values.contains(&value) && values.len() < MAX_DISTINCT {
+        values.push(value);
+        values.sort_unstable();
+    }
+}
+
+fn max_option(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    a.max(b)
+}
+
+fn min_option(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Signed seconds with microseconds (a race margin may be negative).
+pub fn signed_seconds(ns: i64) -> f64 {
+    (ns as f64 / 1e3).round() / 1e6
+}
+
+/// The terminal section: what servers (by address and by software) and clients (by address
+/// and by `User-Agent` family) really do.
+pub struct BehaviourText {
+    out: Box<dyn Write>,
+    limit: usize,
+}
+
+impl BehaviourText {
+    pub fn new(out: Box<dyn Write>, limit: usize) -> BehaviourText {
+        BehaviourText { out, limit }
+    }
+}
+
+/// A group of servers running the same software: their behaviour merged, and their idle
+/// closes together.
+pub struct SoftwareGroup {
+    pub software: String,
+    pub servers: usize,
+    pub behaviour: ServerBehaviour,
+    pub idle_closes: Vec<u64>,
+}
+
+/// Servers grouped by their first `Server` header value, busiest group first.
+pub fn by_software(servers: &[ServerRecord]) -> Vec<SoftwareGroup> {
+    let mut groups: Vec<SoftwareGroup> = Vec::new();
+    for server in servers {
+        let software = server.server_software.first().cloned().unwrap_or_default();
+        let at = match groups.iter().position(|g| g.software == software) {
+            Some(at) => at,
+            None => {
+                groups.push(SoftwareGroup {
+                    software,
+                    servers: 0,
+                    behaviour: ServerBehaviour::default(),
+                    idle_closes: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[at];
+        group.servers += 1;
+        group.behaviour.merge(&server.behaviour);
+        group.idle_closes.extend_from_slice(&server.idle_closes);
+    }
+    for group in &mut groups {
+        group.idle_closes.sort_unstable();
+        group.behaviour.finish(&group.idle_closes);
+    }
+    groups
+}
+
+fn secs(ns: u64) -> String {
+    format!("{:.3}s", seconds(ns))
+}
+
+/// "idle timeout 2.001s (median of 6 closes, 2.000s-2.005s)", or why there is none.
+fn idle_timeout_text(timeout: IdleTimeout, closes: &[u64], at_least: Option<u64>) -> String {
+    let range = match (closes.first(), closes.last()) {
+        (Some(a), Some(b)) => format!("{}-{}", secs(*a), secs(*b)),
+        _ => String::new(),
+    };
+    match timeout {
+        IdleTimeout::Inferred {
+            ns,
+            closes: agreeing,
+        } => format!(
+            "idle timeout {} (median of {agreeing} of {} idle closes, {range})",
+            secs(ns),
+            closes.len()
+        ),
+        IdleTimeout::Scattered => {
+            format!(
+                "idle timeout unclear ({} idle closes, {range})",
+                closes.len()
+            )
+        }
+        IdleTimeout::Untested => match at_least {
+            Some(ns) => format!(
+                "idle timeout untested (kept connections idle {} at least)",
+                secs(ns)
+            ),
+            None => "idle timeout untested".to_string(),
+        },
+    }
+}
+
+fn server_text(behaviour: &ServerBehaviour, closes: &[u64]) -> String {
+    let mut idle = idle_timeout_text(
+        behaviour.idle_timeout,
+        closes,
+        behaviour.idle_timeout_at_least_ns(),
+    );
+    if !behaviour.advertised_timeouts.is_empty() {
+        let values: Vec<String> = behaviour
+            .advertised_timeouts
+            .iter()
+            .map(|t| format!("timeout={t}"))
+            .collect();
+        idle.push_str(&format!(", advertises {}", values.join("/")));
+    }
+    let mut parts = vec![idle];
+    let advertised = match behaviour.advertised_limits.as_slice() {
+        [] => "max= not advertised".to_string(),
+        limits => format!(
+            "max= implies {}",
+            limits
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
+        ),
+    };
+    let announced: Vec<String> = behaviour.announced_at.keys().map(u32::to_string).collect();
+    parts.push(match behaviour.request_limit {
+        Some(limit) => format!("request limit {limit} ({advertised})"),
+        None if announced.is_empty() => format!(
+            "request limit not reached (up to {} on a connection; {advertised})",
+            behaviour.most_responses
+        ),
+        None => format!(
+            "request limit unclear (close announced after {} requests, not repeated; up to {} \
+             on a connection; {advertised})",
+            announced.join("/"),
+            behaviour.most_responses
+        ),
+    });
+    let c = &behaviour.closes;
+    let mut how = format!("closes first with FIN {}, RST {}", c.fin, c.rst);
+    if c.announced > 0 {
+        how.push_str(&format!(", announced Connection: close on {}", c.announced));
+    }
+    if c.answered_after_announcing > 0 {
+        how.push_str(&format!(
+            ", kept answering after announcing it on {}",
+            c.answered_after_announcing
+        ));
+    }
+    if c.stopped_after_announcing > 0 {
+        how.push_str(&format!(
+            ", left later requests unanswered after announcing it on {}",
+            c.stopped_after_announcing
+        ));
+    }
+    parts.push(how);
+    if let Some(reuse) = behaviour.max_reuse_idle_ns {
+        let margin = behaviour.race_margin_ns().map_or(String::new(), |m| {
+            format!(", race margin {:.3}s", signed_seconds(m))
+        });
+        parts.push(format!(
+            "clients reuse after up to {} idle{margin}",
+            secs(reuse)
+        ));
+    }
+    if behaviour.races > 0 {
+        parts.push(format!(
+            "{} races lost {} requests",
+            behaviour.races, behaviour.requests_lost_to_races
+        ));
+    }
+    parts.push(probing_text(&behaviour.probing));
+    parts.join("; ")
+}
+
+fn probing_text(probing: &Probing) -> String {
+    match probing.shortest_interval_ns {
+        _ if probing.connections == 0 => "no TCP keep-alive probes".to_string(),
+        Some(interval) => format!(
+            "TCP keep-alive probes on {} connections, every {}",
+            probing.connections,
+            secs(interval)
+        ),
+        None => format!(
+            "TCP keep-alive probes on {} connections",
+            probing.connections
+        ),
+    }
+}
+
+fn client_text(behaviour: &ClientBehaviour) -> String {
+    let mut parts = vec![format!(
+        "{} connections, {:.1} requests each (most {})",
+        behaviour.connections,
+        behaviour.requests as f64 / behaviour.connections.max(1) as f64,
+        behaviour.most_requests
+    )];
+    parts.push(match behaviour.max_reuse_idle_ns {
+        Some(ns) => format!("reuses connections idle up to {}", secs(ns)),
+        None => "never reuses an idle connection".to_string(),
+    });
+    let own = behaviour.own_idle_closes();
+    parts.push(match behaviour.pool_idle_timeout {
+        IdleTimeout::Inferred { ns, closes } => format!(
+            "closes idle connections itself after {} ({closes} of {} closes)",
+            secs(ns),
+            own.len()
+        ),
+        IdleTimeout::Scattered => format!(
+            "closes idle connections itself after various times ({} closes)",
+            own.len()
+        ),
+        IdleTimeout::Untested => "never closes an idle connection itself".to_string(),
+    });
+    if behaviour.requests_beyond_max > 0 {
+        parts.push(format!(
+            "{} requests beyond the server's max= on {} connections",
+            behaviour.requests_beyond_max, behaviour.connections_beyond_max
+        ));
+    }
+    if behaviour.races > 0 {
+        parts.push(format!(
+            "lost requests to races on {} connections",
+            behaviour.races
+        ));
+    }
+    parts.push(probing_text(&behaviour.probing));
+    parts.join("; ")
+}
+
+impl Sink for BehaviourText {
+    fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
+        if end.servers.is_empty() {
+            return Ok(());
+        }
+        let out = &mut self.out;
+        writeln!(out)?;
+        writeln!(out, "what servers really do:")?;
+        for server in end.servers.iter().take(self.limit) {
+            writeln!(
+                out,
+                "  {}: {}",
+                server.server,
+                server_text(&server.behaviour, &server.idle_closes)
+            )?;
+        }
+        let groups = by_software(end.servers);
+        if groups.iter().any(|g| g.servers > 1) {
+            writeln!(out, "by server software:")?;
+            for group in groups.iter().take(self.limit) {
+                let name = if group.software.is_empty() {
+                    "(no Server header)"
+                } else {
+                    &group.software
+                };
+                writeln!(
+                    out,
+                    "  {name} ({} servers): {}",
+                    group.servers,
+                    server_text(&group.behaviour, &group.idle_closes)
+                )?;
+            }
+        }
+        writeln!(out, "what clients really do:")?;
+        for client in end.clients.iter().take(self.limit.saturating_mul(2)) {
+            let name = match &client.client {
+                ClientKey::Address(ip) => ip.to_string(),
+                ClientKey::Agent(family) if family.is_empty() => "User-Agent (none)".to_string(),
+                ClientKey::Agent(family) => format!("User-Agent {family}"),
+                ClientKey::Others => format!("(clients past the first {MAX_CLIENTS})"),
+            };
+            writeln!(out, "  {name}: {}", client_text(&client.behaviour))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_majority_of_closes_within_the_width_gives_their_median() {
+        let closes = [2000 * MS, 2001 * MS, 2003 * MS, 2005 * MS, 7000 * MS];
+        assert_eq!(
+            IdleTimeout::of(&closes),
+            IdleTimeout::Inferred {
+                ns: 2003 * MS,
+                closes: 4
+            }
+        );
+        assert_eq!(
+            IdleTimeout::of(&[5000 * MS]),
+            IdleTimeout::Inferred {
+                ns: 5000 * MS,
+                closes: 1
+            }
+        );
+    }
+
+    #[test]
+    fn closes_without_a_majority_are_scattered_and_none_is_untested() {
+        assert_eq!(
+            IdleTimeout::of(&[1000 * MS, 3000 * MS]),
+            IdleTimeout::Scattered
+        );
+        let spread: Vec<u64> = (0..10).map(|i| i * 500 * MS).collect();
+        assert_eq!(IdleTimeout::of(&spread), IdleTimeout::Scattered);
+        assert_eq!(IdleTimeout::of(&[]), IdleTimeout::Untested);
+    }
+
+    #[test]
+    fn user_agent_families() {
+        assert_eq!(agent_family("curl/8.5.0"), "curl");
+        assert_eq!(agent_family("python-requests/2.31.0"), "python-requests");
+        assert_eq!(agent_family("Go-http-client/1.1"), "Go-http-client");
+        assert_eq!(
+            agent_family(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/120.0.0.0 Safari/537.36"
+            ),
+            "Chrome"
+        );
+        assert_eq!(
+            agent_family("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"),
+            "Firefox"
+        );
+        assert_eq!(
+            agent_family("Mozilla/4.0 (compatible; MSIE 6.0)"),
+            "Mozilla"
+        );
+        assert_eq!(agent_family(""), "");
+    }
+}
