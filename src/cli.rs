@@ -70,6 +70,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub servers_csv: Option<PathBuf>,
 
+    /// Write the findings (problems found, with evidence and advice) as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub findings_json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (timelines, distributions, findings) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     /// Exit with status 1 when a server broke a Keep-Alive promise (`violation`), when a
     /// keep-alive race was seen (`race`), or either (`any`).
     #[arg(long, value_name = "WHAT")]

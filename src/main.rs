@@ -13,7 +13,8 @@ use kascope::cli::{Cli, FailOn, parse_duration, split_inputs};
 use kascope::driver::{self, Limits, Observer, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
 use kascope::report::{
-    BehaviourText, ConnectionTable, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
+    BehaviourText, ConnectionTable, FindingsText, HtmlReport, Report, Rows, RowsFile, ServersTable,
+    Sink, SummaryText,
 };
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource};
 use kascope::verdict::Tolerance;
@@ -41,6 +42,7 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
         (&cli.transactions_csv, Rows::Transactions, false),
         (&cli.json, Rows::Connections, true),
         (&cli.servers_csv, Rows::Servers, false),
+        (&cli.findings_json, Rows::Findings, true),
     ];
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     for (path, rows, json) in files {
@@ -55,12 +57,28 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
             }));
         }
     }
+    if let Some(path) = &cli.html {
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        let title = if cli.interface.is_some() {
+            format!(
+                "live capture on {}",
+                cli.interface.as_deref().unwrap_or_default()
+            )
+        } else {
+            let (files, _) = split_inputs(cli)?;
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            names.join(", ")
+        };
+        sinks.push(Box::new(HtmlReport::new(Box::new(file), title)));
+    }
     if !cli.quiet && !cli.servers {
         sinks.push(Box::new(ConnectionTable::new(stdout(), cli.rows)));
     }
     sinks.push(Box::new(SummaryText::new(stdout())));
     sinks.push(Box::new(ServersTable::new(stdout(), cli.rows)));
     sinks.push(Box::new(BehaviourText::new(stdout(), cli.rows)));
+    sinks.push(Box::new(FindingsText::new(stdout())));
     Ok(sinks)
 }
 
@@ -79,7 +97,9 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     let seconds = |s: f64| (s.max(0.0) * 1e9) as u64;
     let config = Config {
         reassembly_limit: cli.reassembly_limit,
-        transactions: report.wants_transactions(),
+        // The per-server aggregation reads every transaction's timing and status.
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         idle_evict_ns: cli.idle_timeout.saturating_mul(1_000_000_000),
         max_memory: cli.max_memory,
         // Live: a connection's row is written the moment it closes.

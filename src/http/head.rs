@@ -23,7 +23,9 @@ impl MessageParser {
     ) -> &'d [u8] {
         if self.next_answers_http09(shared) {
             // HTTP/0.9 simple response: no status line, the body runs to the close.
-            let (_, answers) = shared.transactions.response(0, false, shared.now);
+            let (_, answers) = shared
+                .transactions
+                .response(0, false, shared.now, shared.now);
             let head = ResponseHead {
                 status: 0,
                 version: 9,
@@ -61,6 +63,7 @@ impl MessageParser {
         if data.is_empty() {
             return data;
         }
+        self.head_start = shared.now;
         match self.parse_complete_head(data, 0, shared, emit) {
             Some(end) => &data[end..],
             None if data.len() > max_head => {
@@ -150,9 +153,7 @@ impl MessageParser {
         } else {
             RequestKind::Normal
         };
-        let in_flight = shared
-            .transactions
-            .request(kind, head.method, head.target, shared.now);
+        let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         let body = match framing.body(false) {
             Ok(Some(body)) => body,
@@ -180,6 +181,7 @@ impl MessageParser {
             version: 9,
             connection: ConnectionTokens::default(),
             user_agent: None,
+            host: None,
             head_bytes: line.len(),
         };
         self.bodiless_request(RequestKind::Http09, head, shared, emit);
@@ -221,6 +223,7 @@ impl MessageParser {
             version: 1,
             connection: ConnectionTokens::default(),
             user_agent: None,
+            host: None,
             head_bytes: bytes.len(),
         };
         self.bodiless_request(RequestKind::Normal, head, shared, emit);
@@ -234,9 +237,7 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
-        let in_flight = shared
-            .transactions
-            .request(kind, head.method, head.target, shared.now);
+        let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         self.start_body(Body::Length(0), shared, emit);
     }
@@ -253,9 +254,10 @@ impl MessageParser {
         };
         // Interim responses answer the same request as the final one after them.
         let interim = head.is_interim();
-        let (kind, answers) = shared
-            .transactions
-            .response(head.status, interim, shared.now);
+        let (kind, answers) =
+            shared
+                .transactions
+                .response(head.status, interim, self.head_start, shared.now);
         emit(HttpEvent::Response { head, answers });
         if interim {
             // The final response to the same request is still to come.
@@ -314,6 +316,7 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
             version: request.version.unwrap_or(1),
             connection: framing.connection,
             user_agent: header(request.headers, "user-agent"),
+            host: header(request.headers, "host"),
             head_bytes: bytes.len(),
         };
         Ok(httparse::Status::Complete((head, framing)))

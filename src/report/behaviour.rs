@@ -8,13 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
-use std::net::IpAddr;
 
-use crate::http::{ConnectionTokens, Protocol};
-use crate::record::{Closer, ConnectionRecord, Flag, HttpVersion};
+use crate::http::Protocol;
+use crate::record::{Closer, ConnectionRecord, Flag};
 use crate::tcp::KeepAliveProbes;
 
 use super::cells::seconds;
+use super::clients::asked_close;
+use super::samples::Samples;
 use super::{RunEnd, ServerRecord, Sink};
 
 /// Idle closes within this of each other are taken for one timer: nginx and Apache close
@@ -23,12 +24,11 @@ pub const CLUSTER_WIDTH_NS: u64 = 100_000_000;
 /// A client that closes sooner than this after its last response is done with the
 /// connection, not timing out an idle one in its pool.
 const DONE_WITHIN_NS: u64 = 100_000_000;
-/// Idle-close samples kept per client, and distinct close positions per server.
-const MAX_CLIENT_SAMPLES: usize = 10_000;
+/// Distinct close positions kept per server.
 const MAX_POSITIONS: usize = 64;
-/// Clients followed one by one (addresses, and `User-Agent` families); the rest are added
-/// up in one row, so a capture of many clients cannot grow memory without bound.
-pub const MAX_CLIENTS: usize = 10_000;
+/// `User-Agent` families followed one by one; the rest are added up in one row, so a
+/// capture of many clients cannot grow memory without bound.
+pub const MAX_AGENTS: usize = 1_000;
 /// Distinct advertised limits kept per server.
 const MAX_DISTINCT: usize = 8;
 
@@ -151,28 +151,24 @@ pub struct ServerBehaviour {
     pub most_responses: u32,
     /// Distinct total-request limits implied by `max=` (up to 8), ascending.
     pub advertised_limits: Vec<u32>,
-    /// Distinct `timeout=` values advertised last on a connection (up to 8), ascending.
-    pub advertised_timeouts: Vec<u32>,
     /// The longest a connection sat idle and the server kept it open.
     pub longest_idle_open_ns: Option<u64>,
-    /// The longest idle gap after which a client reused a connection to this server.
-    pub max_reuse_idle_ns: Option<u64>,
     pub closes: Closes,
     pub probing: Probing,
-    /// Connections with a keep-alive race, and the requests they lost.
-    pub races: u64,
-    pub requests_lost_to_races: u64,
     /// Inferred when the row is finished, from the server's idle closes.
     pub idle_timeout: IdleTimeout,
     /// Inferred when the row is finished, from where the server announced the close.
     pub request_limit: Option<u32>,
+    /// The inferred idle timeout less the longest idle gap after which a client reused a
+    /// connection (ns; negative: clients reuse connections the server has already closed).
+    pub race_margin_ns: Option<i64>,
 }
 
 impl ServerBehaviour {
     pub fn add(&mut self, record: &ConnectionRecord) {
         let verdicts = &record.verdicts;
         if let Some(at) = record.close_announced_at
-            && !client_asked_close(record)
+            && asked_close(record).is_none()
             && !record.flags.contains(Flag::Tunnel)
             && (self.announced_at.len() < MAX_POSITIONS || self.announced_at.contains_key(&at))
         {
@@ -182,9 +178,6 @@ impl ServerBehaviour {
         if let Some(limit) = record.implied_request_limit {
             keep_distinct(&mut self.advertised_limits, limit);
         }
-        if let Some(timeout) = record.keep_alive_timeout_last {
-            keep_distinct(&mut self.advertised_timeouts, timeout);
-        }
         if !verdicts.closed_for_idleness {
             self.longest_idle_open_ns =
                 max_option(self.longest_idle_open_ns, record.longest_idle_open_ns);
@@ -192,7 +185,6 @@ impl ServerBehaviour {
             // The server closed this one for idleness: only the gaps it kept open count.
             self.longest_idle_open_ns = max_option(self.longest_idle_open_ns, record.max_idle_ns);
         }
-        self.max_reuse_idle_ns = max_option(self.max_reuse_idle_ns, record.max_idle_ns);
         match record.closer {
             Closer::ServerFin => self.closes.fin += 1,
             Closer::ServerRst => self.closes.rst += 1,
@@ -207,10 +199,6 @@ impl ServerBehaviour {
             }
         }
         self.probing.add(record.keepalive_server);
-        if verdicts.race_request.is_some() {
-            self.races += 1;
-            self.requests_lost_to_races += u64::from(record.unanswered_requests);
-        }
     }
 
     /// Adds another server's behaviour (for a group by software); `finish` again after.
@@ -224,12 +212,8 @@ impl ServerBehaviour {
         for limit in &other.advertised_limits {
             keep_distinct(&mut self.advertised_limits, *limit);
         }
-        for timeout in &other.advertised_timeouts {
-            keep_distinct(&mut self.advertised_timeouts, *timeout);
-        }
         self.longest_idle_open_ns =
             max_option(self.longest_idle_open_ns, other.longest_idle_open_ns);
-        self.max_reuse_idle_ns = max_option(self.max_reuse_idle_ns, other.max_reuse_idle_ns);
         let (a, b) = (&mut self.closes, &other.closes);
         a.fin += b.fin;
         a.rst += b.rst;
@@ -237,14 +221,17 @@ impl ServerBehaviour {
         a.answered_after_announcing += b.answered_after_announcing;
         a.stopped_after_announcing += b.stopped_after_announcing;
         self.probing.merge(&other.probing);
-        self.races += other.races;
-        self.requests_lost_to_races += other.requests_lost_to_races;
     }
 
     /// Draws the inferences: the idle timeout from the idle closes (ascending), the request
-    /// limit from the close announcements.
-    pub fn finish(&mut self, idle_closes: &[u64]) {
+    /// limit from the close announcements, the race margin against the longest reuse gap.
+    pub fn finish(&mut self, idle_closes: &[u64], max_reuse_idle_ns: Option<u64>) {
         self.idle_timeout = IdleTimeout::of(idle_closes);
+        self.race_margin_ns = self
+            .idle_timeout
+            .inferred_ns()
+            .zip(max_reuse_idle_ns)
+            .map(|(timeout, reuse)| timeout as i64 - reuse as i64);
         // The limit is the furthest position at which the close was announced more than once,
         // provided no connection went past it; earlier announcements are other closes (an
         // error answer, say).
@@ -257,14 +244,6 @@ impl ServerBehaviour {
             .filter(|limit| self.most_responses <= *limit);
     }
 
-    /// Observed idle timeout − the longest idle gap after which a client reused a
-    /// connection (ns; negative: clients reuse connections the server has already closed).
-    pub fn race_margin_ns(&self) -> Option<i64> {
-        let timeout = self.idle_timeout.inferred_ns()?;
-        let reuse = self.max_reuse_idle_ns?;
-        Some(timeout as i64 - reuse as i64)
-    }
-
     /// The lower bound on the idle timeout when none was observed.
     pub fn idle_timeout_at_least_ns(&self) -> Option<u64> {
         match self.idle_timeout {
@@ -274,28 +253,16 @@ impl ServerBehaviour {
     }
 }
 
-/// The client asked the server to close: `Connection: close`, or HTTP/1.0 (0.9) without
-/// keep-alive.
-fn client_asked_close(record: &ConnectionRecord) -> bool {
-    let tokens = record.client_connection;
-    tokens.has(ConnectionTokens::CLOSE)
-        || record.client_http == Some(HttpVersion::V0_9)
-        || (record.client_http == Some(HttpVersion::V1_0)
-            && !tokens.has(ConnectionTokens::KEEP_ALIVE))
-}
-
-/// What one client (an address, or a `User-Agent` family) really did.
+/// What one client (an address, or a `User-Agent` family) really did with its pool.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientBehaviour {
-    pub connections: u64,
-    pub requests: u64,
     pub most_requests: u32,
     /// The longest idle gap after which it reused a connection: its pool keeps connections
     /// at least this long.
     pub max_reuse_idle_ns: Option<u64>,
     /// Idle times after which it closed connections itself (its pool idle timeout), when it
     /// closed first with nothing outstanding and was not simply done at once.
-    own_idle_closes: Vec<u64>,
+    pub own_idle_closes: Samples,
     /// Connections it closed at once after its last response (it was done with them).
     pub closed_when_done: u64,
     /// Requests it sent when the server's `max=` allowed no more, and on how many connections.
@@ -309,9 +276,7 @@ pub struct ClientBehaviour {
 }
 
 impl ClientBehaviour {
-    fn add(&mut self, record: &ConnectionRecord) {
-        self.connections += 1;
-        self.requests += u64::from(record.requests);
+    pub fn add(&mut self, record: &ConnectionRecord) {
         self.most_requests = self.most_requests.max(record.requests);
         self.max_reuse_idle_ns = max_option(self.max_reuse_idle_ns, record.max_idle_ns);
         if matches!(record.closer, Closer::ClientFin | Closer::ClientRst)
@@ -319,7 +284,7 @@ impl ClientBehaviour {
         {
             if idle < DONE_WITHIN_NS {
                 self.closed_when_done += 1;
-            } else if self.own_idle_closes.len() < MAX_CLIENT_SAMPLES {
+            } else {
                 self.own_idle_closes.push(idle);
             }
         }
@@ -331,86 +296,75 @@ impl ClientBehaviour {
         self.probing.add(record.keepalive_client);
     }
 
-    fn finished(&self) -> ClientBehaviour {
-        let mut row = self.clone();
-        row.own_idle_closes.sort_unstable();
-        row.pool_idle_timeout = IdleTimeout::of(&row.own_idle_closes);
-        row
-    }
-
-    /// Its own idle closes, ascending once finished.
-    pub fn own_idle_closes(&self) -> &[u64] {
-        &self.own_idle_closes
+    /// The finished row: its own idle closes sorted, its pool idle timeout inferred.
+    pub fn finished(&self) -> ClientBehaviour {
+        let own_idle_closes = self.own_idle_closes.sorted();
+        ClientBehaviour {
+            pool_idle_timeout: IdleTimeout::of(own_idle_closes.values()),
+            own_idle_closes,
+            ..self.clone()
+        }
     }
 }
 
-/// Who a client row is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ClientKey {
-    Address(IpAddr),
-    /// A `User-Agent` family (see [`agent_family`]); empty for requests without one.
-    Agent(String),
-    /// Clients past [`MAX_CLIENTS`], added up.
-    Others,
-}
-
-/// One client row.
+/// The clients of one `User-Agent` family (see [`agent_family`]); empty for requests without
+/// one, `None` for the families past [`MAX_AGENTS`], added up.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClientRecord {
-    pub client: ClientKey,
+pub struct AgentRecord {
+    pub family: Option<String>,
+    pub connections: u64,
+    pub requests: u64,
     pub behaviour: ClientBehaviour,
 }
 
-/// The per-client aggregation, fed one connection record at a time.
+/// The per-`User-Agent`-family aggregation, fed one connection record at a time.
 #[derive(Debug, Default)]
-pub struct Clients {
-    by_key: HashMap<ClientKey, ClientBehaviour>,
-    addresses: usize,
-    agents: usize,
+pub struct Agents {
+    by_family: HashMap<Option<String>, AgentRecord>,
 }
 
-impl Clients {
+impl Agents {
     pub fn add(&mut self, record: &ConnectionRecord) {
         if record.protocol != Protocol::Http || record.requests == 0 {
             return;
         }
-        let address = ClientKey::Address(record.client.ip());
-        let agent = ClientKey::Agent(agent_family(&record.user_agent).to_string());
-        for (key, count) in [(address, &mut self.addresses), (agent, &mut self.agents)] {
-            let key = if self.by_key.contains_key(&key) || *count < MAX_CLIENTS {
-                key
-            } else {
-                ClientKey::Others
-            };
-            let entry = self.by_key.entry(key).or_insert_with_key(|key| {
-                *count += usize::from(*key != ClientKey::Others);
-                ClientBehaviour::default()
+        let family = Some(agent_family(&record.user_agent).to_string());
+        let known = self.by_family.contains_key(&family);
+        let key = if known || self.by_family.len() < MAX_AGENTS {
+            family
+        } else {
+            None
+        };
+        let row = self
+            .by_family
+            .entry(key)
+            .or_insert_with_key(|family| AgentRecord {
+                family: family.clone(),
+                connections: 0,
+                requests: 0,
+                behaviour: ClientBehaviour::default(),
             });
-            entry.add(record);
-        }
+        row.connections += 1;
+        row.requests += u64::from(record.requests);
+        row.behaviour.add(record);
     }
 
-    /// Rows: addresses (busiest first), then `User-Agent` families (busiest first), then
-    /// the clients added up past the bound.
-    pub fn records(&self) -> Vec<ClientRecord> {
-        let mut rows: Vec<ClientRecord> = self
-            .by_key
-            .iter()
-            .map(|(client, behaviour)| ClientRecord {
-                client: client.clone(),
-                behaviour: behaviour.finished(),
+    /// Rows, most connections first (then by name); the families past the bound last.
+    pub fn records(&self) -> Vec<AgentRecord> {
+        let mut rows: Vec<AgentRecord> = self
+            .by_family
+            .values()
+            .map(|row| AgentRecord {
+                behaviour: row.behaviour.finished(),
+                ..row.clone()
             })
             .collect();
-        let kind = |key: &ClientKey| match key {
-            ClientKey::Address(_) => 0,
-            ClientKey::Agent(_) => 1,
-            ClientKey::Others => 2,
-        };
         rows.sort_by(|a, b| {
-            kind(&a.client)
-                .cmp(&kind(&b.client))
-                .then(b.behaviour.connections.cmp(&a.behaviour.connections))
-                .then(a.client.cmp(&b.client))
+            a.family
+                .is_none()
+                .cmp(&b.family.is_none())
+                .then(b.connections.cmp(&a.connections))
+                .then(a.family.cmp(&b.family))
         });
         rows
     }
@@ -476,40 +430,56 @@ impl BehaviourText {
     }
 }
 
-/// A group of servers running the same software: their behaviour merged, and their idle
-/// closes together.
-pub struct SoftwareGroup {
-    pub software: String,
-    pub servers: usize,
+/// What the text says about a server, or about a group of servers of one software.
+pub struct ServerView {
     pub behaviour: ServerBehaviour,
+    /// Idle closes, ascending.
     pub idle_closes: Vec<u64>,
+    pub reuse_idle_max_ns: Option<u64>,
+    pub advertised_timeouts: Vec<u32>,
+    pub races: u64,
+    pub lost_to_races: u64,
 }
 
-/// Servers grouped by their first `Server` header value, busiest group first.
-pub fn by_software(servers: &[ServerRecord]) -> Vec<SoftwareGroup> {
-    let mut groups: Vec<SoftwareGroup> = Vec::new();
+impl ServerView {
+    pub fn of(server: &ServerRecord) -> ServerView {
+        ServerView {
+            behaviour: server.behaviour.clone(),
+            idle_closes: server.idle_closes.values().to_vec(),
+            reuse_idle_max_ns: server.reuse_idle_max_ns,
+            advertised_timeouts: server.keep_alive_timeouts.clone(),
+            races: server.races,
+            lost_to_races: server.lost_to_races,
+        }
+    }
+}
+
+/// Servers grouped by their first `Server` header value (in the order of `servers`), each
+/// group's behaviour merged and inferred again from all its idle closes.
+pub fn by_software(servers: &[ServerRecord]) -> Vec<(String, usize, ServerView)> {
+    let mut groups: Vec<(String, usize, ServerView)> = Vec::new();
     for server in servers {
         let software = server.server_software.first().cloned().unwrap_or_default();
-        let at = match groups.iter().position(|g| g.software == software) {
-            Some(at) => at,
-            None => {
-                groups.push(SoftwareGroup {
-                    software,
-                    servers: 0,
-                    behaviour: ServerBehaviour::default(),
-                    idle_closes: Vec::new(),
-                });
-                groups.len() - 1
-            }
+        let Some(group) = groups.iter_mut().find(|(name, _, _)| *name == software) else {
+            groups.push((software, 1, ServerView::of(server)));
+            continue;
         };
-        let group = &mut groups[at];
-        group.servers += 1;
-        group.behaviour.merge(&server.behaviour);
-        group.idle_closes.extend_from_slice(&server.idle_closes);
+        group.1 += 1;
+        let view = &mut group.2;
+        view.behaviour.merge(&server.behaviour);
+        view.idle_closes
+            .extend_from_slice(server.idle_closes.values());
+        view.reuse_idle_max_ns = max_option(view.reuse_idle_max_ns, server.reuse_idle_max_ns);
+        for timeout in &server.keep_alive_timeouts {
+            keep_distinct(&mut view.advertised_timeouts, *timeout);
+        }
+        view.races += server.races;
+        view.lost_to_races += server.lost_to_races;
     }
-    for group in &mut groups {
-        group.idle_closes.sort_unstable();
-        group.behaviour.finish(&group.idle_closes);
+    for (_, _, view) in &mut groups {
+        view.idle_closes.sort_unstable();
+        view.behaviour
+            .finish(&view.idle_closes, view.reuse_idle_max_ns);
     }
     groups
 }
@@ -518,7 +488,7 @@ fn secs(ns: u64) -> String {
     format!("{:.3}s", seconds(ns))
 }
 
-/// "idle timeout 2.001s (median of 6 closes, 2.000s-2.005s)", or why there is none.
+/// "idle timeout 2.001s (median of 3 of 3 idle closes, 2.000s-2.005s)", or why there is none.
 fn idle_timeout_text(timeout: IdleTimeout, closes: &[u64], at_least: Option<u64>) -> String {
     let range = match (closes.first(), closes.last()) {
         (Some(a), Some(b)) => format!("{}-{}", secs(*a), secs(*b)),
@@ -533,12 +503,10 @@ fn idle_timeout_text(timeout: IdleTimeout, closes: &[u64], at_least: Option<u64>
             secs(ns),
             closes.len()
         ),
-        IdleTimeout::Scattered => {
-            format!(
-                "idle timeout unclear ({} idle closes, {range})",
-                closes.len()
-            )
-        }
+        IdleTimeout::Scattered => format!(
+            "idle timeout unclear ({} idle closes, {range})",
+            closes.len()
+        ),
         IdleTimeout::Untested => match at_least {
             Some(ns) => format!(
                 "idle timeout untested (kept connections idle {} at least)",
@@ -549,33 +517,30 @@ fn idle_timeout_text(timeout: IdleTimeout, closes: &[u64], at_least: Option<u64>
     }
 }
 
-fn server_text(behaviour: &ServerBehaviour, closes: &[u64]) -> String {
+fn joined(values: &[u32], prefix: &str) -> String {
+    let text: Vec<String> = values.iter().map(|v| format!("{prefix}{v}")).collect();
+    text.join("/")
+}
+
+fn server_text(view: &ServerView) -> String {
+    let behaviour = &view.behaviour;
     let mut idle = idle_timeout_text(
         behaviour.idle_timeout,
-        closes,
+        &view.idle_closes,
         behaviour.idle_timeout_at_least_ns(),
     );
-    if !behaviour.advertised_timeouts.is_empty() {
-        let values: Vec<String> = behaviour
-            .advertised_timeouts
-            .iter()
-            .map(|t| format!("timeout={t}"))
-            .collect();
-        idle.push_str(&format!(", advertises {}", values.join("/")));
+    if !view.advertised_timeouts.is_empty() {
+        idle.push_str(&format!(
+            ", advertises {}",
+            joined(&view.advertised_timeouts, "timeout=")
+        ));
     }
     let mut parts = vec![idle];
     let advertised = match behaviour.advertised_limits.as_slice() {
         [] => "max= not advertised".to_string(),
-        limits => format!(
-            "max= implies {}",
-            limits
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join("/")
-        ),
+        limits => format!("max= implies {}", joined(limits, "")),
     };
-    let announced: Vec<String> = behaviour.announced_at.keys().map(u32::to_string).collect();
+    let announced: Vec<u32> = behaviour.announced_at.keys().copied().collect();
     parts.push(match behaviour.request_limit {
         Some(limit) => format!("request limit {limit} ({advertised})"),
         None if announced.is_empty() => format!(
@@ -585,7 +550,7 @@ fn server_text(behaviour: &ServerBehaviour, closes: &[u64]) -> String {
         None => format!(
             "request limit unclear (close announced after {} requests, not repeated; up to {} \
              on a connection; {advertised})",
-            announced.join("/"),
+            joined(&announced, ""),
             behaviour.most_responses
         ),
     });
@@ -607,8 +572,8 @@ fn server_text(behaviour: &ServerBehaviour, closes: &[u64]) -> String {
         ));
     }
     parts.push(how);
-    if let Some(reuse) = behaviour.max_reuse_idle_ns {
-        let margin = behaviour.race_margin_ns().map_or(String::new(), |m| {
+    if let Some(reuse) = view.reuse_idle_max_ns {
+        let margin = behaviour.race_margin_ns.map_or(String::new(), |m| {
             format!(", race margin {:.3}s", signed_seconds(m))
         });
         parts.push(format!(
@@ -616,10 +581,10 @@ fn server_text(behaviour: &ServerBehaviour, closes: &[u64]) -> String {
             secs(reuse)
         ));
     }
-    if behaviour.races > 0 {
+    if view.races > 0 {
         parts.push(format!(
             "{} races lost {} requests",
-            behaviour.races, behaviour.requests_lost_to_races
+            view.races, view.lost_to_races
         ));
     }
     parts.push(probing_text(&behaviour.probing));
@@ -641,28 +606,25 @@ fn probing_text(probing: &Probing) -> String {
     }
 }
 
-fn client_text(behaviour: &ClientBehaviour) -> String {
+fn client_text(connections: u64, requests: u64, behaviour: &ClientBehaviour) -> String {
     let mut parts = vec![format!(
-        "{} connections, {:.1} requests each (most {})",
-        behaviour.connections,
-        behaviour.requests as f64 / behaviour.connections.max(1) as f64,
+        "{connections} connections, {:.1} requests each (most {})",
+        requests as f64 / connections.max(1) as f64,
         behaviour.most_requests
     )];
     parts.push(match behaviour.max_reuse_idle_ns {
         Some(ns) => format!("reuses connections idle up to {}", secs(ns)),
         None => "never reuses an idle connection".to_string(),
     });
-    let own = behaviour.own_idle_closes();
+    let own = behaviour.own_idle_closes.len();
     parts.push(match behaviour.pool_idle_timeout {
         IdleTimeout::Inferred { ns, closes } => format!(
-            "closes idle connections itself after {} ({closes} of {} closes)",
-            secs(ns),
-            own.len()
+            "closes idle connections itself after {} ({closes} of {own} closes)",
+            secs(ns)
         ),
-        IdleTimeout::Scattered => format!(
-            "closes idle connections itself after various times ({} closes)",
-            own.len()
-        ),
+        IdleTimeout::Scattered => {
+            format!("closes idle connections itself after various times ({own} closes)")
+        }
         IdleTimeout::Untested => "never closes an idle connection itself".to_string(),
     });
     if behaviour.requests_beyond_max > 0 {
@@ -694,35 +656,41 @@ impl Sink for BehaviourText {
                 out,
                 "  {}: {}",
                 server.server,
-                server_text(&server.behaviour, &server.idle_closes)
+                server_text(&ServerView::of(server))
             )?;
         }
         let groups = by_software(end.servers);
-        if groups.iter().any(|g| g.servers > 1) {
+        if groups.iter().any(|(_, servers, _)| *servers > 1) {
             writeln!(out, "by server software:")?;
-            for group in groups.iter().take(self.limit) {
-                let name = if group.software.is_empty() {
+            for (software, servers, view) in groups.iter().take(self.limit) {
+                let name = if software.is_empty() {
                     "(no Server header)"
                 } else {
-                    &group.software
+                    software
                 };
-                writeln!(
-                    out,
-                    "  {name} ({} servers): {}",
-                    group.servers,
-                    server_text(&group.behaviour, &group.idle_closes)
-                )?;
+                writeln!(out, "  {name} ({servers} servers): {}", server_text(view))?;
             }
         }
         writeln!(out, "what clients really do:")?;
-        for client in end.clients.iter().take(self.limit.saturating_mul(2)) {
-            let name = match &client.client {
-                ClientKey::Address(ip) => ip.to_string(),
-                ClientKey::Agent(family) if family.is_empty() => "User-Agent (none)".to_string(),
-                ClientKey::Agent(family) => format!("User-Agent {family}"),
-                ClientKey::Others => format!("(clients past the first {MAX_CLIENTS})"),
+        for client in end.clients.iter().take(self.limit) {
+            writeln!(
+                out,
+                "  {}: {}",
+                client.client,
+                client_text(client.connections, client.requests, &client.behaviour)
+            )?;
+        }
+        for agent in end.agents.iter().take(self.limit) {
+            let name = match agent.family.as_deref() {
+                Some("") => "no User-Agent".to_string(),
+                Some(family) => format!("User-Agent {family}"),
+                None => format!("User-Agents past the first {MAX_AGENTS}"),
             };
-            writeln!(out, "  {name}: {}", client_text(&client.behaviour))?;
+            writeln!(
+                out,
+                "  {name}: {}",
+                client_text(agent.connections, agent.requests, &agent.behaviour)
+            )?;
         }
         Ok(())
     }

@@ -8,9 +8,14 @@
 
 mod behaviour;
 mod cells;
+mod clients;
 mod files;
+mod findings;
+mod html;
 pub mod progress;
+mod samples;
 mod servers;
+mod sightings;
 mod summary;
 mod table;
 
@@ -20,11 +25,13 @@ use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
 pub use behaviour::{
-    BehaviourText, ClientBehaviour, ClientKey, ClientRecord, Clients, IdleTimeout, ServerBehaviour,
-    agent_family,
+    AgentRecord, Agents, BehaviourText, ClientBehaviour, IdleTimeout, ServerBehaviour, agent_family,
 };
 pub use cells::{Row, Style};
+pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
+pub use findings::{Finding, FindingKind, FindingsText, Measure, Severity, Subject};
+pub use html::HtmlReport;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
 pub use table::ConnectionTable;
@@ -35,8 +42,12 @@ pub struct RunEnd<'a> {
     pub totals: &'a Totals,
     /// Busiest server first.
     pub servers: &'a [ServerRecord],
-    /// Client addresses, then `User-Agent` families, busiest first.
+    /// Most connections first.
     pub clients: &'a [ClientRecord],
+    /// Most serious first.
+    pub findings: &'a [Finding],
+    /// `User-Agent` families, most connections first.
+    pub agents: &'a [AgentRecord],
 }
 
 /// An output.
@@ -49,8 +60,9 @@ pub trait Sink {
         Ok(())
     }
 
-    /// Whether this sink needs transaction records (the pipeline keeps request details
-    /// only when some sink does).
+    /// Whether this sink needs the text of each request — method, target, Host (transaction
+    /// records always flow, for the per-server aggregation; the pipeline keeps their text
+    /// only when some sink needs it).
     fn wants_transactions(&self) -> bool {
         false
     }
@@ -70,6 +82,7 @@ pub struct Report {
     totals: Totals,
     servers: Servers,
     clients: Clients,
+    agents: Agents,
 }
 
 impl Report {
@@ -80,6 +93,7 @@ impl Report {
             totals: Totals::default(),
             servers: Servers::default(),
             clients: Clients::default(),
+            agents: Agents::default(),
         }
     }
 
@@ -97,11 +111,13 @@ impl Report {
                 self.totals.add(&record);
                 self.servers.add(&record);
                 self.clients.add(&record);
+                self.agents.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
             }
             Output::Transaction(record) => {
+                self.servers.add_transaction(&record);
                 for sink in &mut self.sinks {
                     sink.transaction(&record)?;
                 }
@@ -117,11 +133,15 @@ impl Report {
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
         let servers = self.servers.records();
         let clients = self.clients.records();
+        let findings = findings::findings(&servers, &clients);
+        let agents = self.agents.records();
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
             clients: &clients,
+            findings: &findings,
+            agents: &agents,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }

@@ -9,7 +9,7 @@ use crate::record::{Closer, ConnectionRecord, Flag};
 use super::{RunEnd, Sink};
 
 /// Reuse-count buckets of the summary histogram, by upper bound.
-const REUSE_BUCKETS: [(u32, &str); 8] = [
+pub(super) const REUSE_BUCKETS: [(u32, &str); 8] = [
     (0, "0"),
     (1, "1"),
     (2, "2"),
@@ -19,6 +19,14 @@ const REUSE_BUCKETS: [(u32, &str); 8] = [
     (1000, "101-1000"),
     (u32::MAX, ">1000"),
 ];
+
+/// The [`REUSE_BUCKETS`] entry a connection with `requests` requests falls in.
+pub(super) fn reuse_bucket(requests: u32) -> usize {
+    REUSE_BUCKETS
+        .iter()
+        .position(|(bound, _)| requests <= *bound)
+        .unwrap_or(REUSE_BUCKETS.len() - 1)
+}
 
 /// Totals over all connections, kept as counters.
 #[derive(Debug, Default)]
@@ -44,11 +52,7 @@ impl Totals {
         self.connections += 1;
         if record.protocol == Protocol::Http {
             self.http_connections += 1;
-            let bucket = REUSE_BUCKETS
-                .iter()
-                .position(|(bound, _)| record.requests <= *bound)
-                .unwrap_or(REUSE_BUCKETS.len() - 1);
-            self.reuse_histogram[bucket] += 1;
+            self.reuse_histogram[reuse_bucket(record.requests)] += 1;
         }
         self.requests += u64::from(record.requests);
         self.responses += u64::from(record.responses);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use kascope::driver::{self, Limits, Unobserved};
-use kascope::report::{ClientRecord, Report, RunEnd, ServerRecord, Sink};
+use kascope::report::{AgentRecord, ClientRecord, Report, RunEnd, ServerRecord, Sink};
 use kascope::source::FileSource;
 use kascope::{Analyzer, Config, ConnectionRecord, TransactionRecord};
 
@@ -23,6 +23,23 @@ pub fn repo() -> PathBuf {
 /// A capture recorded from real servers, in `captures/` (`name` with its extension).
 pub fn recorded(name: &str) -> PathBuf {
     repo().join("captures").join(name)
+}
+
+/// Every capture in `captures/`: its name (without `.pcap`) and path, sorted by name.
+pub fn recorded_captures() -> Vec<(String, PathBuf)> {
+    let mut captures: Vec<(String, PathBuf)> = std::fs::read_dir(repo().join("captures"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pcap"))
+        .map(|path| {
+            (
+                path.file_stem().unwrap().to_str().unwrap().to_string(),
+                path,
+            )
+        })
+        .collect();
+    captures.sort();
+    captures
 }
 
 /// The shared public corpus, or `None` (with a note) when this clone has none. Under CI its
@@ -48,6 +65,7 @@ pub struct Analysis {
     /// The per-server and per-client rows the report ended with.
     pub servers: Vec<ServerRecord>,
     pub clients: Vec<ClientRecord>,
+    pub agents: Vec<AgentRecord>,
     pub warnings: Vec<String>,
 }
 
@@ -73,6 +91,7 @@ struct Collected {
     transactions: Vec<TransactionRecord>,
     servers: Vec<ServerRecord>,
     clients: Vec<ClientRecord>,
+    agents: Vec<AgentRecord>,
 }
 
 struct Collect(Rc<RefCell<Collected>>);
@@ -96,6 +115,7 @@ impl Sink for Collect {
         let mut collected = self.0.borrow_mut();
         collected.servers = end.servers.to_vec();
         collected.clients = end.clients.to_vec();
+        collected.agents = end.agents.to_vec();
         Ok(())
     }
 }
@@ -105,7 +125,8 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     let collected = Rc::new(RefCell::new(Collected::default()));
     let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
-        transactions: report.wants_transactions(),
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         ..config
     });
     let mut source = FileSource::open(vec![path.to_path_buf()], None)
@@ -127,6 +148,7 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
         transactions,
         servers,
         clients,
+        agents,
     } = Rc::try_unwrap(collected)
         .map_err(|_| "the report was dropped")
         .unwrap()
@@ -137,6 +159,7 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
         transactions,
         servers,
         clients,
+        agents,
         warnings: stats.warnings,
     }
 }
