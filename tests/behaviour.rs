@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::binary::{Table, TempPath, kascope, stderr};
-use common::pcap::{C, CLIENT, Conv, Endpoint, S, SERVER, Side};
+use common::pcap::{ACK, C, CLIENT, Conv, Endpoint, S, SERVER, Side};
 use common::{Analysis, analyze, corpus, read_oracle, recorded, repo, secs};
 use kascope::report::{ClientBehaviour, IdleTimeout, ServerRecord};
 
@@ -511,4 +511,124 @@ fn the_servers_csv_ends_with_what_each_server_really_does() {
     let margin = number("observed_idle_timeout_s") - number("max_reuse_idle_s");
     assert!((number("race_margin_s") - margin).abs() < 2e-6);
     assert_eq!(table.column(row, "tcp_keepalive_interval_s"), "");
+}
+
+/// The findings of a capture (`--findings-json`), as JSON values.
+fn findings(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = TempPath::new("behaviour-findings.jsonl");
+    let output = kascope(&[path.to_str().unwrap(), "-q", "--findings-json", out.arg()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::read_to_string(&*out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(found: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    found.iter().filter(|f| f["kind"] == kind).collect()
+}
+
+#[test]
+fn a_margin_below_a_round_trip_plus_tolerance_is_a_race_risk_before_any_race() {
+    let risk = findings(&recorded("pool-risk.pcap"));
+    let risks = of_kind(&risk, "race-risk");
+    let mut servers: Vec<&str> = risks
+        .iter()
+        .map(|f| f["server"].as_str().unwrap())
+        .collect();
+    servers.sort();
+    assert_eq!(servers, [NGINX, APACHE]);
+    for f in risks {
+        let m = |name: &str| f["measures"][name].as_f64().unwrap();
+        let configured = if f["server"] == NGINX { 2.0 } else { 3.0 };
+        assert!((m("server_idle_close_s") - configured).abs() < 0.05);
+        assert!(
+            (m("race_margin_s") - (m("server_idle_close_s") - m("client_idle_max_s"))).abs() < 2e-6
+        );
+        assert!(
+            m("race_margin_s") > 0.0
+                && m("race_margin_s") < m("handshake_rtt_s") + configured / 10.0
+        );
+        assert!(m("suggested_client_idle_s") < m("client_idle_max_s"));
+        assert_eq!(f["severity"], "warning");
+        assert!(f["seen"].as_str().unwrap().contains("No request was lost"));
+    }
+    assert!(of_kind(&risk, "keep-alive-race").is_empty());
+    // Comfortably below the timeout: no risk.
+    assert!(of_kind(&findings(&recorded("pool-safe.pcap")), "race-risk").is_empty());
+}
+
+#[test]
+fn races_seen_are_explained_by_a_negative_margin() {
+    let race = findings(&recorded("pool-race.pcap"));
+    assert!(of_kind(&race, "race-risk").is_empty(), "the races say it");
+    let races = of_kind(&race, "keep-alive-race");
+    assert_eq!(races.len(), 2);
+    for f in races {
+        let m = |name: &str| f["measures"][name].as_f64().unwrap();
+        assert!(m("race_margin_s") < 0.0, "{f}");
+        assert!(
+            (m("race_margin_s") - (m("server_idle_close_s") - m("client_idle_max_s"))).abs()
+                < 0.002
+        );
+        assert!(
+            f["seen"]
+                .as_str()
+                .unwrap()
+                .contains("which explains these races")
+        );
+    }
+}
+
+/// `timeout=75` (nginx's default `keepalive_timeout 75`) with idle connections kept past
+/// 60 s: without probes that outlives common middlebox limits; with the client's probes it
+/// holds.
+#[test]
+fn a_long_idle_timeout_without_tcp_keepalive_is_a_middlebox_finding() {
+    let build = |probes: bool| {
+        let mut conv = Conv::new();
+        conv.handshake(1000, 5000);
+        conv.send(C, &get("long/1"))
+            .send(S, &ok("Keep-Alive: timeout=75\r\n"))
+            .ack(C);
+        if probes {
+            for _ in 0..3 {
+                conv.wait_ms(20_000);
+                let seq = conv.next(C).wrapping_sub(1);
+                conv.segment(C, seq, ACK, b"");
+                conv.ack(S);
+            }
+            conv.wait_ms(15_000);
+        } else {
+            conv.wait_ms(75_000);
+        }
+        conv.close_by(S);
+        conv.write(if probes { "probed" } else { "unprobed" })
+    };
+    let unprobed = findings(&build(false));
+    let found = of_kind(&unprobed, "idle-beyond-middlebox");
+    assert_eq!(found.len(), 1, "{unprobed:?}");
+    assert_eq!(found[0]["measures"]["middlebox_idle_s"], 60.0);
+    assert!(found[0]["measures"]["server_idle_s"].as_f64().unwrap() >= 75.0);
+    assert_eq!(found[0]["severity"], "notice");
+    let probed = build(true);
+    let analysis = analyze(&probed);
+    assert_eq!(analysis.connections[0].keepalive_client.probes, 3);
+    assert_eq!(analysis.connections[0].keepalive_server.acks, 3);
+    assert!(of_kind(&findings(&probed), "idle-beyond-middlebox").is_empty());
+    // The recordings keep connections seconds, not minutes.
+    for capture in [
+        "pool-safe",
+        "pool-risk",
+        "pool-race",
+        "tcp-keepalive",
+        "nginx-keepalive-curl",
+    ] {
+        let found = findings(&recorded(&format!("{capture}.pcap")));
+        assert!(
+            of_kind(&found, "idle-beyond-middlebox").is_empty(),
+            "{capture}"
+        );
+    }
 }

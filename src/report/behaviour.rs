@@ -16,11 +16,24 @@ use crate::tcp::KeepAliveProbes;
 use super::cells::seconds;
 use super::clients::asked_close;
 use super::samples::Samples;
+use super::servers::{keep_distinct, max_option, min_option};
 use super::{RunEnd, ServerRecord, Sink};
 
 /// Idle closes within this of each other are taken for one timer: nginx and Apache close
 /// within a few ms of their setting, and 100 ms is the default `--timeout-tolerance`.
 pub const CLUSTER_WIDTH_NS: u64 = 100_000_000;
+/// The idle limit of NATs, firewalls and load balancers a server's idle timeout is compared
+/// with: the shortest common one (AWS ALB and many firewalls 60 s; Azure load balancers 4
+/// min, AWS NAT gateways 350 s).
+pub const MIDDLEBOX_IDLE_NS: u64 = 60_000_000_000;
+
+/// How much more than a round trip a race margin must be to be safe: a tenth of the
+/// server's idle timeout (client timers, scheduling and quiet spells vary), at least the
+/// default timeout tolerance of 0.1 s.
+pub fn race_risk_tolerance_ns(timeout_ns: u64) -> u64 {
+    (timeout_ns / 10).max(CLUSTER_WIDTH_NS)
+}
+
 /// A client that closes sooner than this after its last response is done with the
 /// connection, not timing out an idle one in its pool.
 const DONE_WITHIN_NS: u64 = 100_000_000;
@@ -29,8 +42,6 @@ const MAX_POSITIONS: usize = 64;
 /// `User-Agent` families followed one by one; the rest are added up in one row, so a
 /// capture of many clients cannot grow memory without bound.
 pub const MAX_AGENTS: usize = 1_000;
-/// Distinct advertised limits kept per server.
-const MAX_DISTINCT: usize = 8;
 
 /// What idle closes say about an idle timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -153,8 +164,14 @@ pub struct ServerBehaviour {
     pub advertised_limits: Vec<u32>,
     /// The longest a connection sat idle and the server kept it open.
     pub longest_idle_open_ns: Option<u64>,
+    /// Each connection's longest idle gap before a reuse (ns), ascending once finished.
+    pub reuse_gaps: Samples,
+    /// The longest of them and its `tcp.stream`.
+    pub longest_reuse: Option<(u64, u64)>,
     pub closes: Closes,
+    /// TCP keep-alive probes the server sent, and those its clients sent on its connections.
     pub probing: Probing,
+    pub client_probing: Probing,
     /// Inferred when the row is finished, from the server's idle closes.
     pub idle_timeout: IdleTimeout,
     /// Inferred when the row is finished, from where the server announced the close.
@@ -178,12 +195,13 @@ impl ServerBehaviour {
         if let Some(limit) = record.implied_request_limit {
             keep_distinct(&mut self.advertised_limits, limit);
         }
-        if !verdicts.closed_for_idleness {
-            self.longest_idle_open_ns =
-                max_option(self.longest_idle_open_ns, record.longest_idle_open_ns);
-        } else {
-            // The server closed this one for idleness: only the gaps it kept open count.
-            self.longest_idle_open_ns = max_option(self.longest_idle_open_ns, record.max_idle_ns);
+        self.longest_idle_open_ns =
+            max_option(self.longest_idle_open_ns, record.longest_idle_open_ns);
+        if let Some(gap) = record.max_idle_ns {
+            self.reuse_gaps.push(gap);
+            if self.longest_reuse.is_none_or(|(longest, _)| gap > longest) {
+                self.longest_reuse = Some((gap, record.stream));
+            }
         }
         match record.closer {
             Closer::ServerFin => self.closes.fin += 1,
@@ -199,6 +217,7 @@ impl ServerBehaviour {
             }
         }
         self.probing.add(record.keepalive_server);
+        self.client_probing.add(record.keepalive_client);
     }
 
     /// Adds another server's behaviour (for a group by software); `finish` again after.
@@ -214,6 +233,15 @@ impl ServerBehaviour {
         }
         self.longest_idle_open_ns =
             max_option(self.longest_idle_open_ns, other.longest_idle_open_ns);
+        for gap in other.reuse_gaps.values() {
+            self.reuse_gaps.push(*gap);
+        }
+        if other
+            .longest_reuse
+            .is_some_and(|(gap, _)| self.longest_reuse.is_none_or(|(longest, _)| gap > longest))
+        {
+            self.longest_reuse = other.longest_reuse;
+        }
         let (a, b) = (&mut self.closes, &other.closes);
         a.fin += b.fin;
         a.rst += b.rst;
@@ -221,11 +249,13 @@ impl ServerBehaviour {
         a.answered_after_announcing += b.answered_after_announcing;
         a.stopped_after_announcing += b.stopped_after_announcing;
         self.probing.merge(&other.probing);
+        self.client_probing.merge(&other.client_probing);
     }
 
     /// Draws the inferences: the idle timeout from the idle closes (ascending), the request
     /// limit from the close announcements, the race margin against the longest reuse gap.
     pub fn finish(&mut self, idle_closes: &[u64], max_reuse_idle_ns: Option<u64>) {
+        self.reuse_gaps = self.reuse_gaps.sorted();
         self.idle_timeout = IdleTimeout::of(idle_closes);
         self.race_margin_ns = self
             .idle_timeout
@@ -394,27 +424,54 @@ pub fn agent_family(agent: &str) -> &str {
         .map_or(first, |(_, name)| name)
 }
 
-fn keep_distinct(values: &mut Vec<u32>, value: u32) {
-    if !values.contains(&value) && values.len() < MAX_DISTINCT {
-        values.push(value);
-        values.sort_unstable();
-    }
-}
-
-fn max_option(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    a.max(b)
-}
-
-fn min_option(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Signed seconds with microseconds (a race margin may be negative).
 pub fn signed_seconds(ns: i64) -> f64 {
     (ns as f64 / 1e3).round() / 1e6
+}
+
+/// Points drawn per row of the margin chart: past that, evenly spaced ones of the sorted
+/// values (the extremes always among them).
+const MAX_CHART_POINTS: usize = 500;
+
+/// What the HTML report's margin chart draws for one server: its idle closes and each
+/// connection's longest reuse gap (seconds), the inferred timeout, and how the margin stands.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MarginChart {
+    pub closes: Vec<f64>,
+    pub gaps: Vec<f64>,
+    pub timeout: Option<f64>,
+    /// `safe`, `risk` (below a round trip plus the tolerance) or `races` (negative).
+    pub state: &'static str,
+}
+
+impl MarginChart {
+    pub fn of(server: &ServerRecord) -> MarginChart {
+        let behaviour = &server.behaviour;
+        let timeout = behaviour.idle_timeout.inferred_ns();
+        let rtt = server.handshake_rtts.median().unwrap_or(0);
+        let state = match (behaviour.race_margin_ns, timeout) {
+            (Some(margin), _) if margin < 0 => "races",
+            (Some(margin), Some(t)) if margin < (rtt + race_risk_tolerance_ns(t)) as i64 => "risk",
+            _ => "safe",
+        };
+        MarginChart {
+            closes: thinned(server.idle_closes.values()),
+            gaps: thinned(behaviour.reuse_gaps.values()),
+            timeout: timeout.map(seconds),
+            state,
+        }
+    }
+}
+
+/// Sorted values in seconds, at most [`MAX_CHART_POINTS`] of them.
+fn thinned(sorted: &[u64]) -> Vec<f64> {
+    if sorted.len() <= MAX_CHART_POINTS {
+        return sorted.iter().map(|v| seconds(*v)).collect();
+    }
+    let last = sorted.len() - 1;
+    (0..MAX_CHART_POINTS)
+        .map(|i| seconds(sorted[i * last / (MAX_CHART_POINTS - 1)]))
+        .collect()
 }
 
 /// The terminal section: what servers (by address and by software) and clients (by address

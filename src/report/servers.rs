@@ -174,16 +174,22 @@ fn peak(spans: &[(u64, u64)]) -> u64 {
     most as u64
 }
 
-fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
+/// Adds `value` to a sorted list of distinct values, up to 8 of them.
+pub(super) fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
     if !values.contains(&value) && values.len() < MAX_DISTINCT {
         values.push(value);
         values.sort();
     }
 }
 
-fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+pub(super) fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    a.max(b)
+}
+
+/// The smaller of two values, either of which may be missing.
+pub(super) fn min_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
+        (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
