@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
 # Install the system packages kascope needs (idempotent, Debian/Ubuntu).
-#   build:      pkg-config, libpcap-dev (+ a C linker for rustc)
+#   build:      pkg-config, libpcap-dev (+ a C linker for rustc); for the eBPF capture path
+#               (cargo feature `ebpf`, on by default) clang, libbpf-dev, libelf-dev, zlib1g-dev
+#               (tests/ebpf.rs also compiles a small TC program with clang and attaches it with tc)
 #   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump,
 #               chromium (renders the --html report in tests/html.rs)
 #   bench/gen:  nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
 #               time (GNU /usr/bin/time for peak RSS); hyperfine is optional
+#   Parquet:    a JRE (default-jre-headless, unless java is there) and, from PyPI, duckdb
+#               and pyspark: the engines tests/sql/check.py reads kascope's Parquet with
 # Packages already installed (per dpkg) are skipped; `apt-get update` runs only when
 # something is missing. Newly installed nginx/apache2 services are not left running.
 # The Rust toolchain itself is not installed here (use rustup; edition 2024 needs >= 1.85).
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium)
+REQUIRED=(pkg-config libpcap-dev gcc libc6-dev clang libbpf-dev libelf-dev zlib1g-dev make tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium)
 OPTIONAL=(hyperfine)
 # any of these satisfies "nginx"; nginx-light is preferred when it has to be installed
 NGINX_ALTS=(nginx-light nginx nginx-core nginx-full nginx-extras)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+# PyPI packages, pinned; installed for the python3 the tests run (as root: for everyone).
+PIP_REQUIRED=(duckdb==2.0.1 pyspark==4.3.0)
+pip_install() {
+  local wanted=()
+  for spec in "${PIP_REQUIRED[@]}"; do
+    python3 -c "import ${spec%%==*}" 2>/dev/null || wanted+=("$spec")
+  done
+  [ ${#wanted[@]} -gt 0 ] || return 0
+  local user=()
+  [ "$(id -u)" -eq 0 ] || user=(--user)
+  log "running: pip install ${wanted[*]}"
+  # Debian's python3 is "externally managed"; these packages conflict with none of its own.
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check "${user[@]}" "${wanted[@]}"
+}
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
@@ -31,13 +50,16 @@ have_nginx=
 for p in "${NGINX_ALTS[@]}"; do if installed "$p"; then have_nginx=$p; break; fi; done
 missing_opt=()
 for p in "${OPTIONAL[@]}"; do installed "$p" || missing_opt+=("$p"); done
+command -v java >/dev/null || missing+=(default-jre-headless)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 
 if command -v cargo >/dev/null; then :; else
   log "warning: cargo not found (install Rust via rustup; kascope needs Rust >= 1.85)"
 fi
 
 if [ ${#missing[@]} -eq 0 ] && [ -n "$have_nginx" ] && [ ${#missing_opt[@]} -eq 0 ]; then
-  log "all packages present (nginx via $have_nginx); nothing to do"
+  log "all packages present (nginx via $have_nginx)"
+  pip_install
   exit 0
 fi
 
@@ -100,7 +122,8 @@ for p in "${missing[@]}"; do
   fi
 done
 
-for c in pkg-config tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time chromium; do
+pip_install
+for c in pkg-config clang tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 java /usr/bin/time chromium; do
   command -v "$c" >/dev/null || { log "error: '$c' still not available after install"; exit 1; }
 done
 log "done"

@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(short = 's', long, default_value_t = 262_144, value_name = "SNAPLEN")]
     pub snaplen: i32,
 
+    /// Live: capture through an eBPF socket filter that leaves HTTP body bytes in the
+    /// kernel (only their length comes up); needs CAP_BPF besides CAP_NET_RAW.
+    #[arg(long, requires = "interface")]
+    pub ebpf: bool,
+
     /// Live: do not put the interface into promiscuous mode.
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     pub no_promiscuous: bool,
@@ -77,6 +82,23 @@ pub struct Cli {
     /// Write a self-contained HTML report (timelines, distributions, findings) to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+
+    /// Write the connection rows as typed Parquet columns to FILE (docs/csv.md, docs/scale.md).
+    #[arg(long, value_name = "FILE")]
+    pub parquet: Option<PathBuf>,
+
+    /// Write the transaction rows as typed Parquet columns to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub transactions_parquet: Option<PathBuf>,
+
+    /// Write the per-server rows as typed Parquet columns to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub servers_parquet: Option<PathBuf>,
+
+    /// Live: close the connection and transaction Parquet files and start new ones this
+    /// often (`10m`, `1h`; at least 1s), each named FILE-<UTC start time>.parquet.
+    #[arg(long, value_name = "DURATION")]
+    pub rotate: Option<String>,
 
     /// Exit with status 1 when a server broke a Keep-Alive promise (`violation`), when a
     /// keep-alive race was seen (`race`), or either (`any`).

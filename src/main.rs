@@ -10,6 +10,7 @@ use clap::Parser;
 
 use kascope::cli::{Cli, FailOn, parse_duration, split_inputs};
 
+use kascope::driver::RunStats;
 use kascope::driver::{self, Limits, Observer, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
 use kascope::report::{
@@ -72,6 +73,29 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
         };
         sinks.push(Box::new(HtmlReport::new(Box::new(file), title)));
     }
+    let rotate = cli.rotate.as_deref().map(parse_duration).transpose()?;
+    if let Some(every) = rotate {
+        if cli.interface.is_none() {
+            return Err("--rotate is for live capture (-i INTERFACE)".into());
+        }
+        if every < std::time::Duration::from_secs(1) {
+            return Err("--rotate must be at least 1s".into());
+        }
+        if cli.parquet.is_none() && cli.transactions_parquet.is_none() {
+            return Err("--rotate needs --parquet or --transactions-parquet".into());
+        }
+    }
+    let parquet = [
+        (&cli.parquet, Rows::Connections, rotate),
+        (&cli.transactions_parquet, Rows::Transactions, rotate),
+        (&cli.servers_parquet, Rows::Servers, None),
+    ];
+    for (path, rows, rotate) in parquet {
+        if let Some(path) = path {
+            let file = RowsFile::parquet(rows, path, rotate).map_err(|e| e.to_string())?;
+            sinks.push(Box::new(file));
+        }
+    }
     if !cli.quiet && !cli.servers {
         sinks.push(Box::new(ConnectionTable::new(stdout(), cli.rows)));
     }
@@ -104,6 +128,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         max_memory: cli.max_memory,
         // Live: a connection's row is written the moment it closes.
         linger_ns: if live { 0 } else { Config::default().linger_ns },
+        kernel_shedding: cli.ebpf,
         tolerance: Tolerance {
             timeout_ns: seconds(cli.timeout_tolerance),
             race_window_ns: seconds(cli.race_window),
@@ -119,7 +144,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 true => Box::new(LiveStatus::new()),
                 false => Box::new(Unobserved),
             };
-            (Box::new(source), limits, observer)
+            (source, limits, observer)
         } else {
             let (files, filter) = split_inputs(cli)?;
             let source = FileSource::open(files, filter).map_err(|e| e.to_string())?;
@@ -138,11 +163,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     )
     .map_err(|e| e.to_string())?;
     if live {
-        eprintln!(
-            "kascope: captured {} packets in {:.1} s",
-            stats.frames,
-            stats.elapsed.as_secs_f64()
-        );
+        eprintln!("kascope: {}", capture_summary(&stats));
     }
     report
         .finish(analyzer.counts())
@@ -167,9 +188,31 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The live summary line: packets, and the bytes on the wire, delivered to user space and
+/// dropped by the kernel.
+fn capture_summary(stats: &RunStats) -> String {
+    let mut line = format!(
+        "captured {} packets in {:.1} s",
+        stats.frames,
+        stats.elapsed.as_secs_f64()
+    );
+    if let Some(delivery) = stats.delivery {
+        let share = match delivery.wire_bytes {
+            0 => 0.0,
+            wire => 100.0 * delivery.delivered_bytes as f64 / wire as f64,
+        };
+        line.push_str(&format!(
+            ": {} bytes on the wire, {} delivered to user space ({share:.1}%), {} packets \
+             dropped by the kernel",
+            delivery.wire_bytes, delivery.delivered_bytes, stats.kernel_drops
+        ));
+    }
+    line
+}
+
 /// Live capture until Ctrl-C/SIGTERM, `-c COUNT` packets or `--duration`. A second Ctrl-C
 /// exits at once (status 130); everything finished before it is already in the files.
-fn open_live(cli: &Cli) -> Result<(LiveSource, Limits), String> {
+fn open_live(cli: &Cli) -> Result<(Box<dyn FrameSource>, Limits), String> {
     if !cli.read.is_empty() || cli.args.first().is_some_and(|arg| Path::new(arg).exists()) {
         return Err("give either -i INTERFACE or capture files, not both".into());
     }
@@ -179,7 +222,11 @@ fn open_live(cli: &Cli) -> Result<(LiveSource, Limits), String> {
         snaplen: cli.snaplen,
         promiscuous: !cli.no_promiscuous,
     };
-    let source = LiveSource::open(&options).map_err(|e| e.to_string())?;
+    let source: Box<dyn FrameSource> = if cli.ebpf {
+        source::open_ebpf(&options).map_err(|e| e.to_string())?
+    } else {
+        Box::new(LiveSource::open(&options).map_err(|e| e.to_string())?)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The first signal asks to stop; a second one while stopping exits at once.
@@ -194,8 +241,13 @@ fn open_live(cli: &Cli) -> Result<(LiveSource, Limits), String> {
         .transpose()?
         .map(|d| std::time::Instant::now() + d);
     eprintln!(
-        "kascope: capturing on {} (filter: {}); Ctrl-C to stop",
+        "kascope: capturing on {}{} (filter: {}); Ctrl-C to stop",
         options.interface,
+        if cli.ebpf {
+            " through the eBPF socket filter"
+        } else {
+            ""
+        },
         source::live_filter(options.filter.as_deref())
     );
     let limits = Limits {

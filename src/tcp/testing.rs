@@ -31,6 +31,7 @@ pub(super) fn segment(
         window: 64240,
         payload,
         missing: 0,
+        shed: false,
     }
 }
 
@@ -39,6 +40,7 @@ pub(super) fn segment(
 pub(super) enum Event {
     Data(Vec<u8>),
     Gap(u64),
+    Skipped(u64),
     Fin,
     Rst,
 }
@@ -48,6 +50,7 @@ impl From<StreamEvent<'_>> for Event {
         match event {
             StreamEvent::Data(bytes) => Event::Data(bytes.to_vec()),
             StreamEvent::Gap(bytes) => Event::Gap(bytes),
+            StreamEvent::Skipped(bytes) => Event::Skipped(bytes),
             StreamEvent::Fin => Event::Fin,
             StreamEvent::Rst => Event::Rst,
         }
