@@ -632,3 +632,29 @@ fn a_long_idle_timeout_without_tcp_keepalive_is_a_middlebox_finding() {
         );
     }
 }
+
+/// A server that closes right after its responses has no idle timeout to race; a margin
+/// contradicted by an answered reuse past the inferred timeout is no risk either.
+#[test]
+fn no_race_risk_without_a_real_idle_timeout() {
+    let mut conv = Conv::new();
+    for port in 40000..40004 {
+        connection(&mut conv, client_at(port), "a/1", &[], 1, S);
+    }
+    connection(&mut conv, client_at(40010), "a/1", &[100], 1, S);
+    let path = conv.write("closes-at-once");
+    let analysis = analyze(&path);
+    let b = &analysis.servers[0].behaviour;
+    assert!(b.idle_timeout.inferred_ns().is_some_and(|t| t < 10_000_000));
+    assert_eq!(b.race_margin_ns, None);
+    assert!(of_kind(&findings(&path), "race-risk").is_empty());
+    // Idle closes at 2 s, yet one client was answered after 2.5 s idle.
+    let mut conv = Conv::new();
+    for port in 40000..40003 {
+        connection(&mut conv, client_at(port), "a/1", &[], 2000, S);
+    }
+    connection(&mut conv, client_at(40010), "a/1", &[2500], 2000, S);
+    let path = conv.write("contradicted");
+    assert!(analyze(&path).servers[0].behaviour.race_margin_ns.unwrap() < 0);
+    assert!(of_kind(&findings(&path), "race-risk").is_empty());
+}

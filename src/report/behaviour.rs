@@ -35,7 +35,8 @@ pub fn race_risk_tolerance_ns(timeout_ns: u64) -> u64 {
 }
 
 /// A client that closes sooner than this after its last response is done with the
-/// connection, not timing out an idle one in its pool.
+/// connection, not timing out an idle one in its pool; a server that does has no idle
+/// timeout a client could race.
 const DONE_WITHIN_NS: u64 = 100_000_000;
 /// Distinct close positions kept per server.
 const MAX_POSITIONS: usize = 64;
@@ -257,9 +258,11 @@ impl ServerBehaviour {
     pub fn finish(&mut self, idle_closes: &[u64], max_reuse_idle_ns: Option<u64>) {
         self.reuse_gaps = self.reuse_gaps.sorted();
         self.idle_timeout = IdleTimeout::of(idle_closes);
+        // A server that closes at once after its responses has no idle timeout to race.
         self.race_margin_ns = self
             .idle_timeout
             .inferred_ns()
+            .filter(|timeout| *timeout >= DONE_WITHIN_NS)
             .zip(max_reuse_idle_ns)
             .map(|(timeout, reuse)| timeout as i64 - reuse as i64);
         // The limit is the furthest position at which the close was announced more than once,

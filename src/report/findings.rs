@@ -737,7 +737,9 @@ fn race_risk(server: &ServerRecord) -> Option<Finding> {
     let reuse = server.reuse_idle_max_ns?;
     let rtt = server.handshake_rtts.median().unwrap_or(0);
     let tolerance = race_risk_tolerance_ns(timeout);
-    if server.races > 0 || margin >= (rtt + tolerance) as i64 {
+    // With races the race finding explains them; a negative margin without any means a
+    // client was answered after idling past the inferred timeout, which contradicts it.
+    if server.races > 0 || margin < 0 || margin >= (rtt + tolerance) as i64 {
         return None;
     }
     // Connections reused after idling within that of the close.
