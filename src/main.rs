@@ -14,8 +14,8 @@ use kascope::driver::RunStats;
 use kascope::driver::{self, Limits, Observer, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
 use kascope::report::{
-    ConnectionTable, FindingsText, HtmlReport, Report, Rows, RowsFile, ServersTable, Sink,
-    SummaryText,
+    BehaviourText, ConnectionTable, FindingsText, HtmlReport, Report, Rows, RowsFile, ServersTable,
+    Sink, SummaryText,
 };
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource};
 use kascope::verdict::Tolerance;
@@ -101,6 +101,7 @@ fn sinks(cli: &Cli) -> Result<Vec<Box<dyn Sink>>, String> {
     }
     sinks.push(Box::new(SummaryText::new(stdout())));
     sinks.push(Box::new(ServersTable::new(stdout(), cli.rows)));
+    sinks.push(Box::new(BehaviourText::new(stdout(), cli.rows)));
     sinks.push(Box::new(FindingsText::new(stdout())));
     Ok(sinks)
 }

@@ -190,6 +190,7 @@ impl MessageParser {
             target,
             version: 9,
             connection: ConnectionTokens::default(),
+            user_agent: None,
             host: None,
             head_bytes: line.len(),
         };
@@ -238,6 +239,7 @@ impl MessageParser {
             target,
             version: lenient::request_version(line),
             connection: framing.connection,
+            user_agent: field_value(lenient::fields(bytes), b"user-agent"),
             host: field_value(lenient::fields(bytes), b"host"),
             head_bytes: bytes.len(),
         };
@@ -343,6 +345,7 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
             target: request.path.unwrap_or(""),
             version: request.version.unwrap_or(1),
             connection: framing.connection,
+            user_agent: field_value(request.headers.iter().map(field), b"user-agent"),
             host: field_value(request.headers.iter().map(field), b"host"),
             head_bytes: bytes.len(),
         };

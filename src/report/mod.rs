@@ -6,6 +6,7 @@
 //! To add an output format, implement [`Sink`] in a file of its own here and push it onto
 //! the list the command line builds.
 
+mod behaviour;
 mod cells;
 mod clients;
 mod files;
@@ -24,6 +25,9 @@ use std::io;
 use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
+pub use behaviour::{
+    AgentRecord, Agents, BehaviourText, ClientBehaviour, IdleTimeout, ServerBehaviour, agent_family,
+};
 pub use cells::{Row, Style};
 pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
@@ -43,6 +47,8 @@ pub struct RunEnd<'a> {
     pub clients: &'a [ClientRecord],
     /// Most serious first.
     pub findings: &'a [Finding],
+    /// `User-Agent` families, most connections first.
+    pub agents: &'a [AgentRecord],
 }
 
 /// An output.
@@ -82,6 +88,7 @@ pub struct Report {
     totals: Totals,
     servers: Servers,
     clients: Clients,
+    agents: Agents,
 }
 
 impl Report {
@@ -92,6 +99,7 @@ impl Report {
             totals: Totals::default(),
             servers: Servers::default(),
             clients: Clients::default(),
+            agents: Agents::default(),
         }
     }
 
@@ -109,6 +117,7 @@ impl Report {
                 self.totals.add(&record);
                 self.servers.add(&record);
                 self.clients.add(&record);
+                self.agents.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
@@ -135,12 +144,14 @@ impl Report {
         let servers = self.servers.records();
         let clients = self.clients.records();
         let findings = findings::findings(&servers, &clients);
+        let agents = self.agents.records();
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
             clients: &clients,
             findings: &findings,
+            agents: &agents,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }
