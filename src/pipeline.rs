@@ -389,6 +389,7 @@ impl Analyzer {
         self.keep_within_budget(ts);
     }
 
+    #[inline]
     fn keep_within_budget(&mut self, now: u64) {
         if self.memory_estimate() > self.config.max_memory {
             self.shed(now);

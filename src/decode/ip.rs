@@ -39,6 +39,7 @@ struct IpPacket<'a> {
     wire_len: usize,
 }
 
+#[inline]
 fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
     let (slice, _extension_error) = LaxIpSlice::from_slice(ip).map_err(|error| match error {
         LaxHeaderSliceError::Len(_) => Skip::Truncated,
@@ -144,6 +145,7 @@ fn udp_tunnel(udp: &[u8]) -> Result<Encapsulation, Skip> {
     }
 }
 
+#[inline]
 fn tcp<'a>(ts_ns: u64, packet: &IpPacket<'a>) -> Result<Tcp<'a>, Skip> {
     let bytes = packet.payload;
     let Ok(tcp) = TcpSlice::from_slice(bytes) else {
@@ -173,6 +175,7 @@ fn flags(byte: u8) -> Flags {
 
 /// A TCP header etherparse refuses: a damaged segment when Wireshark would still number it
 /// (its first 16 bytes are there), else a frame cut inside a header.
+#[cold]
 fn damaged<'a>(ts_ns: u64, packet: &IpPacket<'_>) -> Result<Tcp<'a>, Skip> {
     let bytes = packet.payload;
     if bytes.len() < NUMBERED_TCP_BYTES || packet.wire_len < NUMBERED_TCP_BYTES {

@@ -425,7 +425,7 @@ fn field_value<'h>(
 /// and the lenient reading gives the framing, marked as repaired.
 fn checked_framing(headers: &[httparse::Header<'_>], head: &[u8]) -> Framing {
     let parsed = framing_headers(headers.iter().map(field));
-    if headers.len() >= lenient::header_lines(head) {
+    if !skipped_a_line(headers, head) {
         return parsed;
     }
     let lenient = framing_headers(lenient::fields(head));
@@ -436,6 +436,41 @@ fn checked_framing(headers: &[httparse::Header<'_>], head: &[u8]) -> Framing {
         repaired: true,
         ..lenient
     }
+}
+
+/// Whether httparse left a line of `head` out of `headers`: the fields it returned do not
+/// follow one another, line after line, from the start line to the blank line. Only where
+/// each field lies and the rest of its line are looked at, not the whole head.
+fn skipped_a_line(headers: &[httparse::Header<'_>], head: &[u8]) -> bool {
+    let start = head.as_ptr() as usize;
+    let Some(first) = memchr::memchr(b'\n', head) else {
+        return false;
+    };
+    let mut next_line = first + 1;
+    for header in headers {
+        let name = header.name.as_bytes();
+        if (name.as_ptr() as usize).wrapping_sub(start) != next_line {
+            return true;
+        }
+        // An empty value may not point into the head: the line is then read from the name.
+        let value_at = (header.value.as_ptr() as usize).wrapping_sub(start);
+        let line_rest = match header.value.is_empty() {
+            true => next_line + name.len(),
+            false if value_at < head.len() => value_at + header.value.len(),
+            false => return true,
+        };
+        // The line ends right after the value, but for trailing white space.
+        let rest = head.get(line_rest..).unwrap_or(&[]);
+        next_line = match rest {
+            [b'\r', b'\n', ..] => line_rest + 2,
+            [b'\n', ..] => line_rest + 1,
+            _ => match memchr::memchr(b'\n', rest) {
+                Some(nl) => line_rest + nl + 1,
+                None => return true,
+            },
+        };
+    }
+    !matches!(&head[next_line..], b"\r\n" | b"\n")
 }
 
 /// Parses a whole head (`bytes` end with its blank line); `None` when httparse rejects it.
