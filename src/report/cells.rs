@@ -15,8 +15,53 @@ use super::servers::ServerRecord;
 /// The output format a row is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    Csv,
+    /// CSV, with capture times in this format.
+    Csv(TimeFormat),
     Json,
+}
+
+/// How CSV cells show capture times (`--time-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Epoch seconds with microseconds, like tshark's `frame.time_epoch`.
+    Epoch,
+    /// RFC 3339 in UTC with microseconds (`2026-11-25T10:15:02.123456Z`).
+    Iso,
+}
+
+named_enum!(TimeFormat {
+    Epoch => "epoch",
+    Iso => "iso",
+});
+
+/// A capture time as RFC 3339 in UTC with microseconds: `2026-11-25T10:15:02.123456Z`.
+pub fn rfc3339(ns: EpochNs) -> String {
+    let secs = ns / 1_000_000_000;
+    let micros = (ns % 1_000_000_000) / 1_000;
+    let (year, month, day) = civil_date(secs / 86_400);
+    let of_day = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A record as one row of an output in `style`.
@@ -30,19 +75,20 @@ pub fn seconds(ns: u64) -> f64 {
     (ns as f64 / 1e3).round() / 1e6
 }
 
-/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) as CSV text, the
-/// same number as a JSON number.
+/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) or RFC 3339 as
+/// CSV text, the epoch seconds as a JSON number.
 struct Time(EpochNs, Style);
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let Time(ns, style) = *self;
         match style {
-            Style::Csv => serializer.collect_str(&format_args!(
+            Style::Csv(TimeFormat::Epoch) => serializer.collect_str(&format_args!(
                 "{}.{:06}",
                 ns / 1_000_000_000,
                 (ns % 1_000_000_000) / 1_000
             )),
+            Style::Csv(TimeFormat::Iso) => serializer.collect_str(&rfc3339(ns)),
             Style::Json => serializer.serialize_f64((ns / 1_000) as f64 / 1e6),
         }
     }
@@ -60,7 +106,7 @@ impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let List(values, style) = self;
         match style {
-            Style::Csv => {
+            Style::Csv(_) => {
                 let mut text = String::new();
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
@@ -106,7 +152,7 @@ fn optional_tokens<'a>(
     style: Style,
 ) -> Option<List<'a, &'static str>> {
     match (names, style) {
-        (None, Style::Csv) => Some(List(&[], style)),
+        (None, Style::Csv(_)) => Some(List(&[], style)),
         (None, Style::Json) => None,
         (Some(names), _) => Some(List(names, style)),
     }
@@ -272,5 +318,24 @@ impl Serialize for Row<'_, ServerRecord> {
         row.serialize_field("unannounced_closes", &r.unannounced_closes)?;
         row.serialize_field("violations", &r.violations)?;
         row.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_in_utc() {
+        // Expected values from `date -u -d @SECONDS +%Y-%m-%dT%H:%M:%S`.
+        let cases = [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (951_782_400_000_001_000, "2000-02-29T00:00:00.000001Z"),
+            (1_795_628_315_273_867_999, "2026-11-25T17:38:35.273867Z"),
+            (4_107_542_399_999_999_999, "2100-02-28T23:59:59.999999Z"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(rfc3339(ns).to_string(), text, "{ns}");
+        }
     }
 }

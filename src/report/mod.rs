@@ -12,17 +12,67 @@ pub mod progress;
 mod servers;
 mod summary;
 mod table;
+mod text_table;
 
-use std::io;
+use std::io::{self, Write};
 
 use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
-pub use cells::{Row, Style};
+pub use cells::{Row, Style, TimeFormat, rfc3339};
 pub use files::{Rows, RowsFile};
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
-pub use table::ConnectionTable;
+pub use table::{ConnectionTable, Only, SortKey, TableOptions};
+
+/// `1 connection`, `2 connections`.
+pub fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// What every column of the terminal tables shows (`--help`, the man page, docs/tables.md).
+pub fn legend() -> String {
+    format!(
+        "{}\n{}",
+        text_table::legend("Connection table columns", table::COLUMNS),
+        text_table::legend("Server table columns", servers::COLUMNS)
+    )
+}
+
+/// The headers of both terminal tables.
+pub fn table_headers() -> impl Iterator<Item = &'static str> {
+    table::COLUMNS
+        .iter()
+        .chain(servers::COLUMNS)
+        .map(|column| column.header)
+}
+
+/// An output that names itself in its errors, keeping their kind (a closed pipe stays
+/// [`io::ErrorKind::BrokenPipe`], which ends the program quietly).
+pub struct NamedOutput {
+    name: String,
+    inner: Box<dyn Write>,
+}
+
+impl NamedOutput {
+    pub fn new(name: String, inner: Box<dyn Write>) -> NamedOutput {
+        NamedOutput { name, inner }
+    }
+
+    fn named(&self, err: io::Error) -> io::Error {
+        io::Error::new(err.kind(), format!("{}: {err}", self.name))
+    }
+}
+
+impl Write for NamedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|err| self.named(err))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|err| self.named(err))
+    }
+}
 
 /// What every sink sees at the end of the run.
 pub struct RunEnd<'a> {

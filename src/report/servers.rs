@@ -11,7 +11,8 @@ use crate::record::{Closer, ConnectionRecord};
 use crate::verdict::{MaxVerdict, TimeoutVerdict};
 
 use super::cells::seconds;
-use super::{RunEnd, Sink};
+use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
+use super::{RunEnd, Sink, count};
 
 /// Distinct values kept per server for a column, so one server cannot grow without bound.
 const MAX_DISTINCT: usize = 8;
@@ -149,15 +150,44 @@ impl Servers {
     }
 }
 
+/// The per-server table's columns, most important kept longest.
+pub const COLUMNS: &[Column] = &[
+    Column::new("server", Align::Left, ESSENTIAL).legend("server address:port"),
+    Column::new("conns", Align::Right, 8).legend("HTTP connections"),
+    Column::new("reqs", Align::Right, 7).legend("requests on them"),
+    Column::new("reuse", Align::Right, 6)
+        .legend("requests per connection: mean/max (5.0/5)"),
+    Column::new("pipe", Align::Right, 2).legend("connections with pipelined requests"),
+    Column::new("timeout=", Align::Left, 4)
+        .cut_to(8)
+        .legend("distinct Keep-Alive timeout= values advertised"),
+    Column::new("max=", Align::Left, 3)
+        .cut_to(5)
+        .legend("distinct max= values on each connection's first Keep-Alive header"),
+    Column::new("idle close min/med/max", Align::Left, 2)
+        .legend("idle time before the server's idle closes: least, median, most"),
+    Column::new("max: ok/over/untst", Align::Left, 4)
+        .legend("connections whose max= was honoured / exceeded / untested"),
+    Column::new("timeout: ok/early/untst", Align::Left, 5)
+        .legend("connections whose timeout= was honoured / closed early / untested"),
+    Column::new("races", Align::Right, 6).legend("connections with a keep-alive race"),
+    Column::new("unann.", Align::Right, 1)
+        .legend("unannounced closes: the server closed with no Connection: close, limit or timeout reached"),
+    Column::new("verdict", Align::Left, ESSENTIAL)
+        .legend("kept, or BROKEN PROMISE (N connections): a max= exceeded, a timeout= closed early, or Connection: close not honoured"),
+];
+
 /// The per-server table at the end of the terminal report.
 pub struct ServersTable {
     out: Box<dyn Write>,
     limit: usize,
+    width: Option<usize>,
 }
 
 impl ServersTable {
-    pub fn new(out: Box<dyn Write>, limit: usize) -> ServersTable {
-        ServersTable { out, limit }
+    /// At most `limit` rows, fitted to `width` characters (`None`: every column).
+    pub fn new(out: Box<dyn Write>, limit: usize, width: Option<usize>) -> ServersTable {
+        ServersTable { out, limit, width }
     }
 }
 
@@ -167,24 +197,7 @@ impl Sink for ServersTable {
         if rows.is_empty() {
             return Ok(());
         }
-        let out = &mut self.out;
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} verdict",
-            "server",
-            "conns",
-            "reqs",
-            "reuse",
-            "pipe",
-            "timeout=",
-            "max=",
-            "idle close min/med/max",
-            "max: ok/over/untst",
-            "timeout: ok/early/untst",
-            "races",
-            "unann."
-        )?;
+        let mut table = TextTable::new(COLUMNS);
         for r in rows.iter().take(self.limit) {
             let idle = match (
                 r.idle_closes.first(),
@@ -206,14 +219,12 @@ impl Sink for ServersTable {
             };
             let max = &r.max_verdicts;
             let timeout = &r.timeout_verdicts;
-            writeln!(
-                out,
-                "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {}",
+            table.push(vec![
                 r.server.to_string(),
-                r.connections,
-                r.requests,
+                r.connections.to_string(),
+                r.requests.to_string(),
                 format!("{:.1}/{}", r.reuse_mean, r.reuse_max),
-                r.pipelined_connections,
+                r.pipelined_connections.to_string(),
                 list(&r.keep_alive_timeouts),
                 list(&r.keep_alive_max_first),
                 idle,
@@ -229,20 +240,26 @@ impl Sink for ServersTable {
                     timeout.get(TimeoutVerdict::ClosedEarly),
                     timeout.get(TimeoutVerdict::Untested)
                 ),
-                r.races,
-                r.unannounced_closes,
+                r.races.to_string(),
+                r.unannounced_closes.to_string(),
                 if r.violations > 0 {
-                    format!("BROKEN PROMISE ({} connections)", r.violations)
+                    format!("BROKEN PROMISE ({})", count(r.violations, "connection"))
                 } else {
                     "kept".to_string()
-                }
-            )?;
+                },
+            ]);
+        }
+        let out = &mut self.out;
+        writeln!(out)?;
+        let hidden = table.write(out, self.width)?;
+        if let Some(note) = hidden_note(&hidden, self.width) {
+            writeln!(out, "{note}")?;
         }
         if rows.len() > self.limit {
             writeln!(
                 out,
-                "... {} more servers (see --servers-csv)",
-                rows.len() - self.limit
+                "... {} more (see --servers-csv)",
+                count((rows.len() - self.limit) as u64, "server")
             )?;
         }
         Ok(())
