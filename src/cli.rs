@@ -55,7 +55,7 @@ pub struct Cli {
 
     /// Stop after this many packets (files and live; counted after the filter).
     #[arg(short = 'c', long, value_name = "COUNT", help_heading = "Input",
-          value_parser = |s: &str| values::COUNT.parse_integer(s))]
+          value_parser = |s: &str| values::COUNT.parse_integer(s), allow_negative_numbers = true)]
     pub count: Option<u64>,
 
     /// Accepted for tcpdump's sake: kascope never resolves addresses or ports to names.
@@ -83,7 +83,7 @@ pub struct Cli {
 
     /// Live: stop after this long (`30s`, `5m`, `1h`, `1d`; at most 365 days).
     #[arg(long, value_name = "TIME", help_heading = "Live capture",
-          value_parser = |s: &str| values::DURATION.parse_duration(s))]
+          value_parser = |s: &str| values::DURATION.parse_duration(s), allow_negative_numbers = true)]
     pub duration: Option<Duration>,
 
     /// Live: also save the captured packets (those the filter passes) to FILE as pcap,
@@ -143,7 +143,7 @@ pub struct Cli {
 
     /// Most rows each table shows.
     #[arg(long, default_value = "200", value_name = "N", help_heading = "Terminal report",
-          value_parser = |s: &str| values::ROWS.parse_integer(s))]
+          value_parser = |s: &str| values::ROWS.parse_integer(s), allow_negative_numbers = true)]
     pub rows: u64,
 
     /// Show every column, however wide the terminal (by default the tables fit `COLUMNS`
@@ -174,13 +174,13 @@ pub struct Cli {
 
     /// An idle close this long before the advertised timeout still honours it (0 to 1h).
     #[arg(long, default_value = "0.1s", value_name = "TIME", help_heading = "Analysis",
-          value_parser = |s: &str| values::TOLERANCE.parse_duration(s))]
+          value_parser = |s: &str| values::TOLERANCE.parse_duration(s), allow_negative_numbers = true)]
     pub timeout_tolerance: Duration,
 
     /// An unanswered request sent up to this long before the server's idle close counts as
     /// a keep-alive race (0 to 1h).
     #[arg(long, default_value = "1s", value_name = "TIME", help_heading = "Analysis",
-          value_parser = |s: &str| values::TOLERANCE.parse_duration(s))]
+          value_parser = |s: &str| values::TOLERANCE.parse_duration(s), allow_negative_numbers = true)]
     pub race_window: Duration,
 
     /// Out-of-order bytes buffered per direction before a hole is given up (16KiB to 1GiB).
@@ -191,7 +191,7 @@ pub struct Cli {
     /// Time without packets after which an open connection is written out as evicted
     /// (1s to 365 days; plain numbers are seconds).
     #[arg(long, default_value = "300s", value_name = "TIME", help_heading = "Analysis",
-          value_parser = |s: &str| values::IDLE.parse_duration(s))]
+          value_parser = |s: &str| values::IDLE.parse_duration(s), allow_negative_numbers = true)]
     pub idle_timeout: Duration,
 
     /// Memory the connection table may use (8MiB to 1TiB; e.g. 512MiB, 2G); past it the

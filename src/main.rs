@@ -90,6 +90,11 @@ fn usage_error(err: clap::Error) -> ExitCode {
     if let Some(ContextValue::String(suggested)) = err.get(ContextKind::SuggestedArg) {
         message.push_str(&format!(" (did you mean '{suggested}'?)"));
     }
+    if let Some(ContextValue::Strings(values)) = err.get(ContextKind::ValidValue)
+        && !values.is_empty()
+    {
+        message.push_str(&format!(" (possible values: {})", values.join(", ")));
+    }
     say(&format!("{message}; see kascope --help"));
     ExitCode::from(2)
 }
@@ -297,6 +302,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         return Err(Failure::Message(
             "-w saves a live capture (with -i INTERFACE); to copy packets out of files, \
              use tcpdump -r FILE -w OUT"
+                .into(),
+        ));
+    }
+    if cli.duration.is_some() && !live {
+        return Err(Failure::Message(
+            "--duration applies to live capture (-i INTERFACE); -c COUNT stops reading files"
                 .into(),
         ));
     }

@@ -237,19 +237,18 @@ impl Lab {
     }
 
     /// Starts kascope capturing on the server-side veth, writing connections to `csv`.
-    fn start_kascope(&mut self, csv: &Path) -> u32 {
+    fn start_kascope(&mut self, csv: &Path, extra: &[&str]) -> u32 {
         let interface = self.server_if.clone();
-        self.start_in_server(
-            &[
-                KASCOPE,
-                "-i",
-                &interface,
-                "--no-progress",
-                "--csv",
-                csv.to_str().unwrap(),
-            ],
-            "capturing on",
-        )
+        let mut args = vec![
+            KASCOPE,
+            "-i",
+            &interface,
+            "--no-progress",
+            "--csv",
+            csv.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.start_in_server(&args, "capturing on")
     }
 
     fn wait_for(&mut self, pid: u32, limit: Duration) -> Option<i32> {
@@ -353,7 +352,9 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
         ],
         "listening on",
     );
-    let capturing = lab.start_kascope(&live_csv);
+    // -w saves what kascope captured while it analyses it.
+    let saved = lab.dir.join("saved.pcap");
+    let capturing = lab.start_kascope(&live_csv, &["-w", saved.to_str().unwrap()]);
 
     let url = |path: &str| format!("http://{SERVER_IP}{path}");
     assert!(lab.client(&[
@@ -422,6 +423,39 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
             .any(|r| r[3] == "server-fin" && r[5] == "honoured"),
         "the idle connection closed by nginx at its timeout: {live:#?}"
     );
+
+    // The file -w saved holds the packets tcpdump saw, and reads back to the same rows.
+    assert_eq!(
+        packet_count(&saved),
+        packet_count(&pcap),
+        "packets in kascope -w and tcpdump -w files"
+    );
+    let saved_csv = lab.dir.join("saved.csv");
+    let reread = kascope(&[
+        saved.to_str().unwrap(),
+        "-q",
+        "--csv",
+        saved_csv.to_str().unwrap(),
+    ]);
+    assert!(reread.status.success(), "{}", stderr(&reread));
+    assert_eq!(rows(&saved_csv), live, "the saved capture analysed offline");
+}
+
+/// Packets in a capture file, as tshark counts them.
+fn packet_count(path: &Path) -> usize {
+    let output = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .expect("tshark is installed by scripts/install-deps.sh");
+    assert!(output.status.success(), "tshark -r {}", path.display());
+    String::from_utf8_lossy(&output.stdout).lines().count()
 }
 
 #[test]
@@ -430,7 +464,7 @@ fn rows_written_before_sigkill_survive() {
         return;
     };
     let csv_path = lab.dir.join("live.csv");
-    let capturing = lab.start_kascope(&csv_path);
+    let capturing = lab.start_kascope(&csv_path, &[]);
     for _ in 0..3 {
         assert!(lab.fetch_and_close("/tiny.txt"));
     }

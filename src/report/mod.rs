@@ -27,7 +27,12 @@ pub use table::{ConnectionTable, Only, SortKey, TableOptions};
 
 /// `1 connection`, `2 connections`.
 pub fn count(n: u64, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+    format!("{n} {}", plural(n, noun))
+}
+
+/// `connection` for 1, `connections` for any other number.
+pub fn plural(n: u64, noun: &str) -> String {
+    format!("{noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// What every column of the terminal tables shows (`--help`, the man page, docs/tables.md).

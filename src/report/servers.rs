@@ -12,7 +12,7 @@ use crate::verdict::{MaxVerdict, TimeoutVerdict};
 
 use super::cells::seconds;
 use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
-use super::{RunEnd, Sink, count};
+use super::{RunEnd, Sink, count, plural};
 
 /// Distinct values kept per server for a column, so one server cannot grow without bound.
 const MAX_DISTINCT: usize = 8;
@@ -253,13 +253,14 @@ impl Sink for ServersTable {
         writeln!(out)?;
         let hidden = table.write(out, self.width)?;
         if let Some(note) = hidden_note(&hidden, self.width) {
-            writeln!(out, "{note}")?;
+            write!(out, "{note}")?;
         }
         if rows.len() > self.limit {
+            let more = (rows.len() - self.limit) as u64;
             writeln!(
                 out,
-                "... {} more (see --servers-csv)",
-                count((rows.len() - self.limit) as u64, "server")
+                "... {more} more {} not shown (raise --rows, or see --servers-csv)",
+                plural(more, "server")
             )?;
         }
         Ok(())

@@ -10,7 +10,7 @@ use crate::record::ConnectionRecord;
 
 use super::cells::seconds;
 use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
-use super::{RunEnd, Sink, count};
+use super::{RunEnd, Sink, count, plural};
 
 /// The connection table's columns, most important kept longest.
 pub const COLUMNS: &[Column] = &[
@@ -200,14 +200,15 @@ impl Sink for ConnectionTable {
         let out = &mut self.out;
         let hidden = table.write(out, self.options.width)?;
         if let Some(note) = hidden_note(&hidden, self.options.width) {
-            writeln!(out, "{note}")?;
+            write!(out, "{note}")?;
         }
         let shown = self.rows.len() as u64;
         if self.matched > shown {
+            let more = self.matched - shown;
             writeln!(
                 out,
-                "... {} more not shown (raise --rows, or see --csv)",
-                count(self.matched - shown, "connection")
+                "... {more} more {} not shown (raise --rows, or see --csv)",
+                plural(more, "connection")
             )?;
         }
         if !self.options.only.is_empty() {

@@ -52,14 +52,44 @@ impl Column {
     }
 }
 
-/// The legend lines of a table's columns: `  header  legend`.
+/// Width the legend is wrapped to.
+const LEGEND_WIDTH: usize = 100;
+
+/// The legend lines of a table's columns: `  header  legend`, the legend wrapped under
+/// itself.
 pub fn legend(title: &str, columns: &[Column]) -> String {
     let width = columns.iter().map(|c| c.header.len()).max().unwrap_or(0);
     let mut text = format!("{title}:\n");
     for column in columns {
-        text.push_str(&format!("  {:<width$}  {}\n", column.header, column.legend));
+        let first = format!("  {:<width$}  ", column.header);
+        text.push_str(&wrap(&first, column.legend, LEGEND_WIDTH));
     }
     text
+}
+
+/// `text` after `first`, wrapped at spaces to `width` characters, the following lines
+/// indented as far as `first`; each line ends with a newline.
+fn wrap(first: &str, text: &str, width: usize) -> String {
+    let indent = chars(first);
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && chars(&line) + 1 + chars(word) > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".repeat(indent);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// Rows of cells under a list of columns.
@@ -192,14 +222,16 @@ fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-/// The note under a table that lost columns to the width.
+/// The note under a table that lost columns to the width, wrapped to it (lines end with
+/// a newline).
 pub fn hidden_note(hidden: &[&str], width: Option<usize>) -> Option<String> {
     let width = width?;
     (!hidden.is_empty()).then(|| {
-        format!(
+        let text = format!(
             "(hidden to fit {width} columns: {}; --wide shows them)",
             hidden.join(", ")
-        )
+        );
+        wrap("", &text, width)
     })
 }
 
