@@ -2,6 +2,11 @@
 # make_fixtures.sh - regenerate captures/NAME.streams.csv for every captures/NAME.pcap with
 # the corpus oracle tool (tshark-based, independent of kascope):
 #   python3 shared/corpus/tools/make_oracle.py captures/NAME.pcap captures/NAME.streams.csv
+# and captures/NAME.http-time.csv, tshark's own response timing (one row per HTTP response:
+# tcp.stream, http.response_number, http.time, tcp.segment.count — empty when the response
+# was one segment) and captures/NAME.irtt.csv, tshark's tcp.analysis.initial_rtt per stream
+# (SYN to the ACK of the SYN-ACK). tests/timing.rs compares kascope's ttfb_s, response_s and
+# handshake_rtt_s with them.
 # usage: captures/make_fixtures.sh [NAME ...]      (default: every captures/*.pcap)
 #   env: MAKE_ORACLE=path/to/make_oracle.py (default: ../../shared/corpus/tools/make_oracle.py
 #        relative to this script), OUTDIR (default: this script's directory).
@@ -51,5 +56,14 @@ for n in "${names[@]}"; do
   else
     echo "make_fixtures.sh: make_oracle.py failed on $pcap" >&2; rc=1
   fi
+  # shellcheck disable=SC2046
+  { echo "stream,response_number,http_time,segments"
+    tshark -r "$pcap" $(decode_as "$n" | sed "s/--decode-as/-d/") -Y http.response -T fields -E separator=, \
+      -e tcp.stream -e http.response_number -e http.time -e tcp.segment.count 2>/dev/null
+  } > "$OUTDIR/$n.http-time.csv" || { echo "make_fixtures.sh: tshark failed on $pcap" >&2; rc=1; }
+  { echo "stream,initial_rtt"
+    tshark -r "$pcap" -Y tcp.analysis.initial_rtt -T fields -E separator=, \
+      -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null | sort -t, -k1,1n -u
+  } > "$OUTDIR/$n.irtt.csv" || { echo "make_fixtures.sh: tshark failed on $pcap" >&2; rc=1; }
 done
 exit $rc

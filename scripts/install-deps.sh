@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages kascope needs (idempotent, Debian/Ubuntu).
 #   build:      pkg-config, libpcap-dev (+ a C linker for rustc)
-#   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump
+#   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump,
+#               chromium (renders the --html report in tests/html.rs)
 #   bench/gen:  nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
 #               time (GNU /usr/bin/time for peak RSS); hyperfine is optional
 # Packages already installed (per dpkg) are skipped; `apt-get update` runs only when
@@ -10,7 +11,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2)
+REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium)
 OPTIONAL=(hyperfine)
 # any of these satisfies "nginx"; nginx-light is preferred when it has to be installed
 NGINX_ALTS=(nginx-light nginx nginx-core nginx-full nginx-extras)
@@ -99,7 +100,7 @@ for p in "${missing[@]}"; do
   fi
 done
 
-for c in pkg-config tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time; do
+for c in pkg-config tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time chromium; do
   command -v "$c" >/dev/null || { log "error: '$c' still not available after install"; exit 1; }
 done
 log "done"

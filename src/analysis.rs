@@ -61,6 +61,8 @@ pub struct Ledger {
     pipelined_requests: u32,
     last_response_end: Option<u64>,
     max_idle_ns: Option<u64>,
+    /// Idle gaps between a response's end and the next request, summed.
+    idle_between_ns: u64,
     client_connection: ConnectionTokens,
     /// The lowest HTTP version of the requests, and of the final responses.
     client_version: Option<HttpVersion>,
@@ -114,6 +116,7 @@ impl Ledger {
                 {
                     let idle = ts.saturating_sub(end);
                     self.max_idle_ns = Some(self.max_idle_ns.map_or(idle, |m| m.max(idle)));
+                    self.idle_between_ns = self.idle_between_ns.saturating_add(idle);
                 }
                 self.requests += 1;
                 if self.close_announced_at.is_some() {
@@ -274,6 +277,16 @@ impl Ledger {
             (Some(close), Some(end)) if unanswered == 0 && close.ts >= end => Some(close.ts - end),
             _ => None,
         };
+        // After the last response, idle until the first close, or the last packet if none.
+        let idle_tail = match (self.first_close, self.last_response_end) {
+            _ if unanswered > 0 => 0,
+            (Some(close), Some(end)) => close.ts.saturating_sub(end),
+            (None, Some(end)) => tcp.last_ts.saturating_sub(end),
+            (_, None) => 0,
+        };
+        let idle_total = self
+            .last_response_end
+            .map(|_| self.idle_between_ns.saturating_add(idle_tail));
 
         let mut flags = FlagSet::default();
         let mut flag_if = |set: bool, flag: Flag| {
@@ -306,6 +319,10 @@ impl Ledger {
             handshake: tcp.syn_ts.is_some() && tcp.synack_ts.is_some(),
             syn_ts: tcp.syn_ts,
             synack_ts: tcp.synack_ts,
+            handshake_rtt_ns: tcp
+                .syn_ts
+                .zip(tcp.handshake_ack_ts)
+                .and_then(|(syn, ack)| ack.checked_sub(syn)),
             packets: tcp.packets(Dir::A) + tcp.packets(Dir::B),
             client_bytes: tcp.wire_bytes(client_dir),
             server_bytes: tcp.wire_bytes(server_dir),
@@ -350,6 +367,7 @@ impl Ledger {
             parse_errors: self.parse_errors,
             resyncs: self.resyncs,
             flags,
+            idle_total_ns: idle_total,
         }
     }
 }
@@ -369,10 +387,12 @@ pub fn transaction_record(
         position: transaction.position,
         method: transaction.method.into(),
         target: transaction.target.into(),
+        host: transaction.host.into(),
         status: response.map(|r| r.status),
         request_ts: transaction.request_ts,
         request_end_ts: transaction.request_end_ts,
         response_ts: response.map(|r| r.ts),
+        response_first_ts: response.map(|r| r.first_byte_ts),
         response_end_ts: transaction.response_end_ts,
         request_body_bytes: transaction.request_body_bytes,
         response_body_bytes: transaction.response_body_bytes,

@@ -126,6 +126,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub servers_csv: Option<PathBuf>,
 
+    /// Write the findings (problems found, with evidence and advice) as JSON lines to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
+    pub findings_json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (timelines, distributions, findings) to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
+    pub html: Option<PathBuf>,
+
     /// Times in CSV files: `epoch` seconds with microseconds, or `iso` (RFC 3339, UTC, with
     /// microseconds, which spreadsheets read as dates). JSON always has epoch numbers.
     #[arg(long, value_name = "FORMAT", default_value = "epoch", help_heading = "Output files",

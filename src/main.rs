@@ -15,8 +15,8 @@ use kascope::cli::{Cli, FailOn, Inputs, display_filter_hint, split_inputs};
 use kascope::driver::{self, Limits, Observer, RunError, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
 use kascope::report::{
-    ConnectionTable, NamedOutput, Report, Rows, RowsFile, ServersTable, Sink, SummaryText,
-    TableOptions, count,
+    ConnectionTable, FindingsText, HtmlReport, NamedOutput, Report, Rows, RowsFile, ServersTable,
+    Sink, SummaryText, TableOptions, plural,
 };
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource, SourceError};
 use kascope::verdict::Tolerance;
@@ -148,6 +148,8 @@ fn plan_outputs(cli: &Cli, inputs: &Inputs) -> Result<Vec<Planned>, String> {
         ("--transactions-csv", &cli.transactions_csv),
         ("--json", &cli.json),
         ("--servers-csv", &cli.servers_csv),
+        ("--findings-json", &cli.findings_json),
+        ("--html", &cli.html),
         ("-w", &cli.write),
     ];
     let planned: Vec<Planned> = options
@@ -219,18 +221,22 @@ fn table_width(
 
 /// The outputs the flags ask for, in the order they finish (the terminal parts last). The
 /// report goes to standard output, or to standard error when an output took standard output.
-fn sinks(cli: &Cli, outputs: &[Planned]) -> Result<Vec<Box<dyn Sink>>, Failure> {
+fn sinks(cli: &Cli, inputs: &Inputs, outputs: &[Planned]) -> Result<Vec<Box<dyn Sink>>, Failure> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     for planned in outputs {
-        let out = planned.open()?;
-        let sink = match planned.option {
-            "--csv" => RowsFile::csv(Rows::Connections, out, cli.time_format),
-            "--transactions-csv" => RowsFile::csv(Rows::Transactions, out, cli.time_format),
-            "--json" => RowsFile::json_lines(Rows::Connections, out),
-            "--servers-csv" => RowsFile::csv(Rows::Servers, out, cli.time_format),
+        let times = cli.time_format;
+        let sink: Box<dyn Sink> = match planned.option {
+            "--csv" => Box::new(RowsFile::csv(Rows::Connections, planned.open()?, times)),
+            "--transactions-csv" => {
+                Box::new(RowsFile::csv(Rows::Transactions, planned.open()?, times))
+            }
+            "--json" => Box::new(RowsFile::json_lines(Rows::Connections, planned.open()?)),
+            "--servers-csv" => Box::new(RowsFile::csv(Rows::Servers, planned.open()?, times)),
+            "--findings-json" => Box::new(RowsFile::json_lines(Rows::Findings, planned.open()?)),
+            "--html" => Box::new(HtmlReport::new(planned.open()?, report_title(cli, inputs))),
             _ => continue,
         };
-        sinks.push(Box::new(sink));
+        sinks.push(sink);
     }
     let to_stderr = outputs.iter().any(|planned| planned.to_stdout);
     let (report_name, width) = if to_stderr {
@@ -267,7 +273,25 @@ fn sinks(cli: &Cli, outputs: &[Planned]) -> Result<Vec<Box<dyn Sink>>, Failure> 
     if !cli.quiet {
         sinks.push(Box::new(ServersTable::new(report(), rows, width)));
     }
+    if !cli.servers {
+        sinks.push(Box::new(FindingsText::new(report())));
+    }
     Ok(sinks)
+}
+
+/// What the HTML report is about: the files read, or the interface.
+fn report_title(cli: &Cli, inputs: &Inputs) -> String {
+    match &cli.interface {
+        Some(interface) => format!("live capture on {interface}"),
+        None => {
+            let names: Vec<String> = inputs
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect();
+            names.join(", ")
+        }
+    }
 }
 
 fn list_interfaces() -> Result<ExitCode, Failure> {
@@ -348,11 +372,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             inputs.filter.as_deref().unwrap_or("none")
         ));
     }
-    let mut report = Report::new(sinks(cli, &outputs)?);
+    let mut report = Report::new(sinks(cli, &inputs, &outputs)?);
     let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     let config = Config {
         reassembly_limit: cli.reassembly_limit,
-        transactions: report.wants_transactions(),
+        // The per-server aggregation reads every transaction's timing and status.
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         idle_evict_ns: nanos(cli.idle_timeout),
         max_memory: cli.max_memory,
         // Live: a connection's row is written the moment it closes.
@@ -374,7 +400,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     if live {
         say(&format!(
             "captured {} in {:.1} s",
-            count(stats.frames, "packet"),
+            plural(stats.frames, "packet", "packets"),
             stats.elapsed.as_secs_f64()
         ));
     } else if cli.verbose > 0 {
@@ -382,7 +408,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         let megabytes = analyzer.counts().bytes as f64 / 1e6;
         say(&format!(
             "read {} ({megabytes:.1} MB) in {seconds:.3} s ({:.0} MB/s)",
-            count(stats.frames, "frame"),
+            plural(stats.frames, "frame", "frames"),
             megabytes / seconds.max(1e-9)
         ));
     }
@@ -400,7 +426,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     if failed {
         say(&format!(
             "failing: {} with a broken Keep-Alive promise, {} with a keep-alive race",
-            count(totals.violations, "connection"),
+            plural(totals.violations, "connection", "connections"),
             totals.races
         ));
         return Ok(ExitCode::from(1));

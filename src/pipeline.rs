@@ -26,6 +26,8 @@ pub struct Config {
     pub max_head: usize,
     /// Produce a [`TransactionRecord`] per request.
     pub transactions: bool,
+    /// Keep each request's method, target and Host in its record (else they are empty).
+    pub transaction_text: bool,
     /// How long a closed connection stays in the table for late ACKs and retransmitted FINs
     /// before its record is written; 0 writes it at once (live capture), and later packets
     /// without payload are then only counted.
@@ -45,10 +47,22 @@ impl Default for Config {
             reassembly_limit: 4 << 20,
             max_head: http::DEFAULT_MAX_HEAD,
             transactions: false,
+            transaction_text: false,
             linger_ns: 5_000_000_000,
             idle_evict_ns: 300_000_000_000,
             tolerance: verdict::Tolerance::default(),
             max_memory: 512 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// What the HTTP stage keeps of finished transactions.
+    fn keep(&self) -> http::Keep {
+        match (self.transactions, self.transaction_text) {
+            (false, _) => http::Keep::Nothing,
+            (true, false) => http::Keep::Timing,
+            (true, true) => http::Keep::Everything,
         }
     }
 }
@@ -225,7 +239,7 @@ impl Analyzer {
             Box::new(Slot {
                 tcp: TcpConnection::new(segment, stream, config.reassembly_limit),
                 client: ClientSide::default(),
-                http: HttpConnection::new(config.max_head, config.transactions),
+                http: HttpConnection::new(config.max_head, config.keep()),
                 ledger: Ledger::default(),
                 closed_at: None,
                 continued,

@@ -156,6 +156,8 @@ pub struct ConnectionRecord {
     pub handshake: bool,
     pub syn_ts: Option<EpochNs>,
     pub synack_ts: Option<EpochNs>,
+    /// SYN to the client's ACK of the SYN-ACK: one round trip as seen at the capture point.
+    pub handshake_rtt_ns: Option<u64>,
     pub packets: u64,
     pub client_bytes: u64,
     pub server_bytes: u64,
@@ -204,6 +206,10 @@ pub struct ConnectionRecord {
     pub parse_errors: u32,
     pub resyncs: u32,
     pub flags: FlagSet,
+    /// Time the connection sat open with nothing in flight after a response (between
+    /// responses and the next request, and after the last one until the close); `None`
+    /// without responses.
+    pub idle_total_ns: Option<u64>,
 }
 
 impl ConnectionRecord {
@@ -222,11 +228,15 @@ pub struct TransactionRecord {
     pub position: u32,
     pub method: String,
     pub target: String,
+    /// The `Host` header, cut at 256 bytes; empty when there was none.
+    pub host: String,
     /// `None` when no final response was seen.
     pub status: Option<u16>,
     pub request_ts: EpochNs,
     pub request_end_ts: Option<EpochNs>,
     pub response_ts: Option<EpochNs>,
+    /// The segment that carried the response's first byte.
+    pub response_first_ts: Option<EpochNs>,
     pub response_end_ts: Option<EpochNs>,
     pub request_body_bytes: u64,
     pub response_body_bytes: Option<u64>,
@@ -242,6 +252,20 @@ impl TransactionRecord {
     pub fn wait_ns(&self) -> Option<u64> {
         self.response_ts
             .map(|response| response.saturating_sub(self.request_ts))
+    }
+
+    /// Time to first byte: from the request's last byte to its response's first byte, as
+    /// seen at the capture point (tshark's `http.time` when the response is one segment).
+    /// `None` without a response, or when the answer began before the request ended.
+    pub fn ttfb_ns(&self) -> Option<u64> {
+        let first = self.response_first_ts?;
+        first.checked_sub(self.request_end_ts?)
+    }
+
+    /// From the response's first byte to its last.
+    pub fn response_ns(&self) -> Option<u64> {
+        let first = self.response_first_ts?;
+        self.response_end_ts?.checked_sub(first)
     }
 }
 

@@ -66,8 +66,8 @@ impl Default for Tolerance {
 pub enum MaxVerdict {
     /// Nothing advertised.
     None,
-    /// The client went as far as the limit (or the server refused more with
-    /// `Connection: close`) and the server stopped at or before it.
+    /// The client went as far as the limit, or the server announced `Connection: close` at
+    /// or before it, and the server stopped at or before it.
     Honoured,
     /// The server answered more requests than it advertised.
     Exceeded,
@@ -103,6 +103,42 @@ named_enum!(TimeoutVerdict {
     Untested => "untested",
 });
 
+/// What a server's connections add up to, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServerVerdict {
+    /// Some promise was violated.
+    Broken,
+    /// No violation, but requests were lost to the server's idle close.
+    Races,
+    /// Something was tested, and it held.
+    Kept,
+    /// Nothing the server promised was put to the test.
+    Untested,
+}
+
+named_enum!(ServerVerdict {
+    Broken => "broken",
+    Races => "races",
+    Kept => "kept",
+    Untested => "untested",
+});
+
+impl ServerVerdict {
+    /// From a server's connection counts: with a broken promise, with a keep-alive race, and
+    /// with a promise tested and held ([`Verdicts::kept_something`]).
+    pub fn of(violations: u64, races: u64, kept: u64) -> ServerVerdict {
+        if violations > 0 {
+            ServerVerdict::Broken
+        } else if races > 0 {
+            ServerVerdict::Races
+        } else if kept > 0 {
+            ServerVerdict::Kept
+        } else {
+            ServerVerdict::Untested
+        }
+    }
+}
+
 /// Everything decided about one connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdicts {
@@ -131,6 +167,14 @@ impl Verdicts {
             || self.timeout == TimeoutVerdict::ClosedEarly
             || self.close_honoured == Some(false)
     }
+
+    /// A promise was put to the test and held: `max` or `timeout` honoured, or
+    /// `Connection: close` followed by the close.
+    pub fn kept_something(&self) -> bool {
+        self.max == MaxVerdict::Honoured
+            || self.timeout == TimeoutVerdict::Honoured
+            || self.close_honoured == Some(true)
+    }
 }
 
 pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
@@ -143,14 +187,17 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
     // A server that answered exactly its limit closed for it; one past its limit did not.
     let limit_reached = facts.implied_limit == Some(facts.responses);
 
-    // The limit is only tested when the client went as far as it, or when the server refused
-    // more with `Connection: close`; an idle close (even one a request raced) after two
-    // requests of a hundred allowed says nothing of max.
-    let refused_more = !facts.unanswered.is_empty() && facts.close_announced_at.is_some();
+    // The limit is tested when the client went as far as it, or when the server announced
+    // `Connection: close` at or before it — it enforced a limit no greater than it promised,
+    // whether or not another request was waiting. An idle close (even one a request raced)
+    // after two requests of a hundred allowed says nothing of max.
+    let announced_within = |limit: u32| facts.close_announced_at.is_some_and(|at| at <= limit);
     let max = match facts.implied_limit {
         None => MaxVerdict::None,
         Some(limit) if facts.responses > limit => MaxVerdict::Exceeded,
-        Some(limit) if stopped_by_server && (facts.requests >= limit || refused_more) => {
+        Some(limit)
+            if stopped_by_server && (facts.requests >= limit || announced_within(limit)) =>
+        {
             MaxVerdict::Honoured
         }
         Some(_) => MaxVerdict::Untested,
@@ -254,6 +301,14 @@ mod tests {
     }
 
     #[test]
+    fn a_server_verdict_names_the_worst_that_was_seen() {
+        assert_eq!(ServerVerdict::of(1, 2, 3), ServerVerdict::Broken);
+        assert_eq!(ServerVerdict::of(0, 2, 3), ServerVerdict::Races);
+        assert_eq!(ServerVerdict::of(0, 0, 3), ServerVerdict::Kept);
+        assert_eq!(ServerVerdict::of(0, 0, 0), ServerVerdict::Untested);
+    }
+
+    #[test]
     fn nothing_advertised_gives_none() {
         let v = judge(&facts());
         assert_eq!((v.max, v.timeout), (MaxVerdict::None, TimeoutVerdict::None));
@@ -285,6 +340,37 @@ mod tests {
         assert_eq!(v.race_request, None);
         assert_eq!(v.close_honoured, Some(true));
         assert!(!v.unannounced_close && !v.is_violation());
+    }
+
+    #[test]
+    fn announcing_close_at_or_before_the_limit_honours_max_with_nothing_waiting() {
+        // max=3 on response 1 allows 4; the server says close on response 2 and the client
+        // had nothing more to send.
+        for announced_at in [1, 2, 4] {
+            let f = KeepAliveFacts {
+                requests: announced_at,
+                responses: announced_at,
+                implied_limit: Some(4),
+                close_announced_at: Some(announced_at),
+                first_close: Some((Side::Server, 10 * S)),
+                server_closed: true,
+                ..facts()
+            };
+            let v = judge(&f);
+            assert_eq!(v.max, MaxVerdict::Honoured, "announced at {announced_at}");
+            assert_eq!(v.close_honoured, Some(true));
+        }
+        // Announced only past the limit: the server answered more than it promised.
+        let f = KeepAliveFacts {
+            requests: 5,
+            responses: 5,
+            implied_limit: Some(4),
+            close_announced_at: Some(5),
+            first_close: Some((Side::Server, 10 * S)),
+            server_closed: true,
+            ..facts()
+        };
+        assert_eq!(judge(&f).max, MaxVerdict::Exceeded);
     }
 
     #[test]

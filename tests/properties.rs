@@ -395,7 +395,7 @@ impl Ev {
 
 /// Feeds the chunks in order (client `Dir::A`, known), then ends both directions.
 fn http_events<'a>(chunks: impl IntoIterator<Item = (Dir, &'a [u8])>) -> Vec<Ev> {
-    let mut http = HttpConnection::new(DEFAULT_MAX_HEAD, false);
+    let mut http = HttpConnection::new(DEFAULT_MAX_HEAD, kascope::http::Keep::Nothing);
     let mut events = Vec::new();
     let mut sink = |event: HttpEvent<'_>| events.push(Ev::of(&event));
     for (dir, chunk) in chunks {

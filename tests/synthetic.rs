@@ -674,6 +674,26 @@ mod keep_alive {
     }
 
     #[test]
+    fn connection_close_at_or_before_the_limit_honours_max_with_nothing_waiting() {
+        // max=3 on response 1 allows 4 requests; the server closes after the 2nd with
+        // `Connection: close` and the client had nothing more to send (issue 9: was untested).
+        let mut c = Conv::new();
+        c.handshake(1, 1)
+            .send(C, &request(1))
+            .send(S, &keep_alive(5, 3))
+            .send(C, &request(2))
+            .send(S, &answer("Connection: close\r\n"))
+            .close_by(S);
+        let a = c.analyze("ka-close-early");
+        let r = only(&a);
+        assert_eq!(r.implied_request_limit, Some(4));
+        assert_eq!(r.close_announced_at, Some(2));
+        assert_eq!(r.verdicts.max, MaxVerdict::Honoured);
+        assert_eq!(r.verdicts.close_honoured, Some(true));
+        assert!(!r.verdicts.is_violation());
+    }
+
+    #[test]
     fn garbage_in_the_header_is_flagged_not_fatal() {
         let mut c = Conv::new();
         c.handshake(1, 1)

@@ -23,7 +23,9 @@ impl MessageParser {
     ) -> &'d [u8] {
         if self.next_answers_http09(shared) {
             // HTTP/0.9 simple response: no status line, the body runs to the close.
-            let (_, answers) = shared.transactions.response(0, false, shared.now);
+            let (_, answers) = shared
+                .transactions
+                .response(0, false, shared.now, shared.now);
             let head = ResponseHead {
                 status: 0,
                 version: 9,
@@ -61,6 +63,7 @@ impl MessageParser {
         if data.is_empty() {
             return data;
         }
+        self.head_start = shared.now;
         match self.parse_complete_head(data, 0, shared, emit) {
             Some(end) => &data[end..],
             None if data.len() > max_head => {
@@ -150,9 +153,7 @@ impl MessageParser {
         } else {
             RequestKind::Normal
         };
-        let in_flight = shared
-            .transactions
-            .request(kind, head.method, head.target, shared.now);
+        let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         let body = match framing.body(false) {
             Ok(Some(body)) => body,
@@ -179,6 +180,7 @@ impl MessageParser {
             target,
             version: 9,
             connection: ConnectionTokens::default(),
+            host: None,
             head_bytes: line.len(),
         };
         self.bodiless_request(RequestKind::Http09, head, shared, emit);
@@ -219,6 +221,7 @@ impl MessageParser {
             target,
             version: 1,
             connection: ConnectionTokens::default(),
+            host: None,
             head_bytes: bytes.len(),
         };
         self.bodiless_request(RequestKind::Normal, head, shared, emit);
@@ -232,9 +235,7 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
-        let in_flight = shared
-            .transactions
-            .request(kind, head.method, head.target, shared.now);
+        let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         self.start_body(Body::Length(0), shared, emit);
     }
@@ -251,9 +252,10 @@ impl MessageParser {
         };
         // Interim responses answer the same request as the final one after them.
         let interim = head.is_interim();
-        let (kind, answers) = shared
-            .transactions
-            .response(head.status, interim, shared.now);
+        let (kind, answers) =
+            shared
+                .transactions
+                .response(head.status, interim, self.head_start, shared.now);
         emit(HttpEvent::Response { head, answers });
         if interim {
             // The final response to the same request is still to come.
@@ -311,6 +313,7 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
             target: request.path.unwrap_or(""),
             version: request.version.unwrap_or(1),
             connection: framing.connection,
+            host: header(request.headers, "host"),
             head_bytes: bytes.len(),
         };
         Ok(httparse::Status::Complete((head, framing)))
@@ -328,11 +331,7 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
             return Ok(httparse::Status::Partial);
         }
         let framing = framing_headers(response.headers);
-        let server = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("server"))
-            .map(|h| h.value);
+        let server = header(response.headers, "server");
         let head = ResponseHead {
             status: response.code.unwrap_or(0),
             version: response.version.unwrap_or(1),
@@ -343,6 +342,14 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
         };
         Ok(httparse::Status::Complete((head, framing)))
     }
+}
+
+/// The value of the first header called `name`.
+fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
 }
 
 /// Parses a whole head (`bytes` end with its blank line); `None` when httparse rejects it.

@@ -29,7 +29,7 @@ mod transactions;
 
 pub use head::{ConnectionTokens, KeepAliveAdvert};
 pub(crate) use transactions::truncate;
-pub use transactions::{ResponseStart, Transaction};
+pub use transactions::{Keep, ResponseStart, Transaction};
 
 /// Which kind of messages a direction carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct RequestHead<'a> {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; 9 for an HTTP/0.9 simple request.
     pub version: u8,
     pub connection: ConnectionTokens,
+    /// The `Host` header's value, when there was one.
+    pub host: Option<&'a [u8]>,
     pub head_bytes: usize,
 }
 
@@ -184,6 +186,8 @@ struct MessageParser {
     body_complete: bool,
     /// Bytes passed over while lost, for the `Resync` event.
     skipped: u64,
+    /// Capture time of the segment the current head began in (its first byte).
+    head_start: u64,
 }
 
 /// State both directions share: the requests in flight, whether the connection became a
@@ -207,9 +211,8 @@ pub struct HttpConnection {
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 
 impl HttpConnection {
-    /// `keep_details` keeps each request's method and target for
-    /// [`HttpConnection::take_finished`].
-    pub fn new(max_head: usize, keep_details: bool) -> HttpConnection {
+    /// `keep` says what [`HttpConnection::take_finished`] hands out.
+    pub fn new(max_head: usize, keep: Keep) -> HttpConnection {
         let parser = || MessageParser {
             role: None,
             state: State::Sniff,
@@ -217,11 +220,12 @@ impl HttpConnection {
             body_bytes: 0,
             body_complete: true,
             skipped: 0,
+            head_start: 0,
         };
         HttpConnection {
             parsers: [parser(), parser()],
             shared: Shared {
-                transactions: Transactions::new(keep_details),
+                transactions: Transactions::new(keep),
                 ..Shared::default()
             },
             max_head,
@@ -275,7 +279,7 @@ impl HttpConnection {
         self.shared.transactions.unanswered()
     }
 
-    /// Transactions finished since the last call (only when details are kept).
+    /// Transactions finished since the last call (none with [`Keep::Nothing`]).
     pub fn take_finished(&mut self) -> impl Iterator<Item = Transaction> + '_ {
         self.shared.transactions.take_finished()
     }

@@ -103,7 +103,7 @@ pub(super) struct Recorder {
 impl Recorder {
     pub fn new(client: Option<Dir>, max_head: usize) -> Recorder {
         Recorder {
-            http: HttpConnection::new(max_head, false),
+            http: HttpConnection::new(max_head, super::Keep::Nothing),
             client,
             events: Vec::new(),
         }

@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 
+use super::RequestHead;
+
 /// What a request means for the framing of its response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum RequestKind {
@@ -17,11 +19,26 @@ pub(super) enum RequestKind {
     Http09,
 }
 
-/// When a final response head arrived, and its status.
+/// When a final response began and when its head was complete, and its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseStart {
     pub status: u16,
+    /// The segment that completed the head.
     pub ts: u64,
+    /// The segment that carried the head's first byte.
+    pub first_byte_ts: u64,
+}
+
+/// What a connection keeps of its finished transactions for the transactions output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// Nothing: no transaction records.
+    #[default]
+    Nothing,
+    /// Times, status and sizes, without the request's text.
+    Timing,
+    /// Also the method, target and Host of each request.
+    Everything,
 }
 
 /// A request and what became of it. Times are capture times (ns since the epoch).
@@ -33,6 +50,7 @@ pub struct Transaction {
     /// Kept only when transactions are reported (empty otherwise).
     pub method: Box<str>,
     pub target: Box<str>,
+    pub host: Box<str>,
     pub request_ts: u64,
     pub request_end_ts: Option<u64>,
     pub request_body_bytes: u64,
@@ -55,55 +73,57 @@ const MAX_IN_FLIGHT: usize = 100_000;
 
 /// Target bytes kept per request for the transactions output.
 const MAX_TARGET: usize = 512;
+/// Host bytes kept per request.
+const MAX_HOST: usize = 256;
 
 #[derive(Debug, Default)]
 pub(super) struct Transactions {
     queue: VecDeque<Transaction>,
     /// Requests seen so far: the position of the latest.
     requests: u32,
-    /// Keep method and target (only the transactions output needs them).
-    keep_details: bool,
+    /// What finished transactions keep (only the transactions outputs need them).
+    keep: Keep,
     /// The most requests in flight at once.
     depth: u32,
     /// A request was not queued because too many were in flight.
     overflowed: bool,
-    /// Transactions whose response ended, waiting to be taken (only when details are kept).
+    /// Transactions whose response ended, waiting to be taken (not with `Keep::Nothing`).
     finished: Vec<Transaction>,
 }
 
 impl Transactions {
-    pub(super) fn new(keep_details: bool) -> Transactions {
+    pub(super) fn new(keep: Keep) -> Transactions {
         Transactions {
-            keep_details,
+            keep,
             ..Transactions::default()
         }
     }
 
     /// A request head: queued for its answer. Returns how many earlier requests were still
     /// in flight.
-    pub(super) fn request(
-        &mut self,
-        kind: RequestKind,
-        method: &str,
-        target: &str,
-        ts: u64,
-    ) -> u32 {
+    pub(super) fn request(&mut self, kind: RequestKind, head: &RequestHead<'_>, ts: u64) -> u32 {
         self.requests += 1;
         let in_flight = self.queue.len() as u32;
         if self.queue.len() >= MAX_IN_FLIGHT {
             self.overflowed = true;
             return in_flight;
         }
-        let (method, target) = if self.keep_details {
-            (method.into(), truncate(target, MAX_TARGET).into())
+        let (method, target, host) = if self.keep == Keep::Everything {
+            let host = String::from_utf8_lossy(head.host.unwrap_or_default());
+            (
+                head.method.into(),
+                truncate(head.target, MAX_TARGET).into(),
+                truncate(&host, MAX_HOST).into(),
+            )
         } else {
-            (Box::default(), Box::default())
+            (Box::default(), Box::default(), Box::default())
         };
         self.queue.push_back(Transaction {
             position: self.requests,
             kind,
             method,
             target,
+            host,
             request_ts: ts,
             request_end_ts: None,
             request_body_bytes: 0,
@@ -157,10 +177,12 @@ impl Transactions {
     /// A response head (interim or final): pairs it with the oldest request without a final
     /// response. Returns that request's kind (`Normal` when none, a response nobody asked
     /// for) and position.
+    /// `first_byte_ts` is when the head began, `ts` when it was complete.
     pub(super) fn response(
         &mut self,
         status: u16,
         interim: bool,
+        first_byte_ts: u64,
         ts: u64,
     ) -> (RequestKind, Option<u32>) {
         let Some(request) = self.queue.iter_mut().find(|t| t.response.is_none()) else {
@@ -170,7 +192,11 @@ impl Transactions {
         if interim {
             request.interim_responses += 1;
         } else {
-            request.response = Some(ResponseStart { status, ts });
+            request.response = Some(ResponseStart {
+                status,
+                ts,
+                first_byte_ts,
+            });
         }
         (request.kind, Some(request.position))
     }
@@ -183,7 +209,7 @@ impl Transactions {
             done.response_end_ts = Some(ts);
             done.response_body_bytes = Some(body_bytes);
             done.response_complete = complete;
-            if self.keep_details {
+            if self.keep != Keep::Nothing {
                 self.finished.push(done);
             }
         }
@@ -192,7 +218,7 @@ impl Transactions {
     /// End of the connection: what is still in flight is finished as it stands.
     pub(super) fn finish(&mut self) {
         let left = std::mem::take(&mut self.queue);
-        if self.keep_details {
+        if self.keep != Keep::Nothing {
             self.finished.extend(left);
         }
     }
@@ -243,18 +269,29 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
+    fn head<'a>(method: &'a str, target: &'a str) -> RequestHead<'a> {
+        RequestHead {
+            method,
+            target,
+            version: 1,
+            connection: Default::default(),
+            host: Some(b"example.org"),
+            head_bytes: 0,
+        }
+    }
+
     #[test]
     fn responses_pair_with_requests_in_order_and_interims_with_the_same_request() {
-        let mut t = Transactions::new(true);
-        assert_eq!(t.request(RequestKind::Normal, "GET", "/a", 1), 0);
-        assert_eq!(t.request(RequestKind::Head, "HEAD", "/b", 2), 1);
+        let mut t = Transactions::new(Keep::Everything);
+        assert_eq!(t.request(RequestKind::Normal, &head("GET", "/a"), 1), 0);
+        assert_eq!(t.request(RequestKind::Head, &head("HEAD", "/b"), 2), 1);
         assert_eq!(t.depth(), 2);
-        assert_eq!(t.response(100, true, 3), (RequestKind::Normal, Some(1)));
-        assert_eq!(t.response(200, false, 4), (RequestKind::Normal, Some(1)));
+        assert_eq!(t.response(100, true, 3, 3), (RequestKind::Normal, Some(1)));
+        assert_eq!(t.response(200, false, 4, 4), (RequestKind::Normal, Some(1)));
         t.response_end(10, true, 5);
-        assert_eq!(t.response(200, false, 6), (RequestKind::Head, Some(2)));
+        assert_eq!(t.response(200, false, 5, 6), (RequestKind::Head, Some(2)));
         t.response_end(0, true, 7);
-        assert_eq!(t.response(200, false, 8), (RequestKind::Normal, None));
+        assert_eq!(t.response(200, false, 8, 8), (RequestKind::Normal, None));
         let done: Vec<Transaction> = t.take_finished().collect();
         assert_eq!(done.len(), 2);
         assert_eq!(
@@ -266,25 +303,30 @@ mod tests {
             (1, Some(10), false)
         );
         assert_eq!((&*done[1].method, done[1].pipelined), ("HEAD", true));
+        assert_eq!(&*done[1].host, "example.org");
+        assert_eq!(
+            done[1].response.map(|r| (r.first_byte_ts, r.ts)),
+            Some((5, 6))
+        );
     }
 
     #[test]
     fn a_request_answered_before_its_body_ended_keeps_its_answer() {
-        let mut t = Transactions::new(false);
-        t.request(RequestKind::Normal, "POST", "/", 1);
-        t.response(413, false, 2);
+        let mut t = Transactions::new(Keep::Nothing);
+        t.request(RequestKind::Normal, &head("POST", "/"), 1);
+        t.response(413, false, 2, 2);
         t.response_end(0, true, 3);
         // The body's end refers to a request that has left the queue: nothing to change.
         t.request_end(100, 4);
         assert_eq!(t.in_flight(), 0);
-        assert_eq!(t.take_finished().count(), 0, "details are not kept");
+        assert_eq!(t.take_finished().count(), 0, "nothing is kept");
     }
 
     #[test]
     fn requests_past_the_bound_are_counted_not_queued() {
-        let mut t = Transactions::new(false);
+        let mut t = Transactions::new(Keep::Nothing);
         for _ in 0..MAX_IN_FLIGHT + 3 {
-            t.request(RequestKind::Normal, "GET", "/", 1);
+            t.request(RequestKind::Normal, &head("GET", "/"), 1);
         }
         assert_eq!(t.in_flight(), MAX_IN_FLIGHT);
         assert!(t.overflowed());

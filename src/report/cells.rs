@@ -10,6 +10,7 @@ use crate::named::Named;
 use crate::record::{ConnectionRecord, EpochNs, FlagSet, TransactionRecord};
 use crate::verdict::{MaxVerdict, TimeoutVerdict};
 
+use super::findings::{Finding, Subject};
 use super::servers::ServerRecord;
 
 /// The output format a row is written for.
@@ -165,7 +166,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
         let server_first = r.server_connection_first.map(token_names);
         let server_last = r.server_connection_last.map(token_names);
         let flags = flag_names(r.flags);
-        let mut row = serializer.serialize_struct("connection", 63)?;
+        let mut row = serializer.serialize_struct("connection", 65)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -241,6 +242,8 @@ impl Serialize for Row<'_, ConnectionRecord> {
         row.serialize_field("parse_errors", &r.parse_errors)?;
         row.serialize_field("resyncs", &r.resyncs)?;
         row.serialize_field("flags", &List(&flags, style))?;
+        row.serialize_field("handshake_rtt_s", &r.handshake_rtt_ns.map(seconds))?;
+        row.serialize_field("idle_total_s", &r.idle_total_ns.map(seconds))?;
         row.end()
     }
 }
@@ -248,7 +251,7 @@ impl Serialize for Row<'_, ConnectionRecord> {
 impl Serialize for Row<'_, TransactionRecord> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (r, style) = (self.record, self.style);
-        let mut row = serializer.serialize_struct("transaction", 17)?;
+        let mut row = serializer.serialize_struct("transaction", 20)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -266,6 +269,9 @@ impl Serialize for Row<'_, TransactionRecord> {
         row.serialize_field("interim_responses", &r.interim_responses)?;
         row.serialize_field("pipelined", &r.pipelined)?;
         row.serialize_field("complete", &r.complete)?;
+        row.serialize_field("host", &r.host)?;
+        row.serialize_field("ttfb_s", &r.ttfb_ns().map(seconds))?;
+        row.serialize_field("response_s", &r.response_ns().map(seconds))?;
         row.end()
     }
 }
@@ -273,7 +279,7 @@ impl Serialize for Row<'_, TransactionRecord> {
 impl Serialize for Row<'_, ServerRecord> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (r, style) = (self.record, self.style);
-        let mut row = serializer.serialize_struct("server", 22)?;
+        let mut row = serializer.serialize_struct("server", 35)?;
         row.serialize_field("server", &Text(&r.server))?;
         row.serialize_field("server_software", &List(&r.server_software, style))?;
         row.serialize_field("connections", &r.connections)?;
@@ -287,18 +293,9 @@ impl Serialize for Row<'_, ServerRecord> {
             &List(&r.keep_alive_max_first, style),
         )?;
         row.serialize_field("idle_closes", &r.idle_closes.len())?;
-        row.serialize_field(
-            "idle_close_min_s",
-            &r.idle_closes.first().map(|ns| seconds(*ns)),
-        )?;
-        row.serialize_field(
-            "idle_close_median_s",
-            &r.idle_close_median_ns().map(seconds),
-        )?;
-        row.serialize_field(
-            "idle_close_max_s",
-            &r.idle_closes.last().map(|ns| seconds(*ns)),
-        )?;
+        row.serialize_field("idle_close_min_s", &r.idle_closes.min().map(seconds))?;
+        row.serialize_field("idle_close_median_s", &r.idle_closes.median().map(seconds))?;
+        row.serialize_field("idle_close_max_s", &r.idle_closes.max().map(seconds))?;
         row.serialize_field("max_honoured", &r.max_verdicts.get(MaxVerdict::Honoured))?;
         row.serialize_field("max_exceeded", &r.max_verdicts.get(MaxVerdict::Exceeded))?;
         row.serialize_field("max_untested", &r.max_verdicts.get(MaxVerdict::Untested))?;
@@ -317,6 +314,61 @@ impl Serialize for Row<'_, ServerRecord> {
         row.serialize_field("races", &r.races)?;
         row.serialize_field("unannounced_closes", &r.unannounced_closes)?;
         row.serialize_field("violations", &r.violations)?;
+        row.serialize_field("verdict", &r.verdict)?;
+        let [s2, s3, s4, s5] = r.status_classes;
+        row.serialize_field("status_2xx", &s2)?;
+        row.serialize_field("status_3xx", &s3)?;
+        row.serialize_field("status_4xx", &s4)?;
+        row.serialize_field("status_5xx", &s5)?;
+        row.serialize_field("ttfb_median_s", &r.ttfb.median().map(seconds))?;
+        row.serialize_field("ttfb_p95_s", &r.ttfb.percentile(95).map(seconds))?;
+        row.serialize_field(
+            "handshake_rtt_median_s",
+            &r.handshake_rtts.median().map(seconds),
+        )?;
+        row.serialize_field("handshakes_avoided", &r.handshakes_avoided)?;
+        row.serialize_field("rtt_saved_s", &r.rtt_saved_ns.map(seconds))?;
+        row.serialize_field("idle_connection_s", &seconds(r.idle_ns))?;
+        row.serialize_field("peak_connections", &r.peak_connections)?;
+        row.end()
+    }
+}
+
+/// The measures of a finding as one object: `{"lost_requests": 2, ...}`.
+struct Measures<'a>(&'a [(crate::report::Measure, f64)]);
+
+impl Serialize for Measures<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (measure, value) in self.0 {
+            map.serialize_entry(measure, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Findings are written as JSON lines only (`--findings-json`): their measures are an object.
+impl Serialize for Row<'_, Finding> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (f, style) = (self.record, self.style);
+        let (server, client) = match f.subject {
+            Subject::Server(server) => (Some(server), None),
+            Subject::Client(client) => (None, Some(client)),
+        };
+        let mut row = serializer.serialize_struct("finding", 12)?;
+        row.serialize_field("kind", &f.kind)?;
+        row.serialize_field("severity", &f.severity)?;
+        row.serialize_field("server", &server.as_ref().map(|s| Text(s)))?;
+        row.serialize_field("client", &client.as_ref().map(|c| Text(c)))?;
+        row.serialize_field("server_software", &List(&f.software, style))?;
+        row.serialize_field("connections", &f.connections)?;
+        row.serialize_field("streams", &List(&f.streams, style))?;
+        row.serialize_field("measures", &Measures(&f.measures))?;
+        row.serialize_field("title", &f.title)?;
+        row.serialize_field("seen", &f.seen)?;
+        row.serialize_field("means", &f.means)?;
+        row.serialize_field("advice", &f.advice)?;
         row.end()
     }
 }

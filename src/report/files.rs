@@ -19,6 +19,8 @@ pub enum Rows {
     Transactions,
     /// One per server, written at the end.
     Servers,
+    /// One per finding, written at the end.
+    Findings,
 }
 
 enum Encoder {
@@ -108,10 +110,10 @@ impl Sink for RowsFile {
     }
 
     fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
-        if self.rows == Rows::Servers {
-            for record in end.servers {
-                self.write(record)?;
-            }
+        match self.rows {
+            Rows::Servers => end.servers.iter().try_for_each(|r| self.write(r))?,
+            Rows::Findings => end.findings.iter().try_for_each(|f| self.write(f))?,
+            Rows::Connections | Rows::Transactions => {}
         }
         self.flush()
     }

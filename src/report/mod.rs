@@ -7,9 +7,14 @@
 //! the list the command line builds.
 
 mod cells;
+mod clients;
 mod files;
+mod findings;
+mod html;
 pub mod progress;
+mod samples;
 mod servers;
+mod sightings;
 mod summary;
 mod table;
 mod text_table;
@@ -20,19 +25,22 @@ use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
 pub use cells::{Row, Style, TimeFormat, rfc3339};
+pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
+pub use findings::{Finding, FindingKind, FindingsText, Measure, Severity, Subject};
+pub use html::HtmlReport;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
 pub use table::{ConnectionTable, Only, SortKey, TableOptions};
 
 /// `1 connection`, `2 connections`.
-pub fn count(n: u64, noun: &str) -> String {
-    format!("{n} {}", plural(n, noun))
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", noun(n, one, many))
 }
 
 /// `connection` for 1, `connections` for any other number.
-pub fn plural(n: u64, noun: &str) -> String {
-    format!("{noun}{}", if n == 1 { "" } else { "s" })
+pub fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
 }
 
 /// What every column of the terminal tables shows (`--help`, the man page, docs/tables.md).
@@ -85,6 +93,10 @@ pub struct RunEnd<'a> {
     pub totals: &'a Totals,
     /// Busiest server first.
     pub servers: &'a [ServerRecord],
+    /// Most connections first.
+    pub clients: &'a [ClientRecord],
+    /// Most serious first.
+    pub findings: &'a [Finding],
 }
 
 /// An output.
@@ -97,8 +109,9 @@ pub trait Sink {
         Ok(())
     }
 
-    /// Whether this sink needs transaction records (the pipeline keeps request details
-    /// only when some sink does).
+    /// Whether this sink needs the text of each request — method, target, Host (transaction
+    /// records always flow, for the per-server aggregation; the pipeline keeps their text
+    /// only when some sink needs it).
     fn wants_transactions(&self) -> bool {
         false
     }
@@ -117,6 +130,7 @@ pub struct Report {
     sinks: Vec<Box<dyn Sink>>,
     totals: Totals,
     servers: Servers,
+    clients: Clients,
 }
 
 impl Report {
@@ -126,6 +140,7 @@ impl Report {
             sinks,
             totals: Totals::default(),
             servers: Servers::default(),
+            clients: Clients::default(),
         }
     }
 
@@ -142,11 +157,13 @@ impl Report {
             Output::Connection(record) => {
                 self.totals.add(&record);
                 self.servers.add(&record);
+                self.clients.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
             }
             Output::Transaction(record) => {
+                self.servers.add_transaction(&record);
                 for sink in &mut self.sinks {
                     sink.transaction(&record)?;
                 }
@@ -161,10 +178,14 @@ impl Report {
 
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {
         let servers = self.servers.records();
+        let clients = self.clients.records();
+        let findings = findings::findings(&servers, &clients);
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
+            clients: &clients,
+            findings: &findings,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }

@@ -1,5 +1,5 @@
-//! Per-server aggregation over connection records: one [`ServerRecord`] per server
-//! address:port with HTTP traffic, and the terminal table of them.
+//! Per-server aggregation over connection and transaction records: one [`ServerRecord`]
+//! per server address:port with HTTP traffic, and the terminal table of them.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -7,17 +7,23 @@ use std::net::SocketAddr;
 
 use crate::http::Protocol;
 use crate::named::Tally;
-use crate::record::{Closer, ConnectionRecord};
-use crate::verdict::{MaxVerdict, TimeoutVerdict};
+use crate::record::{Closer, ConnectionRecord, TransactionRecord};
+use crate::verdict::{MaxVerdict, ServerVerdict, TimeoutVerdict};
 
 use super::cells::seconds;
+use super::samples::Samples;
+use super::sightings::{Seen, Sightings};
 use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
-use super::{RunEnd, Sink, count, plural};
+use super::{RunEnd, Sink, noun, plural};
 
 /// Distinct values kept per server for a column, so one server cannot grow without bound.
 const MAX_DISTINCT: usize = 8;
-/// Idle-close samples kept per server for the median.
-const MAX_IDLE_SAMPLES: usize = 100_000;
+
+/// Connections kept per server for the peak of concurrent connections (16 bytes each).
+const MAX_SPANS: usize = 100_000;
+
+/// Status classes counted per server: 2xx, 3xx, 4xx, 5xx.
+pub const STATUS_CLASSES: [u16; 4] = [2, 3, 4, 5];
 
 /// What one server did across its connections.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,12 +42,49 @@ pub struct ServerRecord {
     /// Distinct `max=` values of each connection's first advert (up to 8), ascending.
     pub keep_alive_max_first: Vec<u32>,
     /// Idle time before each idle close by the server (ns), ascending in finished rows.
-    pub idle_closes: Vec<u64>,
+    pub idle_closes: Samples,
     pub max_verdicts: Tally<MaxVerdict>,
     pub timeout_verdicts: Tally<TimeoutVerdict>,
     pub races: u64,
     pub unannounced_closes: u64,
     pub violations: u64,
+    /// Connections where a promise was tested and held.
+    pub kept: u64,
+    pub verdict: ServerVerdict,
+    /// Final responses by class: 2xx, 3xx, 4xx, 5xx ([`STATUS_CLASSES`]).
+    pub status_classes: [u64; 4],
+    /// Time to first byte of each answered request (ns).
+    pub ttfb: Samples,
+    /// SYN to the ACK of the SYN-ACK, per connection with a handshake (ns).
+    pub handshake_rtts: Samples,
+    /// Requests that rode an open connection instead of a new one: each saved a handshake.
+    pub handshakes_avoided: u64,
+    /// Avoided handshakes × the median handshake round trip (ns).
+    pub rtt_saved_ns: Option<u64>,
+    /// Time connections sat open with nothing in flight (ns): the resource cost of reuse.
+    pub idle_ns: u64,
+    /// The most connections open at once (among the first 100,000).
+    pub peak_connections: u64,
+    /// The longest idle gap after which a client sent another request (ns).
+    pub reuse_idle_max_ns: Option<u64>,
+    /// Requests left unanswered on connections with a keep-alive race.
+    pub lost_to_races: u64,
+    /// Idle times of the closes before the advertised timeout (ns).
+    pub early_closes: Samples,
+    /// The largest `timeout=` in force when a connection was closed early.
+    pub early_close_promised_s: Option<u32>,
+    /// The worst excess over `max=`: (responses, limit).
+    pub worst_excess: Option<(u32, u32)>,
+    /// Distinct positions of the response that announced `Connection: close` (up to 8).
+    pub close_announced_at: Vec<u32>,
+    /// Requests dropped after `Connection: close` or the limit, and those the client sent
+    /// after it had seen the announcement.
+    pub dropped_after_close: u64,
+    pub sent_after_close: u64,
+    /// Connections by what the findings report.
+    pub seen: Sightings,
+    /// (first packet, last packet) of each connection, for the peak; emptied when finished.
+    spans: Vec<(u64, u64)>,
 }
 
 impl ServerRecord {
@@ -56,19 +99,73 @@ impl ServerRecord {
             pipelined_connections: 0,
             keep_alive_timeouts: Vec::new(),
             keep_alive_max_first: Vec::new(),
-            idle_closes: Vec::new(),
+            idle_closes: Samples::default(),
             max_verdicts: Tally::default(),
             timeout_verdicts: Tally::default(),
             races: 0,
             unannounced_closes: 0,
             violations: 0,
+            kept: 0,
+            verdict: ServerVerdict::Untested,
+            status_classes: [0; 4],
+            ttfb: Samples::default(),
+            handshake_rtts: Samples::default(),
+            handshakes_avoided: 0,
+            rtt_saved_ns: None,
+            idle_ns: 0,
+            peak_connections: 0,
+            reuse_idle_max_ns: None,
+            lost_to_races: 0,
+            early_closes: Samples::default(),
+            early_close_promised_s: None,
+            worst_excess: None,
+            close_announced_at: Vec::new(),
+            dropped_after_close: 0,
+            sent_after_close: 0,
+            seen: Sightings::default(),
+            spans: Vec::new(),
         }
     }
 
-    /// The upper median of the idle closes.
-    pub fn idle_close_median_ns(&self) -> Option<u64> {
-        self.idle_closes.get(self.idle_closes.len() / 2).copied()
+    /// The finished row: samples sorted, means, the verdict, what reuse saved, the peak.
+    fn finished(&self) -> ServerRecord {
+        let mut row = self.clone();
+        row.idle_closes = self.idle_closes.sorted();
+        row.ttfb = self.ttfb.sorted();
+        row.handshake_rtts = self.handshake_rtts.sorted();
+        row.early_closes = self.early_closes.sorted();
+        row.reuse_mean = if row.connections == 0 {
+            0.0
+        } else {
+            (row.requests as f64 / row.connections as f64 * 100.0).round() / 100.0
+        };
+        row.verdict = ServerVerdict::of(row.violations, row.races, row.kept);
+        row.rtt_saved_ns = row
+            .handshake_rtts
+            .median()
+            .map(|rtt| rtt.saturating_mul(row.handshakes_avoided));
+        row.peak_connections = peak(&self.spans);
+        row.spans = Vec::new();
+        row
     }
+}
+
+/// The most intervals open at once (an interval is open from its start to its end, both
+/// included).
+fn peak(spans: &[(u64, u64)]) -> u64 {
+    let mut edges: Vec<(u64, i8)> = Vec::with_capacity(spans.len() * 2);
+    for &(start, end) in spans {
+        edges.push((start, 1));
+        edges.push((end, -1));
+    }
+    // Opens sort before closes at the same instant: touching connections overlap.
+    edges.sort_unstable_by_key(|&(ts, delta)| (ts, -delta));
+    let (mut open, mut most) = (0i64, 0i64);
+    for (_, delta) in edges {
+        open += i64::from(delta);
+        most = most.max(open);
+    }
+    most as u64
 }
 
 fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
@@ -78,21 +175,33 @@ fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
     }
 }
 
-/// The per-server aggregation, fed one connection record at a time.
+fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The per-server aggregation, fed one record at a time.
 #[derive(Debug, Default)]
 pub struct Servers {
     by_server: HashMap<SocketAddr, ServerRecord>,
 }
 
 impl Servers {
+    fn entry(&mut self, server: SocketAddr) -> &mut ServerRecord {
+        self.by_server
+            .entry(server)
+            .or_insert_with(|| ServerRecord::new(server))
+    }
+
     pub fn add(&mut self, record: &ConnectionRecord) {
         if record.protocol != Protocol::Http {
             return;
         }
-        let stats = self
-            .by_server
-            .entry(record.server)
-            .or_insert_with(|| ServerRecord::new(record.server));
+        let stats = self.entry(record.server);
+        let stream = record.stream;
+        let verdicts = &record.verdicts;
         stats.connections += 1;
         stats.requests += u64::from(record.requests);
         stats.reuse_max = stats.reuse_max.max(record.requests);
@@ -117,31 +226,108 @@ impl Servers {
         let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
         if server_closed
             && record.close_announced_at.is_none()
-            && record.verdicts.dropped_after_close == 0
-            && let Some(idle) = record.verdicts.idle_close_ns
-            && stats.idle_closes.len() < MAX_IDLE_SAMPLES
+            && verdicts.dropped_after_close == 0
+            && let Some(idle) = verdicts.idle_close_ns
         {
             stats.idle_closes.push(idle);
         }
-        stats.max_verdicts.add(record.verdicts.max);
-        stats.timeout_verdicts.add(record.verdicts.timeout);
-        stats.races += u64::from(record.verdicts.race_request.is_some());
-        stats.unannounced_closes += u64::from(record.verdicts.unannounced_close);
-        stats.violations += u64::from(record.verdicts.is_violation());
+        stats.max_verdicts.add(verdicts.max);
+        stats.timeout_verdicts.add(verdicts.timeout);
+        stats.races += u64::from(verdicts.race_request.is_some());
+        stats.unannounced_closes += u64::from(verdicts.unannounced_close);
+        stats.violations += u64::from(verdicts.is_violation());
+        stats.kept += u64::from(verdicts.kept_something());
+
+        if let Some(rtt) = record.handshake_rtt_ns {
+            stats.handshake_rtts.push(rtt);
+        }
+        // Each request answered on a connection already open saved opening one; a request
+        // lost on it (a race) saved nothing.
+        let answered = record.requests.saturating_sub(record.unanswered_requests);
+        stats.handshakes_avoided += u64::from(answered.saturating_sub(1));
+        stats.idle_ns = stats
+            .idle_ns
+            .saturating_add(record.idle_total_ns.unwrap_or(0));
+        if stats.spans.len() < MAX_SPANS {
+            stats.spans.push((record.first_ts, record.last_ts));
+        }
+        stats.reuse_idle_max_ns = max_option(stats.reuse_idle_max_ns, record.max_idle_ns);
+
+        let mut mark = |seen: Seen, set: bool| {
+            if set {
+                stats.seen.mark(seen, stream);
+            }
+        };
+        mark(Seen::Race, verdicts.race_request.is_some());
+        mark(
+            Seen::ClosedEarly,
+            verdicts.timeout == TimeoutVerdict::ClosedEarly,
+        );
+        mark(Seen::MaxExceeded, verdicts.max == MaxVerdict::Exceeded);
+        mark(
+            Seen::AnsweredAfterClose,
+            verdicts.close_honoured == Some(false),
+        );
+        // An early close is also unannounced; it is reported as the broken promise it is.
+        mark(
+            Seen::UnannouncedClose,
+            verdicts.unannounced_close && verdicts.timeout != TimeoutVerdict::ClosedEarly,
+        );
+        mark(Seen::DroppedAfterClose, verdicts.dropped_after_close > 0);
+        mark(Seen::OneRequest, record.requests <= 1);
+        mark(
+            Seen::AskedClose,
+            super::clients::asked_close(record).is_some(),
+        );
+        if verdicts.race_request.is_some() {
+            stats.lost_to_races += u64::from(record.unanswered_requests);
+        }
+        if verdicts.timeout == TimeoutVerdict::ClosedEarly {
+            if let Some(idle) = verdicts.idle_close_ns {
+                stats.early_closes.push(idle);
+            }
+            stats.early_close_promised_s =
+                max_option(stats.early_close_promised_s, record.keep_alive_timeout_last);
+        }
+        if verdicts.max == MaxVerdict::Exceeded
+            && let Some(limit) = record.implied_request_limit
+        {
+            let worse = stats
+                .worst_excess
+                .is_none_or(|(responses, seen)| record.responses - limit > responses - seen);
+            if worse {
+                stats.worst_excess = Some((record.responses, limit));
+            }
+        }
+        if let Some(at) = record.close_announced_at {
+            keep_distinct(&mut stats.close_announced_at, at);
+        }
+        stats.dropped_after_close += u64::from(verdicts.dropped_after_close);
+        stats.sent_after_close += u64::from(record.requests_after_close_announced);
     }
 
-    /// Rows, busiest server first (then by address as text).
+    /// A transaction: its status class and time to first byte.
+    pub fn add_transaction(&mut self, record: &TransactionRecord) {
+        let Some(status) = record.status else {
+            return;
+        };
+        let stats = self.entry(record.server);
+        if let Some(class) = STATUS_CLASSES.iter().position(|c| *c == status / 100) {
+            stats.status_classes[class] += 1;
+        }
+        if let Some(ttfb) = record.ttfb_ns() {
+            stats.ttfb.push(ttfb);
+        }
+    }
+
+    /// Rows, busiest server first (then by address as text); servers seen only in
+    /// transactions of connections not yet written are left out.
     pub fn records(&self) -> Vec<ServerRecord> {
         let mut rows: Vec<(String, ServerRecord)> = self
             .by_server
             .values()
-            .map(|stats| {
-                let mut row = stats.clone();
-                row.idle_closes.sort_unstable();
-                row.reuse_mean =
-                    (row.requests as f64 / row.connections as f64 * 100.0).round() / 100.0;
-                (row.server.to_string(), row)
-            })
+            .filter(|stats| stats.connections > 0)
+            .map(|stats| (stats.server.to_string(), stats.finished()))
             .collect();
         rows.sort_by(|(a_name, a), (b_name, b)| {
             b.connections.cmp(&a.connections).then(a_name.cmp(b_name))
@@ -155,8 +341,7 @@ pub const COLUMNS: &[Column] = &[
     Column::new("server", Align::Left, ESSENTIAL).legend("server address:port"),
     Column::new("conns", Align::Right, 8).legend("HTTP connections"),
     Column::new("reqs", Align::Right, 7).legend("requests on them"),
-    Column::new("reuse", Align::Right, 6)
-        .legend("requests per connection: mean/max (5.0/5)"),
+    Column::new("reuse", Align::Right, 6).legend("requests per connection: mean/max (5.0/5)"),
     Column::new("pipe", Align::Right, 2).legend("connections with pipelined requests"),
     Column::new("timeout=", Align::Left, 4)
         .cut_to(8)
@@ -171,10 +356,16 @@ pub const COLUMNS: &[Column] = &[
     Column::new("timeout: ok/early/untst", Align::Left, 5)
         .legend("connections whose timeout= was honoured / closed early / untested"),
     Column::new("races", Align::Right, 6).legend("connections with a keep-alive race"),
-    Column::new("unann.", Align::Right, 1)
-        .legend("unannounced closes: the server closed with no Connection: close, limit or timeout reached"),
-    Column::new("verdict", Align::Left, ESSENTIAL)
-        .legend("kept, or BROKEN PROMISE (N connections): a max= exceeded, a timeout= closed early, or Connection: close not honoured"),
+    Column::new("unann.", Align::Right, 1).legend(
+        "unannounced closes: the server closed with no Connection: close, limit or timeout reached",
+    ),
+    Column::new("2xx/3xx/4xx/5xx", Align::Left, 4).legend("final responses by status class"),
+    Column::new("ttfb med/p95", Align::Left, 3)
+        .legend("time to first byte of the responses: median / 95th percentile"),
+    Column::new("verdict", Align::Left, ESSENTIAL).legend(
+        "what its connections add up to, worst first: broken (a promise violated), races \
+         (requests lost to its idle close), kept (a promise tested and held), untested",
+    ),
 ];
 
 /// The per-server table at the end of the terminal report.
@@ -200,12 +391,12 @@ impl Sink for ServersTable {
         let mut table = TextTable::new(COLUMNS);
         for r in rows.iter().take(self.limit) {
             let idle = match (
-                r.idle_closes.first(),
-                r.idle_close_median_ns(),
-                r.idle_closes.last(),
+                r.idle_closes.min(),
+                r.idle_closes.median(),
+                r.idle_closes.max(),
             ) {
                 (Some(a), Some(b), Some(c)) => {
-                    format!("{:.2}/{:.2}/{:.2}s", seconds(*a), seconds(b), seconds(*c))
+                    format!("{:.2}/{:.2}/{:.2}s", seconds(a), seconds(b), seconds(c))
                 }
                 _ => "-".to_string(),
             };
@@ -219,6 +410,11 @@ impl Sink for ServersTable {
             };
             let max = &r.max_verdicts;
             let timeout = &r.timeout_verdicts;
+            let [s2, s3, s4, s5] = r.status_classes;
+            let ttfb = match (r.ttfb.median(), r.ttfb.percentile(95)) {
+                (Some(median), Some(p95)) => format!("{}/{}", millis(median), millis(p95)),
+                _ => "-".to_string(),
+            };
             table.push(vec![
                 r.server.to_string(),
                 r.connections.to_string(),
@@ -242,11 +438,9 @@ impl Sink for ServersTable {
                 ),
                 r.races.to_string(),
                 r.unannounced_closes.to_string(),
-                if r.violations > 0 {
-                    format!("BROKEN PROMISE ({})", count(r.violations, "connection"))
-                } else {
-                    "kept".to_string()
-                },
+                format!("{s2}/{s3}/{s4}/{s5}"),
+                ttfb,
+                r.verdict.to_string(),
             ]);
         }
         let out = &mut self.out;
@@ -260,9 +454,50 @@ impl Sink for ServersTable {
             writeln!(
                 out,
                 "... {more} more {} not shown (raise --rows, or see --servers-csv)",
-                plural(more, "server")
+                noun(more, "server", "servers")
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(out, "what reuse saved:")?;
+        for r in rows.iter().take(self.limit) {
+            let saved = match r.rtt_saved_ns {
+                Some(ns) if r.handshakes_avoided > 0 => format!(" ({} of round trips)", millis(ns)),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "  {}: {} avoided{saved}; idle {:.1} connection-seconds; peak {} open at once",
+                r.server,
+                plural(r.handshakes_avoided, "handshake", "handshakes"),
+                seconds(r.idle_ns),
+                r.peak_connections
             )?;
         }
         Ok(())
+    }
+}
+
+/// A duration for people: `0.43ms`, `12.3ms`, `2.01s`.
+pub fn millis(ns: u64) -> String {
+    let ms = ns as f64 / 1e6;
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.2}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_counts_connections_open_at_the_same_instant() {
+        assert_eq!(peak(&[]), 0);
+        assert_eq!(peak(&[(0, 10), (20, 30)]), 1, "one after the other");
+        assert_eq!(peak(&[(0, 10), (10, 30)]), 2, "touching at 10");
+        assert_eq!(peak(&[(0, 100), (5, 6), (7, 8), (50, 60), (55, 200)]), 3);
     }
 }

@@ -7,10 +7,10 @@ use crate::named::{Named, Tally};
 use crate::record::{Closer, ConnectionRecord, Flag};
 
 use super::cells::{rfc3339, seconds};
-use super::{RunEnd, Sink, count};
+use super::{RunEnd, Sink, plural};
 
 /// Reuse-count buckets of the summary histogram, by upper bound.
-const REUSE_BUCKETS: [(u32, &str); 8] = [
+pub(super) const REUSE_BUCKETS: [(u32, &str); 8] = [
     (0, "0"),
     (1, "1"),
     (2, "2"),
@@ -20,6 +20,14 @@ const REUSE_BUCKETS: [(u32, &str); 8] = [
     (1000, "101-1000"),
     (u32::MAX, ">1000"),
 ];
+
+/// The [`REUSE_BUCKETS`] entry a connection with `requests` requests falls in.
+pub(super) fn reuse_bucket(requests: u32) -> usize {
+    REUSE_BUCKETS
+        .iter()
+        .position(|(bound, _)| requests <= *bound)
+        .unwrap_or(REUSE_BUCKETS.len() - 1)
+}
 
 /// Totals over all connections, kept as counters.
 #[derive(Debug, Default)]
@@ -45,11 +53,7 @@ impl Totals {
         self.connections += 1;
         if record.protocol == Protocol::Http {
             self.http_connections += 1;
-            let bucket = REUSE_BUCKETS
-                .iter()
-                .position(|(bound, _)| record.requests <= *bound)
-                .unwrap_or(REUSE_BUCKETS.len() - 1);
-            self.reuse_histogram[bucket] += 1;
+            self.reuse_histogram[reuse_bucket(record.requests)] += 1;
         }
         self.requests += u64::from(record.requests);
         self.responses += u64::from(record.responses);
@@ -93,12 +97,12 @@ impl Sink for SummaryText {
         writeln!(
             out,
             "{} ({} HTTP), {}, {}; {}, {}",
-            count(totals.connections, "connection"),
+            plural(totals.connections, "connection", "connections"),
             totals.http_connections,
-            count(totals.requests, "request"),
-            count(totals.responses, "response"),
-            count(counts.frames, "frame"),
-            count(counts.tcp_segments, "TCP segment")
+            plural(totals.requests, "request", "requests"),
+            plural(totals.responses, "response", "responses"),
+            plural(counts.frames, "frame", "frames"),
+            plural(counts.tcp_segments, "TCP segment", "TCP segments")
         )?;
         if let (Some(first), Some(last)) = (counts.first_ts, counts.last_ts) {
             writeln!(
@@ -143,7 +147,7 @@ impl Sink for SummaryText {
             writeln!(
                 out,
                 "memory budget reached: {} written out early (flag memory-budget); peak estimate {} MiB",
-                count(counts.shed_connections, "connection"),
+                plural(counts.shed_connections, "connection", "connections"),
                 counts.peak_memory >> 20
             )?;
         }

@@ -10,7 +10,7 @@ use crate::record::ConnectionRecord;
 
 use super::cells::seconds;
 use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
-use super::{RunEnd, Sink, count, plural};
+use super::{RunEnd, Sink, noun, plural};
 
 /// The connection table's columns, most important kept longest.
 pub const COLUMNS: &[Column] = &[
@@ -208,7 +208,7 @@ impl Sink for ConnectionTable {
             writeln!(
                 out,
                 "... {more} more {} not shown (raise --rows, or see --csv)",
-                plural(more, "connection")
+                noun(more, "connection", "connections")
             )?;
         }
         if !self.options.only.is_empty() {
@@ -217,7 +217,7 @@ impl Sink for ConnectionTable {
                 out,
                 "({} of {} match --only {})",
                 self.matched,
-                count(self.seen, "connection"),
+                plural(self.seen, "connection", "connections"),
                 names.join(",")
             )?;
         }

@@ -143,6 +143,10 @@ pub struct TcpConnection {
     pub last_ts: u64,
     pub syn_ts: Option<u64>,
     pub synack_ts: Option<u64>,
+    /// The SYN sender's first ACK after the SYN-ACK: the handshake's end.
+    pub handshake_ack_ts: Option<u64>,
+    /// Who sent the first SYN.
+    syn_dir: Option<Dir>,
     halves: [Reassembler; 2],
     /// Wireshark's `base_seq` per direction: the SYN's sequence number, else the first
     /// sequence number seen minus one, else the peer's first acknowledgement minus one. A
@@ -161,6 +165,8 @@ impl TcpConnection {
             last_ts: first.ts_ns,
             syn_ts: None,
             synack_ts: None,
+            handshake_ack_ts: None,
+            syn_dir: None,
             halves: Default::default(),
             wireshark_base: [None; 2],
             buffer_limit,
@@ -224,7 +230,14 @@ impl TcpConnection {
                 self.synack_ts.get_or_insert(segment.ts_ns);
             } else {
                 self.syn_ts.get_or_insert(segment.ts_ns);
+                self.syn_dir.get_or_insert(dir);
             }
+        } else if flags.ack()
+            && self.handshake_ack_ts.is_none()
+            && self.synack_ts.is_some()
+            && self.syn_dir == Some(dir)
+        {
+            self.handshake_ack_ts = Some(segment.ts_ns);
         }
         // Data this segment acknowledges but the capture never held is capture loss.
         if flags.ack() && !flags.rst() {

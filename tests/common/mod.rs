@@ -25,6 +25,23 @@ pub fn recorded(name: &str) -> PathBuf {
     repo().join("captures").join(name)
 }
 
+/// Every capture in `captures/`: its name (without `.pcap`) and path, sorted by name.
+pub fn recorded_captures() -> Vec<(String, PathBuf)> {
+    let mut captures: Vec<(String, PathBuf)> = std::fs::read_dir(repo().join("captures"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "pcap"))
+        .map(|path| {
+            (
+                path.file_stem().unwrap().to_str().unwrap().to_string(),
+                path,
+            )
+        })
+        .collect();
+    captures.sort();
+    captures
+}
+
 /// The shared public corpus, or `None` (with a note) when this clone has none. Under CI its
 /// absence is a failure, so a missing corpus can never make the suite pass silently.
 pub fn corpus() -> Option<PathBuf> {
@@ -97,7 +114,8 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     let collected = Rc::new(RefCell::new(Collected::default()));
     let mut report = Report::new(vec![Box::new(Collect(Rc::clone(&collected)))]);
     let mut analyzer = Analyzer::new(Config {
-        transactions: report.wants_transactions(),
+        transactions: true,
+        transaction_text: report.wants_transactions(),
         ..config
     });
     let mut source = FileSource::open(vec![path.to_path_buf()], None)
