@@ -1,20 +1,42 @@
 #!/usr/bin/env bash
 # Install the system packages kascope needs (idempotent, Debian/Ubuntu).
-#   build:      pkg-config, libpcap-dev (+ a C linker for rustc)
-#   tests:      tshark (oracle; also provides capinfos via wireshark-common), tcpdump,
-#               chromium (renders the --html report in tests/html.rs)
-#   bench/gen:  nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
-#               time (GNU /usr/bin/time for peak RSS); hyperfine is optional
+# usage: scripts/install-deps.sh [demo|test]   (default: test)
+#   demo:   what building and running kascope needs: pkg-config, libpcap-dev, a C compiler
+#           and linker for rustc (gcc, libc6-dev)
+#   test:   the above, and for the tests and benchmarks: tshark (oracle; also provides
+#           capinfos via wireshark-common), tcpdump, chromium (renders the --html report in
+#           tests/html.rs), man-db (the man page test), nginx, apache2, curl, wrk, iproute2
+#           (ip/tc), ethtool, python3, time (GNU /usr/bin/time for peak RSS); hyperfine is
+#           optional
 # Packages already installed (per dpkg) are skipped; `apt-get update` runs only when
-# something is missing. Newly installed nginx/apache2 services are not left running.
+# something is missing. apt's output goes to a log file ($KASCOPE_APT_LOG, default
+# /tmp/kascope-install-deps.log), shown only when apt fails. Newly installed nginx/apache2
+# services are not left running.
 # The Rust toolchain itself is not installed here (use rustup; edition 2024 needs >= 1.85).
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-REQUIRED=(pkg-config libpcap-dev gcc libc6-dev tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium)
-OPTIONAL=(hyperfine)
+profile=${1:-test}
+BUILD=(pkg-config libpcap-dev gcc libc6-dev)
+case "$profile" in
+  demo)
+    REQUIRED=("${BUILD[@]}")
+    OPTIONAL=()
+    NEED_NGINX=
+    ;;
+  test)
+    REQUIRED=("${BUILD[@]}" tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium man-db)
+    OPTIONAL=(hyperfine)
+    NEED_NGINX=1
+    ;;
+  *)
+    printf 'install-deps: unknown profile %s (demo or test)\n' "$profile" >&2
+    exit 2
+    ;;
+esac
 # any of these satisfies "nginx"; nginx-light is preferred when it has to be installed
 NGINX_ALTS=(nginx-light nginx nginx-core nginx-full nginx-extras)
+APT_LOG=${KASCOPE_APT_LOG:-/tmp/kascope-install-deps.log}
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -29,6 +51,7 @@ missing=()
 for p in "${REQUIRED[@]}"; do installed "$p" || missing+=("$p"); done
 have_nginx=
 for p in "${NGINX_ALTS[@]}"; do if installed "$p"; then have_nginx=$p; break; fi; done
+[ -n "$NEED_NGINX" ] || have_nginx=${have_nginx:-not needed}
 missing_opt=()
 for p in "${OPTIONAL[@]}"; do installed "$p" || missing_opt+=("$p"); done
 
@@ -37,7 +60,7 @@ if command -v cargo >/dev/null; then :; else
 fi
 
 if [ ${#missing[@]} -eq 0 ] && [ -n "$have_nginx" ] && [ ${#missing_opt[@]} -eq 0 ]; then
-  log "all packages present (nginx via $have_nginx); nothing to do"
+  log "all packages for '$profile' present; nothing to do"
   exit 0
 fi
 
@@ -50,6 +73,16 @@ else
   exit 1
 fi
 as_root() { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "$@"; }
+# apt's output goes to the log; on failure its end is shown
+quiet_root() {
+  if ! as_root "$@" >>"$APT_LOG" 2>&1; then
+    log "failed: $* (last lines of $APT_LOG follow)"
+    tail -n 30 "$APT_LOG" >&2
+    return 1
+  fi
+}
+: >"$APT_LOG"
+log "apt output: $APT_LOG"
 APT=(apt-get -o DPkg::Lock::Timeout=300 -y -q --no-install-recommends)
 
 # pick the nginx package to install (nginx-light where the distro still ships it)
@@ -80,14 +113,14 @@ echo 'wireshark-common wireshark-common/install-setuid boolean false' | as_root 
 if [ ${#missing[@]} -gt 0 ]; then
   log "missing: ${missing[*]}"
   log "running: apt-get update"
-  as_root apt-get -o DPkg::Lock::Timeout=300 -q update
+  quiet_root apt-get -o DPkg::Lock::Timeout=300 -q update
   log "running: apt-get install ${missing[*]}"
-  as_root "${APT[@]}" install "${missing[@]}"
+  quiet_root "${APT[@]}" install "${missing[@]}"
 fi
 if [ ${#missing_opt[@]} -gt 0 ]; then
   log "installing optional: ${missing_opt[*]}"
-  if [ ${#missing[@]} -eq 0 ]; then as_root apt-get -o DPkg::Lock::Timeout=300 -q update || true; fi
-  as_root "${APT[@]}" install "${missing_opt[@]}" || log "warning: optional packages not installed: ${missing_opt[*]}"
+  if [ ${#missing[@]} -eq 0 ]; then quiet_root apt-get -o DPkg::Lock::Timeout=300 -q update || true; fi
+  quiet_root "${APT[@]}" install "${missing_opt[@]}" || log "warning: optional packages not installed: ${missing_opt[*]}"
 fi
 
 # belt and braces: if this run installed nginx/apache2 and something started them anyway, stop them
@@ -100,7 +133,11 @@ for p in "${missing[@]}"; do
   fi
 done
 
-for c in pkg-config tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time chromium; do
+commands=(pkg-config cc)
+if [ "$profile" = test ]; then
+  commands+=(tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time chromium man)
+fi
+for c in "${commands[@]}"; do
   command -v "$c" >/dev/null || { log "error: '$c' still not available after install"; exit 1; }
 done
 log "done"
