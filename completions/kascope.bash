@@ -23,7 +23,7 @@ _kascope() {
 
     case "${cmd}" in
         kascope)
-            opts="-r -c -n -v -i -D -w -s -p -q -h -V --read --count --verbose --interface --list-interfaces --duration --write --snaplen --no-promiscuous-mode --csv --transactions-csv --json --servers-csv --time-format --quiet --servers --rows --wide --only --sort --no-progress --fail-on --timeout-tolerance --race-window --reassembly-limit --idle-timeout --max-memory --help --version"
+            opts="-r -c -n -v -i -D -w -s -p -q -h -V --read --count --verbose --interface --list-interfaces --duration --write --snaplen --no-promiscuous-mode --csv --transactions-csv --json --servers-csv --findings-json --html --time-format --quiet --servers --rows --wide --only --sort --no-progress --fail-on --timeout-tolerance --race-window --reassembly-limit --idle-timeout --max-memory --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,14 @@ _kascope() {
                     return 0
                     ;;
                 --servers-csv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --findings-json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --html)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -8,6 +8,8 @@ complete -c kascope -l csv -d 'Write one CSV row per connection to FILE (`-`: st
 complete -c kascope -l transactions-csv -d 'Write one CSV row per HTTP request/response pair to FILE' -r -F
 complete -c kascope -l json -d 'Write one JSON object per connection per line to FILE' -r -F
 complete -c kascope -l servers-csv -d 'Write one CSV row per server to FILE' -r -F
+complete -c kascope -l findings-json -d 'Write the findings (problems found, with evidence and advice) as JSON lines to FILE' -r -F
+complete -c kascope -l html -d 'Write a self-contained HTML report (timelines, distributions, findings) to FILE' -r -F
 complete -c kascope -l time-format -d 'Times in CSV files: `epoch` seconds with microseconds, or `iso` (RFC 3339, UTC, with microseconds, which spreadsheets read as dates). JSON always has epoch numbers' -r -f -a "epoch\t''
 iso\t''"
 complete -c kascope -l rows -d 'Most rows each table shows' -r
@@ -34,7 +36,7 @@ complete -c kascope -s n -d 'Accepted for tcpdump\'s sake: kascope never resolve
 complete -c kascope -s v -l verbose -d 'Say on standard error what is read (files, filter) and how fast'
 complete -c kascope -s D -l list-interfaces -d 'List the interfaces that can be captured on, and exit'
 complete -c kascope -s p -l no-promiscuous-mode -d 'Live: do not put the interface into promiscuous mode'
-complete -c kascope -s q -l quiet -d 'Print only the summary lines, no tables'
+complete -c kascope -s q -l quiet -d 'Print only the summary lines and the findings, no tables'
 complete -c kascope -l servers -d 'Print only the per-server table'
 complete -c kascope -l wide -d 'Show every column, however wide the terminal (by default the tables fit `COLUMNS` or the terminal\'s width, dropping the least important columns)'
 complete -c kascope -l no-progress -d 'Never draw the progress bar'

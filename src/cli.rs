@@ -141,7 +141,7 @@ pub struct Cli {
     pub time_format: TimeFormat,
 
     // ---- Terminal report ----------------------------------------------------------------
-    /// Print only the summary lines, no tables.
+    /// Print only the summary lines and the findings, no tables.
     #[arg(short, long, help_heading = "Terminal report")]
     pub quiet: bool,
 
