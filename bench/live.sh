@@ -2,6 +2,7 @@
 # Live-capture benchmark: how many packets/s kascope keeps up with on a veth, and its CPU cost.
 #
 # usage: sudo bench/live.sh            (needs root: network namespaces, packet capture)
+#        sudo bench/live.sh ebpf       libpcap and --ebpf side by side (see below)
 #
 # Two network namespaces ksLbS (server 10.203.0.1) and ksLbC (client 10.203.0.2) joined by a
 # veth pair (MTU 1500, tso/gso/gro off). nginx serves a 200-byte and a 4 KiB file from a
@@ -25,6 +26,13 @@
 # seen/wrk = requests in kascope's summary vs requests wrk completed (kascope also counts
 # the few still in flight when wrk stops).
 #
+# `ebpf` mode: each step runs TWO fresh kascopes on the same veth at once, one through libpcap
+# and one with --ebpf, while wrk runs at its highest rate against a small body (/tiny.txt,
+# 200 bytes, c=64) and a large one (/1m.bin, 1 MiB, c=8). For each it prints CPU seconds and
+# CPU% (as above), the bytes on the wire and the bytes delivered to user space from its
+# closing line ("captured N packets in S s: W bytes on the wire, D delivered to user space
+# (P%), K packets dropped by the kernel"), kernel drops and the requests it counted.
+#
 # env:
 #   KASCOPE          kascope binary (default target/release/kascope, built first with cargo)
 #   LIVE_CONNS       connection counts (default "1 2 4 8 16 32 64")
@@ -40,9 +48,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 
+MODE=load
 case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/{/^set/d;p}' "$0"; exit 0 ;;
   "") ;;
+  ebpf) MODE=ebpf ;;
   *) echo "live: unknown argument: $1" >&2; exit 2 ;;
 esac
 
@@ -102,7 +112,7 @@ cleanup() {
     for child in $(ps -o pid= --ppid "$WRK_PID"); do stop_pid "$child" TERM; done
   fi
   stop_pid "$WRK_PID" TERM
-  stop_pid "$KAS_PID" TERM
+  for pid in $KAS_PID; do stop_pid "$pid" TERM; done
   stop_pid "$NGINX_PID" QUIT
   ip netns del "$NS_C" 2>/dev/null
   ip netns del "$NS_S" 2>/dev/null
@@ -139,6 +149,7 @@ done
 mkdir -p "$WORK/www" "$WORK/tmp"
 head -c 199 /dev/zero | tr '\0' 'a' > "$WORK/www/tiny.txt"; echo >> "$WORK/www/tiny.txt"
 head -c 4095 /dev/zero | tr '\0' 'b' > "$WORK/www/4k.txt"; echo >> "$WORK/www/4k.txt"
+head -c 1048576 /dev/urandom > "$WORK/www/1m.bin"
 chmod 644 "$WORK/www/"*
 cat > "$WORK/nginx.conf" <<EOF
 daemon off;
@@ -179,7 +190,7 @@ for ((i = 0; i < 50; i++)); do
   sleep 0.1
 done
 [ "$i" -lt 50 ] || die "nginx does not answer on http://$IP_S/tiny.txt"
-for p in /tiny.txt /4k.txt /paced/tiny.txt; do
+for p in /tiny.txt /4k.txt /1m.bin /paced/tiny.txt; do
   size=$(ip netns exec "$NS_C" curl -fsS "http://$IP_S$p" | wc -c)
   log "GET $p -> $size bytes"
 done
@@ -195,20 +206,28 @@ wire_packets() {
 printf 'label\tconns\twrk_reqs\twrk_rps\tkas_packets\tpkts_s_seen\twire_pkts_s\tkas_cpu_pct\tnginx_cpu_pct\tkernel_drops\tkas_reqs\twall_s\tkas_cpu_s\tall_cpus_busy_pct\twrk_cpu_pct\n' \
   > "$WORK/results.tsv"
 
-# step LABEL CONNS SECONDS URL_PATH
-step() {
-  local label=$1 conns=$2 secs=$3 path=$4 i
-  log "step $label: wrk -t1 -c $conns -d ${secs}s http://$IP_S$path"
-  : > "$WORK/kas.err"
-  ip netns exec "$NS_S" "$KASCOPE" -i "$VETH_S" --no-progress -q > "$WORK/kas.out" 2> "$WORK/kas.err" &
-  KAS_PID=$!
+# start_kascope OUT ERR [ARGS...]: a kascope on the server veth; sets STARTED to its PID once
+# it says it is capturing.
+start_kascope() {
+  local out=$1 err=$2 i; shift 2
+  : > "$err"
+  ip netns exec "$NS_S" "$KASCOPE" -i "$VETH_S" --no-progress -q "$@" > "$out" 2> "$err" &
+  STARTED=$!
   for ((i = 0; i < 100; i++)); do
-    grep -q 'capturing on' "$WORK/kas.err" && break
-    kill -0 "$KAS_PID" 2>/dev/null || { cat "$WORK/kas.err" >&2; die "kascope exited"; }
+    grep -q 'capturing on' "$err" && break
+    kill -0 "$STARTED" 2>/dev/null || { cat "$err" >&2; die "kascope exited"; }
     sleep 0.05
   done
   [ "$i" -lt 100 ] || die "kascope did not start capturing"
-  [ "$(cat "/proc/$KAS_PID/comm")" = kascope ] || die "PID $KAS_PID is not kascope"
+  [ "$(cat "/proc/$STARTED/comm")" = kascope ] || die "PID $STARTED is not kascope"
+}
+
+# step LABEL CONNS SECONDS URL_PATH
+step() {
+  local label=$1 conns=$2 secs=$3 path=$4
+  log "step $label: wrk -t1 -c $conns -d ${secs}s http://$IP_S$path"
+  start_kascope "$WORK/kas.out" "$WORK/kas.err"
+  KAS_PID=$STARTED
   sleep 0.3
 
   local k0 n0 w0 t0 t1 k1 n1 w1 rc b0 b1
@@ -251,6 +270,64 @@ step() {
   }' >> "$WORK/results.tsv"
   tail -1 "$WORK/results.tsv" | awk -F'\t' '{printf "live:   %s req/s, %s pkts/s seen, kascope %s%% CPU, %s kernel drops\n", $4, $6, $8, $10}' >&2
 }
+
+# compare_step LABEL CONNS SECONDS URL_PATH: libpcap and --ebpf on the same traffic.
+compare_step() {
+  local label=$1 conns=$2 secs=$3 path=$4 pcap ebpf
+  log "step $label (libpcap and --ebpf at once): wrk -t1 -c $conns -d ${secs}s http://$IP_S$path"
+  start_kascope "$WORK/pcap.out" "$WORK/pcap.err"; pcap=$STARTED
+  start_kascope "$WORK/ebpf.out" "$WORK/ebpf.err" --ebpf; ebpf=$STARTED
+  KAS_PID="$pcap $ebpf"
+  sleep 0.3
+  local p0 e0 p1 e1 t0 t1 rc which
+  p0=$(cpu_ticks "$pcap"); e0=$(cpu_ticks "$ebpf"); t0=$(now)
+  ip netns exec "$NS_C" wrk -t1 -c "$conns" -d "${secs}s" "http://$IP_S$path" > "$WORK/wrk.out" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
+  WRK_PID=""
+  t1=$(now)
+  sleep "$DRAIN"
+  p1=$(cpu_ticks "$pcap"); e1=$(cpu_ticks "$ebpf")
+  for which in "$pcap" "$ebpf"; do
+    kill -INT "$which"
+    rc=0; wait "$which" || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$WORK/pcap.err" "$WORK/ebpf.err" >&2; die "kascope exited with status $rc"; }
+  done
+  KAS_PID=""
+  local wrk_reqs wrk_rps
+  wrk_reqs=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$WORK/wrk.out")
+  wrk_rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+  for which in pcap ebpf; do
+    local line reqs ticks
+    line=$(grep 'captured .* packets in' "$WORK/$which.err") || { cat "$WORK/$which.err" >&2; die "no summary line"; }
+    reqs=$(sed -n 's/.*connections.*, \([0-9]*\) requests,.*/\1/p' "$WORK/$which.out" | head -1)
+    if [ "$which" = pcap ]; then ticks=$((p1 - p0)); else ticks=$((e1 - e0)); fi
+    echo "$line" | sed -n 's/.*captured \([0-9]*\) packets in [^:]*: \([0-9]*\) bytes on the wire, \([0-9]*\) delivered to user space ([^)]*), \([0-9]*\) packets dropped.*/\1 \2 \3 \4/p' |
+      awk -v OFS='\t' -v label="$label" -v c="$conns" -v path="$which" -v wr="$wrk_reqs" -v rps="$wrk_rps" \
+          -v t0="$t0" -v t1="$t1" -v kc="$ticks" -v hz="$HZ" -v r="${reqs:-?}" '{
+        wall = t1 - t0
+        print label, c, path, wr, rps, $1, $2, $3, sprintf("%.1f", 100 * $3 / ($2 ? $2 : 1)),
+              sprintf("%.2f", kc / hz), sprintf("%.1f", 100 * kc / hz / wall), $4, r
+      }' >> "$WORK/compare.tsv"
+  done
+  tail -2 "$WORK/compare.tsv" | awk -F'\t' '{printf "live:   %-6s %s req/s, %s of %s bytes delivered (%s%%), kascope %s%% CPU, %s kernel drops\n", $3, $5, $8, $7, $9, $11, $12}' >&2
+}
+
+if [ "$MODE" = ebpf ]; then
+  printf 'step\tconns\tpath\twrk_reqs\twrk_rps\tpackets\twire_bytes\tdelivered_bytes\tdelivered_pct\tkas_cpu_s\tkas_cpu_pct\tkernel_drops\tkas_reqs\n' > "$WORK/compare.tsv"
+  compare_step "small" 64 "$DURATION" /tiny.txt
+  compare_step "large" 8 "$DURATION" /1m.bin
+  echo
+  echo "libpcap and --ebpf on $VETH_S at once (veth, MTU 1500, tso/gso/gro off), nginx 1 process, wrk -t1; $(nproc) CPUs"
+  echo "${DURATION} s per step; CPU% is of one core, over wrk's wall time plus a ${DRAIN} s drain"
+  awk -F'\t' '
+    NR == 1 { printf "%-6s %6s %-8s %11s %10s %15s %15s %10s %9s %9s %8s %14s\n", "step", "conns", "path",
+              "wrk req/s", "packets", "wire bytes", "delivered", "deliv. %", "CPU s", "CPU %", "drops", "reqs seen/wrk"; next }
+    { printf "%-6s %6s %-8s %11.0f %10s %15s %15s %9s%% %9s %8s%% %8s %14s\n", $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13 "/" $4 }
+  ' "$WORK/compare.tsv"
+  if [ -n "${LIVE_RESULTS:-}" ]; then cp "$WORK/compare.tsv" "$LIVE_RESULTS"; fi
+  exit 0
+fi
 
 for c in $CONNS; do
   step "c=$c" "$c" "$DURATION" "$URL_PATH"

@@ -23,7 +23,7 @@ _kascope() {
 
     case "${cmd}" in
         kascope)
-            opts="-r -c -n -v -i -D -w -s -p -q -h -V --read --count --verbose --interface --list-interfaces --duration --write --snaplen --no-promiscuous-mode --csv --transactions-csv --json --servers-csv --findings-json --html --time-format --quiet --servers --rows --wide --only --sort --no-progress --fail-on --timeout-tolerance --race-window --reassembly-limit --idle-timeout --max-memory --help --version"
+            opts="-r -c -n -v -i -D -w -s -p -q -h -V --read --count --verbose --interface --list-interfaces --duration --write --snaplen --ebpf --no-promiscuous-mode --csv --transactions-csv --json --servers-csv --findings-json --html --parquet --transactions-parquet --servers-parquet --rotate --time-format --quiet --servers --rows --wide --only --sort --no-progress --fail-on --timeout-tolerance --race-window --reassembly-limit --idle-timeout --max-memory --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -94,6 +94,22 @@ _kascope() {
                     return 0
                     ;;
                 --html)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parquet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transactions-parquet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --servers-parquet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rotate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

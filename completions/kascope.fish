@@ -10,6 +10,10 @@ complete -c kascope -l json -d 'Write one JSON object per connection per line to
 complete -c kascope -l servers-csv -d 'Write one CSV row per server to FILE' -r -F
 complete -c kascope -l findings-json -d 'Write the findings (problems found, with evidence and advice) as JSON lines to FILE' -r -F
 complete -c kascope -l html -d 'Write a self-contained HTML report (timelines, distributions, findings) to FILE' -r -F
+complete -c kascope -l parquet -d 'Write the connection rows as typed Parquet columns to FILE (docs/csv.md, docs/scale.md)' -r -F
+complete -c kascope -l transactions-parquet -d 'Write the transaction rows as typed Parquet columns to FILE' -r -F
+complete -c kascope -l servers-parquet -d 'Write the per-server rows as typed Parquet columns to FILE' -r -F
+complete -c kascope -l rotate -d 'Live: close the connection and transaction Parquet files and start new ones this often (`10m`, `1h`; 1s to 365 days), each named FILE-<UTC start time>.parquet' -r
 complete -c kascope -l time-format -d 'Times in CSV files: `epoch` seconds with microseconds, or `iso` (RFC 3339, UTC, with microseconds, which spreadsheets read as dates). JSON always has epoch numbers' -r -f -a "epoch\t''
 iso\t''"
 complete -c kascope -l rows -d 'Most rows each table shows' -r
@@ -35,6 +39,7 @@ complete -c kascope -l max-memory -d 'Memory the connection table may use (8MiB 
 complete -c kascope -s n -d 'Accepted for tcpdump\'s sake: kascope never resolves addresses or ports to names'
 complete -c kascope -s v -l verbose -d 'Say on standard error what is read (files, filter) and how fast'
 complete -c kascope -s D -l list-interfaces -d 'List the interfaces that can be captured on, and exit'
+complete -c kascope -l ebpf -d 'Live: capture through an eBPF socket filter that leaves HTTP body bytes in the kernel (only their length comes up); needs CAP_BPF besides CAP_NET_RAW'
 complete -c kascope -s p -l no-promiscuous-mode -d 'Live: do not put the interface into promiscuous mode'
 complete -c kascope -s q -l quiet -d 'Print only the summary lines and the findings, no tables'
 complete -c kascope -l servers -d 'Print only the per-server table'

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Install the system packages kascope needs (idempotent, Debian/Ubuntu).
 # usage: scripts/install-deps.sh [demo|test]   (default: test)
-#   demo:   what building and running kascope needs: pkg-config, libpcap-dev, a C compiler
-#           and linker for rustc (gcc, libc6-dev)
-#   test:   the above, and for the tests and benchmarks: tshark (oracle; also provides
-#           capinfos via wireshark-common), tcpdump, chromium (renders the --html report in
-#           tests/html.rs), man-db (the man page test), nginx, apache2, curl, wrk, iproute2
-#           (ip/tc), ethtool, python3, time (GNU /usr/bin/time for peak RSS); hyperfine is
-#           optional
+#   demo:       what `cargo build --no-default-features` and running kascope need:
+#               pkg-config, libpcap-dev, a C compiler and linker for rustc (gcc, libc6-dev)
+#   test:       the above, and
+#     build:    for the eBPF capture path (cargo feature `ebpf`, on by default) clang,
+#               libbpf-dev, libelf-dev, zlib1g-dev, make (tests/ebpf.rs also compiles a small
+#               TC program with clang and attaches it with tc)
+#     tests:    tshark (oracle; also provides capinfos via wireshark-common), tcpdump,
+#               chromium (renders the --html report in tests/html.rs), man-db (the man page
+#               test)
+#     bench/gen: nginx, apache2, curl, wrk, iproute2 (ip/tc), ethtool, python3,
+#               time (GNU /usr/bin/time for peak RSS); hyperfine is optional
+#     Parquet:  a JRE (default-jre-headless, unless java is there) and, from PyPI, duckdb
+#               and pyspark: the engines tests/sql/check.py reads kascope's Parquet with
 # Packages already installed (per dpkg) are skipped; `apt-get update` runs only when
 # something is missing. apt's output goes to a log file ($KASCOPE_APT_LOG, default
 # /tmp/kascope-install-deps.log), shown only when apt fails. Newly installed nginx/apache2
@@ -22,12 +28,10 @@ case "$profile" in
   demo)
     REQUIRED=("${BUILD[@]}")
     OPTIONAL=()
-    NEED_NGINX=
     ;;
   test)
-    REQUIRED=("${BUILD[@]}" tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium man-db)
+    REQUIRED=("${BUILD[@]}" clang libbpf-dev libelf-dev zlib1g-dev make tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium man-db)
     OPTIONAL=(hyperfine)
-    NEED_NGINX=1
     ;;
   *)
     printf 'install-deps: unknown profile %s (demo or test)\n' "$profile" >&2
@@ -40,6 +44,21 @@ APT_LOG=${KASCOPE_APT_LOG:-/tmp/kascope-install-deps.log}
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
+# PyPI packages, pinned; installed for the python3 the tests run (as root: for everyone).
+PIP_REQUIRED=(duckdb==2.0.1 pyspark==4.3.0)
+pip_install() {
+  local wanted=()
+  for spec in "${PIP_REQUIRED[@]}"; do
+    python3 -c "import ${spec%%==*}" 2>/dev/null || wanted+=("$spec")
+  done
+  [ "$profile" = test ] && [ ${#wanted[@]} -gt 0 ] || return 0
+  local user=()
+  [ "$(id -u)" -eq 0 ] || user=(--user)
+  log "running: pip install ${wanted[*]}"
+  # Debian's python3 is "externally managed"; these packages conflict with none of its own.
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check "${user[@]}" "${wanted[@]}"
+}
+
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
@@ -51,16 +70,21 @@ missing=()
 for p in "${REQUIRED[@]}"; do installed "$p" || missing+=("$p"); done
 have_nginx=
 for p in "${NGINX_ALTS[@]}"; do if installed "$p"; then have_nginx=$p; break; fi; done
-[ -n "$NEED_NGINX" ] || have_nginx=${have_nginx:-not needed}
+[ "$profile" = test ] || have_nginx=${have_nginx:-not needed}
 missing_opt=()
 for p in "${OPTIONAL[@]}"; do installed "$p" || missing_opt+=("$p"); done
+if [ "$profile" = test ]; then
+  command -v java >/dev/null || missing+=(default-jre-headless)
+  python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+fi
 
 if command -v cargo >/dev/null; then :; else
   log "warning: cargo not found (install Rust via rustup; kascope needs Rust >= 1.85)"
 fi
 
 if [ ${#missing[@]} -eq 0 ] && [ -n "$have_nginx" ] && [ ${#missing_opt[@]} -eq 0 ]; then
-  log "all packages for '$profile' present; nothing to do"
+  log "all packages for '$profile' present"
+  pip_install
   exit 0
 fi
 
@@ -133,9 +157,10 @@ for p in "${missing[@]}"; do
   fi
 done
 
+pip_install
 commands=(pkg-config cc)
 if [ "$profile" = test ]; then
-  commands+=(tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 /usr/bin/time chromium man)
+  commands+=(clang tshark capinfos tcpdump nginx apache2 wrk curl ip tc ethtool python3 java /usr/bin/time chromium man)
 fi
 for c in "${commands[@]}"; do
   command -v "$c" >/dev/null || { log "error: '$c' still not available after install"; exit 1; }

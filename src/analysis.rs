@@ -88,6 +88,10 @@ pub struct Ledger {
     first_close: Option<FirstClose>,
     /// Responses whose body was cut by a gap or the end of the connection.
     incomplete_responses: u32,
+    /// Bytes the source shed where the parser needed them (a head was expected), and how
+    /// often: gaps all the same, which the TCP stage did not count.
+    shed_gaps: u64,
+    shed_gap_bytes: u64,
 }
 
 impl Ledger {
@@ -190,7 +194,11 @@ impl Ledger {
             HttpEvent::ClientIs(_)
             | HttpEvent::Protocol(_)
             | HttpEvent::RequestEnd { .. }
-            | HttpEvent::Lost { .. } => {}
+            | HttpEvent::Lost { shed: false, .. } => {}
+            HttpEvent::Lost { bytes, shed: true } => {
+                self.shed_gaps += 1;
+                self.shed_gap_bytes += bytes;
+            }
         }
     }
 
@@ -259,7 +267,8 @@ impl Ledger {
         anomalies.retransmissions += other.retransmissions;
         anomalies.out_of_order += other.out_of_order;
         anomalies.gaps += other.gaps;
-        anomalies.gap_bytes += other.gap_bytes;
+        anomalies.gap_bytes += other.gap_bytes + self.shed_gap_bytes;
+        anomalies.gaps += self.shed_gaps;
         anomalies.ignored_rsts += other.ignored_rsts;
         anomalies.buffer_overflows += other.buffer_overflows;
 
@@ -368,6 +377,7 @@ impl Ledger {
             resyncs: self.resyncs,
             flags,
             idle_total_ns: idle_total,
+            captured_payload_bytes: tcp.captured_bytes(Dir::A) + tcp.captured_bytes(Dir::B),
         }
     }
 }

@@ -101,6 +101,11 @@ pub struct Cli {
           help_heading = "Live capture", value_parser = values::snaplen)]
     pub snaplen: i32,
 
+    /// Live: capture through an eBPF socket filter that leaves HTTP body bytes in the
+    /// kernel (only their length comes up); needs CAP_BPF besides CAP_NET_RAW.
+    #[arg(long, requires = "interface", help_heading = "Live capture")]
+    pub ebpf: bool,
+
     /// Live: do not put the interface into promiscuous mode.
     #[arg(
         short = 'p',
@@ -133,6 +138,24 @@ pub struct Cli {
     /// Write a self-contained HTML report (timelines, distributions, findings) to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub html: Option<PathBuf>,
+
+    /// Write the connection rows as typed Parquet columns to FILE (docs/csv.md, docs/scale.md).
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
+    pub parquet: Option<PathBuf>,
+
+    /// Write the transaction rows as typed Parquet columns to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
+    pub transactions_parquet: Option<PathBuf>,
+
+    /// Write the per-server rows as typed Parquet columns to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
+    pub servers_parquet: Option<PathBuf>,
+
+    /// Live: close the connection and transaction Parquet files and start new ones this
+    /// often (`10m`, `1h`; 1s to 365 days), each named FILE-<UTC start time>.parquet.
+    #[arg(long, value_name = "TIME", help_heading = "Output files",
+          value_parser = |s: &str| values::ROTATE.parse_duration(s), allow_negative_numbers = true)]
+    pub rotate: Option<Duration>,
 
     /// Times in CSV files: `epoch` seconds with microseconds, or `iso` (RFC 3339, UTC, with
     /// microseconds, which spreadsheets read as dates). JSON always has epoch numbers.

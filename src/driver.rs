@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::pipeline::Analyzer;
 use crate::report::Report;
-use crate::source::{FrameSource, SourceError, SourceEvent};
+use crate::source::{Delivery, FrameSource, SourceError, SourceEvent};
 
 /// When to stop before the input ends.
 #[derive(Debug, Default, Clone)]
@@ -57,6 +57,8 @@ pub struct RunStats {
     pub frames: u64,
     pub elapsed: Duration,
     pub kernel_drops: u64,
+    /// Bytes a live source saw and delivered to user space.
+    pub delivery: Option<Delivery>,
     /// Damage to the input and other things the user should know, one line each.
     pub warnings: Vec<String>,
 }
@@ -101,6 +103,7 @@ pub fn run(
     };
     while let Some(event) = source.next_event().map_err(RunError::Source)? {
         let mut stop = false;
+        let mut tick = None;
         match event {
             SourceEvent::Frame(frame) => {
                 stats.frames += 1;
@@ -112,6 +115,7 @@ pub fn run(
             }
             SourceEvent::Tick(now_ns) => {
                 analyzer.tick(now_ns);
+                tick = Some(now_ns);
                 observer.update(&status(&stats, analyzer, report, source.progress()));
                 stop = limits
                     .stop
@@ -126,6 +130,10 @@ pub fn run(
             SourceEvent::Damage(message) => stats.warnings.push(message),
             SourceEvent::Pending => {}
         }
+        // The one value that flows back up: what payload the source may shed.
+        for hint in analyzer.take_shed_hints() {
+            source.shed(&hint);
+        }
         let mut wrote = false;
         for output in analyzer.take_output() {
             report.take(output).map_err(RunError::Write)?;
@@ -134,12 +142,16 @@ pub fn run(
         if wrote && limits.flush_each {
             report.flush().map_err(RunError::Write)?;
         }
+        if let Some(now_ns) = tick {
+            report.tick(now_ns).map_err(RunError::Write)?;
+        }
         if stop {
             break;
         }
     }
     observer.done();
     stats.elapsed = started.elapsed();
+    stats.delivery = source.delivery();
     if stats.kernel_drops > 0 {
         stats.warnings.push(format!(
             "the kernel dropped {} packets: connections open meanwhile are flagged \

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 use kascope::cli::{Cli, FailOn, Inputs, display_filter_hint, split_inputs};
-use kascope::driver::{self, Limits, Observer, RunError, Unobserved};
+use kascope::driver::{self, Limits, Observer, RunError, RunStats, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
 use kascope::report::{
     ConnectionTable, FindingsText, HtmlReport, NamedOutput, Report, Rows, RowsFile, ServersTable,
@@ -150,6 +151,9 @@ fn plan_outputs(cli: &Cli, inputs: &Inputs) -> Result<Vec<Planned>, String> {
         ("--servers-csv", &cli.servers_csv),
         ("--findings-json", &cli.findings_json),
         ("--html", &cli.html),
+        ("--parquet", &cli.parquet),
+        ("--transactions-parquet", &cli.transactions_parquet),
+        ("--servers-parquet", &cli.servers_parquet),
         ("-w", &cli.write),
     ];
     let planned: Vec<Planned> = options
@@ -167,6 +171,15 @@ fn plan_outputs(cli: &Cli, inputs: &Inputs) -> Result<Vec<Planned>, String> {
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.into());
     let is_device =
         |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device());
+    if let Some(parquet) = planned
+        .iter()
+        .find(|p| p.to_stdout && p.option.ends_with("parquet"))
+    {
+        return Err(format!(
+            "{} needs a file: Parquet cannot be written to standard output",
+            parquet.option
+        ));
+    }
     for (i, a) in planned.iter().enumerate() {
         for b in &planned[i + 1..] {
             let same = match (a.to_stdout, b.to_stdout) {
@@ -234,6 +247,9 @@ fn sinks(cli: &Cli, inputs: &Inputs, outputs: &[Planned]) -> Result<Vec<Box<dyn 
             "--servers-csv" => Box::new(RowsFile::csv(Rows::Servers, planned.open()?, times)),
             "--findings-json" => Box::new(RowsFile::json_lines(Rows::Findings, planned.open()?)),
             "--html" => Box::new(HtmlReport::new(planned.open()?, report_title(cli, inputs))),
+            "--parquet" => Box::new(parquet(Rows::Connections, planned, cli.rotate)?),
+            "--transactions-parquet" => Box::new(parquet(Rows::Transactions, planned, cli.rotate)?),
+            "--servers-parquet" => Box::new(parquet(Rows::Servers, planned, None)?),
             _ => continue,
         };
         sinks.push(sink);
@@ -277,6 +293,12 @@ fn sinks(cli: &Cli, inputs: &Inputs, outputs: &[Planned]) -> Result<Vec<Box<dyn 
         sinks.push(Box::new(FindingsText::new(report())));
     }
     Ok(sinks)
+}
+
+/// A Parquet file (it writes to its path itself; `--rotate` starts a new one every period).
+fn parquet(rows: Rows, planned: &Planned, rotate: Option<Duration>) -> Result<RowsFile, Failure> {
+    RowsFile::parquet(rows, &planned.path, rotate)
+        .map_err(|e| Failure::Message(format!("{}: cannot write: {e}", planned.path.display())))
 }
 
 /// What the HTML report is about: the files read, or the interface.
@@ -329,6 +351,25 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 .into(),
         ));
     }
+    if cli.rotate.is_some() {
+        if !live {
+            return Err(Failure::Message(
+                "--rotate is for live capture (-i INTERFACE)".into(),
+            ));
+        }
+        if cli.parquet.is_none() && cli.transactions_parquet.is_none() {
+            return Err(Failure::Message(
+                "--rotate needs --parquet or --transactions-parquet".into(),
+            ));
+        }
+    }
+    if cli.ebpf && cli.write.is_some() {
+        return Err(Failure::Message(
+            "-w saves whole packets, and --ebpf leaves HTTP body bytes in the kernel: use one \
+             or the other"
+                .into(),
+        ));
+    }
     if cli.duration.is_some() && !live {
         return Err(Failure::Message(
             "--duration applies to live capture (-i INTERFACE); -c COUNT stops reading files"
@@ -345,7 +386,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
                 true => Box::new(LiveStatus::new()),
                 false => Box::new(Unobserved),
             };
-            (Box::new(source), limits, observer)
+            (source, limits, observer)
         } else {
             let filter = inputs.filter.clone();
             let source = FileSource::open(inputs.files.clone(), filter.clone())
@@ -373,7 +414,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         ));
     }
     let mut report = Report::new(sinks(cli, &inputs, &outputs)?);
-    let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     let config = Config {
         reassembly_limit: cli.reassembly_limit,
         // The per-server aggregation reads every transaction's timing and status.
@@ -383,6 +424,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         max_memory: cli.max_memory,
         // Live: a connection's row is written the moment it closes.
         linger_ns: if live { 0 } else { Config::default().linger_ns },
+        kernel_shedding: cli.ebpf,
         tolerance: Tolerance {
             timeout_ns: nanos(cli.timeout_tolerance),
             race_window_ns: nanos(cli.race_window),
@@ -398,11 +440,7 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         &mut *observer,
     )?;
     if live {
-        say(&format!(
-            "captured {} in {:.1} s",
-            plural(stats.frames, "packet", "packets"),
-            stats.elapsed.as_secs_f64()
-        ));
+        say(&capture_summary(&stats));
     } else if cli.verbose > 0 {
         let seconds = stats.elapsed.as_secs_f64();
         let megabytes = analyzer.counts().bytes as f64 / 1e6;
@@ -434,9 +472,33 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The live summary line: packets, and the bytes on the wire, delivered to user space and
+/// dropped by the kernel.
+fn capture_summary(stats: &RunStats) -> String {
+    let mut line = format!(
+        "captured {} in {:.1} s",
+        plural(stats.frames, "packet", "packets"),
+        stats.elapsed.as_secs_f64()
+    );
+    if let Some(delivery) = stats.delivery {
+        let share = match delivery.wire_bytes {
+            0 => 0.0,
+            wire => 100.0 * delivery.delivered_bytes as f64 / wire as f64,
+        };
+        line.push_str(&format!(
+            ": {} bytes on the wire, {} delivered to user space ({share:.1}%), {} dropped by \
+             the kernel",
+            delivery.wire_bytes,
+            delivery.delivered_bytes,
+            plural(stats.kernel_drops, "packet", "packets")
+        ));
+    }
+    line
+}
+
 /// Live capture until Ctrl-C/SIGTERM, `-c COUNT` packets or `--duration`. A second Ctrl-C
 /// exits at once (status 130); everything finished before it is already in the files.
-fn open_live(cli: &Cli, inputs: &Inputs) -> Result<(LiveSource, Limits), Failure> {
+fn open_live(cli: &Cli, inputs: &Inputs) -> Result<(Box<dyn FrameSource>, Limits), Failure> {
     let options = LiveOptions {
         interface: cli.interface.clone().unwrap_or_default(),
         filter: inputs.filter.clone(),
@@ -444,8 +506,11 @@ fn open_live(cli: &Cli, inputs: &Inputs) -> Result<(LiveSource, Limits), Failure
         promiscuous: !cli.no_promiscuous,
         save: cli.write.clone(),
     };
-    let source =
-        LiveSource::open(&options).map_err(|err| open_error(err, options.filter.as_deref()))?;
+    let opened = match cli.ebpf {
+        true => source::open_ebpf(&options),
+        false => LiveSource::open(&options).map(|live| Box::new(live) as Box<dyn FrameSource>),
+    };
+    let source = opened.map_err(|err| open_error(err, options.filter.as_deref()))?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The first signal asks to stop; a second one while stopping exits at once.
@@ -466,8 +531,12 @@ fn open_live(cli: &Cli, inputs: &Inputs) -> Result<(LiveSource, Limits), Failure
         None => String::new(),
     };
     say(&format!(
-        "capturing on {} (filter: {}{saving}); Ctrl-C to stop",
+        "capturing on {}{} (filter: {}{saving}); Ctrl-C to stop",
         options.interface,
+        match cli.ebpf {
+            true => " through the eBPF socket filter",
+            false => "",
+        },
         source::live_filter(options.filter.as_deref())
     ));
     let limits = Limits {

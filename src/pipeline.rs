@@ -13,7 +13,7 @@ use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
 use crate::decode::{self, Segment, Skip};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
-use crate::source::{Frame, Linktype};
+use crate::source::{Frame, Linktype, ShedHint};
 use crate::tcp::{ClientSide, Dir, StreamEvent, TcpConnection};
 use crate::verdict;
 
@@ -39,6 +39,10 @@ pub struct Config {
     /// Memory the connection table may hold (estimated); past it the connections idle the
     /// longest are written out early, flagged `memory-budget`.
     pub max_memory: usize,
+    /// The source sheds payload on request (`--ebpf`): the analyzer produces
+    /// [`ShedHint`]s, and reads a frame cut exactly at the end of its TCP header as payload
+    /// shed on purpose (known and skipped), not lost.
+    pub kernel_shedding: bool,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             idle_evict_ns: 300_000_000_000,
             tolerance: verdict::Tolerance::default(),
             max_memory: 512 << 20,
+            kernel_shedding: false,
         }
     }
 }
@@ -120,7 +125,24 @@ struct Slot {
     continued: bool,
     /// The kernel dropped packets while this connection was open (live capture).
     kernel_drops: bool,
+    /// Per direction, the shed range last handed to the source, if any.
+    shed: [Option<Shed>; 2],
 }
+
+/// A shed range handed to the source, in stream offsets: it ends at `until`, short of or at
+/// the end of the body (`body_end`) it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shed {
+    body_end: u64,
+    until: u64,
+}
+
+/// Bodies with fewer bytes than this still to come are not worth a hint (a map update in
+/// the kernel and, later, its removal).
+pub const SHED_THRESHOLD: u64 = 4096;
+
+/// Longest shed range: well within half the sequence space, so wrapping comparisons hold.
+const MAX_SHED: u64 = 1 << 30;
 
 /// Memory of one table entry beyond its buffers: the slot, its key and the map's overhead.
 const SLOT_COST: usize = std::mem::size_of::<Slot>()
@@ -173,6 +195,8 @@ pub struct Analyzer {
     largest_timeout_ns: u64,
     /// Sum of every slot's buffered bytes, kept up to date packet by packet.
     buffered: usize,
+    /// Hints for the source since the last [`Analyzer::take_shed_hints`].
+    hints: Vec<ShedHint>,
 }
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
@@ -189,6 +213,7 @@ impl Analyzer {
             last_sweep_ns: 0,
             largest_timeout_ns: 0,
             buffered: 0,
+            hints: Vec::new(),
         }
     }
 
@@ -205,6 +230,11 @@ impl Analyzer {
         self.output.drain(..)
     }
 
+    /// Hints for the source since the last call (only with `kernel_shedding`).
+    pub fn take_shed_hints(&mut self) -> std::vec::Drain<'_, ShedHint> {
+        self.hints.drain(..)
+    }
+
     pub fn process_frame(&mut self, frame: &Frame<'_>) {
         let counts = &mut self.counts;
         counts.frames += 1;
@@ -212,8 +242,13 @@ impl Analyzer {
         counts.first_ts.get_or_insert(frame.ts_ns);
         counts.last_ts = Some(frame.ts_ns);
         match decode::decode(frame) {
-            Ok(segment) => {
+            Ok(mut segment) => {
                 counts.tcp_segments += 1;
+                // A shedding source cuts a frame exactly after its TCP header only to shed
+                // its payload (an empty payload with bytes missing is that cut).
+                segment.shed = self.config.kernel_shedding
+                    && segment.payload.is_empty()
+                    && segment.missing > 0;
                 self.process_segment(&segment);
             }
             Err(Skip::NotIp) => counts.not_ip += 1,
@@ -244,6 +279,7 @@ impl Analyzer {
                 closed_at: None,
                 continued,
                 kernel_drops: false,
+                shed: [None; 2],
             })
         };
         let slot = match self.table.entry(key) {
@@ -252,6 +288,7 @@ impl Analyzer {
                 let old = std::mem::replace(entry, new_slot(self.next_stream, false));
                 self.buffered = self.buffered.saturating_sub(old.buffered_bytes());
                 self.next_stream += 1;
+                release_shed_hints(&old, &mut self.hints);
                 let reason = old.end_reason(EndReason::Superseded);
                 finish(old, reason, config, &mut self.output);
                 entry
@@ -298,6 +335,9 @@ impl Analyzer {
             ledger.on_close_flag(dir, CloseKind::Fin, ts);
         }
         emit_transactions(http, tcp, *client, &mut self.output);
+        if self.config.kernel_shedding {
+            update_shed_hints(slot, &mut self.hints);
+        }
         if slot.closed_at.is_none() && slot.tcp.is_closed() {
             slot.closed_at = Some(ts);
             slot.tcp.release_buffers();
@@ -350,6 +390,7 @@ impl Analyzer {
     /// Writes a connection out and remembers its stream number for late packets.
     fn retire(&mut self, key: FlowKey, slot: Box<Slot>, reason: EndReason, now: u64) {
         self.buffered = self.buffered.saturating_sub(slot.buffered_bytes());
+        release_shed_hints(&slot, &mut self.hints);
         if self.retired.len() < MAX_RETIRED {
             let stream = slot.tcp.stream;
             self.retired.insert(key, Retired { stream, at: now });
@@ -441,6 +482,62 @@ impl Analyzer {
         self.table = HashMap::new();
         self.retired = HashMap::new();
         self.buffered = 0;
+    }
+}
+
+/// Tells the source which payload of the connection it may shed: per direction, the rest of
+/// the body being counted when more than [`SHED_THRESHOLD`] bytes of it are still to come,
+/// once per body (and again past [`MAX_SHED`]); and that it must send everything again once
+/// the parser needs to look at the bytes (the body ended, a gap broke its framing, the
+/// connection closed).
+fn update_shed_hints(slot: &mut Slot, hints: &mut Vec<ShedHint>) {
+    for dir in [Dir::A, Dir::B] {
+        let wanted = slot
+            .http
+            .countable_body_bytes(dir)
+            .filter(|remaining| *remaining > SHED_THRESHOLD)
+            .zip(slot.tcp.stream_end(dir));
+        let held = &mut slot.shed[dir.index()];
+        let range = match (wanted, *held) {
+            (Some((remaining, (offset, _))), Some(shed))
+                if shed.body_end == offset + remaining && offset < shed.until =>
+            {
+                continue;
+            }
+            (Some((remaining, (offset, seq))), _) => {
+                let length = remaining.min(MAX_SHED);
+                *held = Some(Shed {
+                    body_end: offset + remaining,
+                    until: offset + length,
+                });
+                Some((seq, seq.wrapping_add(length as u32)))
+            }
+            (None, Some(_)) => {
+                *held = None;
+                None
+            }
+            (None, None) => continue,
+        };
+        let endpoints = &slot.tcp.endpoints;
+        hints.push(ShedHint {
+            src: endpoints[dir.index()],
+            dst: endpoints[dir.opposite().index()],
+            range,
+        });
+    }
+}
+
+/// A connection leaves the table: the source forgets its shed ranges.
+fn release_shed_hints(slot: &Slot, hints: &mut Vec<ShedHint>) {
+    for dir in [Dir::A, Dir::B] {
+        if slot.shed[dir.index()].is_some() {
+            let endpoints = &slot.tcp.endpoints;
+            hints.push(ShedHint {
+                src: endpoints[dir.index()],
+                dst: endpoints[dir.opposite().index()],
+                range: None,
+            });
+        }
     }
 }
 

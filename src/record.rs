@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::http::{ConnectionTokens, Protocol};
 use crate::named::Named;
 use crate::tcp::ClientBy;
-use crate::verdict::Verdicts;
+use crate::verdict::{KeepAliveFacts, Tolerance, Verdicts, verdicts};
 
 /// A capture time: nanoseconds since the Unix epoch.
 pub type EpochNs = u64;
@@ -210,9 +210,82 @@ pub struct ConnectionRecord {
     /// responses and the next request, and after the last one until the close); `None`
     /// without responses.
     pub idle_total_ns: Option<u64>,
+    /// Payload bytes both ways that reached user space: what the snaplen kept, or what
+    /// `--ebpf` did not shed.
+    pub captured_payload_bytes: u64,
+}
+
+/// Nowhere: the addresses of a [`ConnectionRecord::blank`] row.
+fn nowhere() -> SocketAddr {
+    SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
 }
 
 impl ConnectionRecord {
+    /// A record of nothing: every count zero, every optional value unknown. Outputs that need
+    /// the shape of a row before any row exists (the schema of a Parquet file) take it from
+    /// here; only the types matter, so a new field needs nothing but its empty value.
+    pub fn blank() -> ConnectionRecord {
+        ConnectionRecord {
+            stream: 0,
+            client: nowhere(),
+            server: nowhere(),
+            client_by: ClientBy::Port,
+            protocol: Protocol::default(),
+            first_ts: 0,
+            last_ts: 0,
+            handshake: false,
+            syn_ts: None,
+            synack_ts: None,
+            packets: 0,
+            client_bytes: 0,
+            server_bytes: 0,
+            requests: 0,
+            responses: 0,
+            interim_responses: 0,
+            unanswered_requests: 0,
+            pipeline_depth: 0,
+            pipelined_requests: 0,
+            max_idle_ns: None,
+            idle_before_close_ns: None,
+            closer: Closer::CaptureEnded,
+            close_ts: None,
+            close_after_request: None,
+            fin_client: 0,
+            fin_server: 0,
+            rst_client: 0,
+            rst_server: 0,
+            client_fin_ts: None,
+            server_fin_ts: None,
+            client_rst_ts: None,
+            server_rst_ts: None,
+            client_http: None,
+            server_http: None,
+            client_connection: ConnectionTokens::default(),
+            server_connection_first: None,
+            server_connection_last: None,
+            close_announced_at: None,
+            keep_alive_timeout_first: None,
+            keep_alive_max_first: None,
+            keep_alive_timeout_last: None,
+            keep_alive_max_last: None,
+            keep_alive_malformed: false,
+            server_software: String::new(),
+            implied_request_limit: None,
+            verdicts: verdicts(&KeepAliveFacts::default(), &Tolerance::default()),
+            requests_after_close_announced: 0,
+            retransmissions: 0,
+            out_of_order: 0,
+            gaps: 0,
+            gap_bytes: 0,
+            parse_errors: 0,
+            resyncs: 0,
+            flags: FlagSet::default(),
+            handshake_rtt_ns: None,
+            idle_total_ns: None,
+            captured_payload_bytes: 0,
+        }
+    }
+
     pub fn duration_ns(&self) -> u64 {
         self.last_ts.saturating_sub(self.first_ts)
     }
@@ -248,6 +321,30 @@ pub struct TransactionRecord {
 }
 
 impl TransactionRecord {
+    /// A request of nothing (see [`ConnectionRecord::blank`]).
+    pub fn blank() -> TransactionRecord {
+        TransactionRecord {
+            stream: 0,
+            client: nowhere(),
+            server: nowhere(),
+            position: 0,
+            method: String::new(),
+            target: String::new(),
+            status: None,
+            request_ts: 0,
+            request_end_ts: None,
+            response_ts: None,
+            response_end_ts: None,
+            request_body_bytes: 0,
+            response_body_bytes: None,
+            interim_responses: 0,
+            pipelined: false,
+            complete: false,
+            host: String::new(),
+            response_first_ts: None,
+        }
+    }
+
     /// From the request head to the first response head.
     pub fn wait_ns(&self) -> Option<u64> {
         self.response_ts

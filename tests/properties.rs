@@ -384,7 +384,7 @@ impl Ev {
             HttpEvent::Protocol(protocol) => Ev::Protocol(*protocol),
             HttpEvent::Tunnel => Ev::Tunnel,
             HttpEvent::Error(role, error) => Ev::Error(*role, *error),
-            HttpEvent::Lost { bytes } => Ev::Lost { bytes: *bytes },
+            HttpEvent::Lost { bytes, .. } => Ev::Lost { bytes: *bytes },
             HttpEvent::Resync { role, skipped } => Ev::Resync {
                 role: *role,
                 skipped: *skipped,
@@ -563,6 +563,7 @@ fn reassemble(streams: [&[u8]; 2], isn: [u32; 2], pieces: &[Piece]) -> Reassembl
         StreamEvent::Gap(bytes) => out.gaps.push((dir, bytes)),
         StreamEvent::Fin => out.fins[dir.index()] += 1,
         StreamEvent::Rst => panic!("no RST was sent"),
+        StreamEvent::Skipped(_) => panic!("nothing was shed"),
     };
     let segment = |from: Dir, seq: u32, ack: Option<u32>, flags: u8, payload: &'static [u8]| {
         let mut flags = flags;
@@ -581,6 +582,7 @@ fn reassemble(streams: [&[u8]; 2], isn: [u32; 2], pieces: &[Piece]) -> Reassembl
         flags: Flags(flags),
         payload,
         missing: 0,
+        shed: false,
     };
     let first = make(syn);
     let mut tcp = TcpConnection::new(&first, 0, REASSEMBLY_LIMIT);
@@ -612,6 +614,7 @@ fn reassemble(streams: [&[u8]; 2], isn: [u32; 2], pieces: &[Piece]) -> Reassembl
             flags: Flags(flags | Flags::ACK),
             payload: &streams[from.index()][start..end],
             missing: 0,
+            shed: false,
         };
         tcp.on_segment(&segment, &mut on_event);
         seen[from.index()].add(start, end);

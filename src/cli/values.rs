@@ -37,6 +37,11 @@ pub const IDLE: Bounds<Duration> = Bounds {
     min: Duration::from_secs(1),
     max: Duration::from_secs(365 * DAY),
 };
+/// `--rotate`: a new Parquet file at most every second.
+pub const ROTATE: Bounds<Duration> = Bounds {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(365 * DAY),
+};
 /// `--timeout-tolerance`, `--race-window`.
 pub const TOLERANCE: Bounds<Duration> = Bounds {
     min: Duration::ZERO,

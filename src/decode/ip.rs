@@ -79,5 +79,6 @@ pub(super) fn tcp_segment(ts_ns: u64, ip: &[u8]) -> Result<Segment<'_>, Skip> {
         flags: Flags(flags),
         payload: captured,
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
+        shed: false,
     })
 }

@@ -52,6 +52,9 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not in the capture (snaplen).
     pub missing: u32,
+    /// The missing bytes were shed by the source on purpose (`--ebpf`: body bytes the
+    /// analysis only counts): known and skipped, not lost.
+    pub shed: bool,
 }
 
 /// Why a frame yields no TCP segment. Each reason is counted in the summary.

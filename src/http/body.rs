@@ -32,6 +32,15 @@ impl Chunk {
     /// The start of a chunk-size line: of the body, and after each chunk's data.
     pub(super) const SIZE_LINE: Chunk = Chunk::Size { size: 0, digits: 0 };
 
+    /// After `take` of a chunk's `remaining` data bytes.
+    fn after_data(remaining: u64, take: u64) -> Chunk {
+        if remaining == take {
+            Chunk::DataEnd { seen_cr: false }
+        } else {
+            Chunk::Data(remaining - take)
+        }
+    }
+
     /// Once the size line is read: the data, or for the last chunk (size 0) the trailers.
     fn after_size(size: u64) -> Chunk {
         if size == 0 {
@@ -115,20 +124,75 @@ impl MessageParser {
             }
             Body::Length(remaining) => {
                 let take = remaining.min(data.len() as u64);
-                self.body_bytes += take;
-                let left = remaining - take;
-                if left == 0 {
-                    self.finish_message(true, shared, emit);
-                    if self.role == Some(Role::Requests) {
-                        let latest = shared.transactions.latest_unanswered_kind();
-                        self.expect_upgrade_answer(latest);
-                    }
-                } else {
-                    self.state = State::Body(Body::Length(left));
-                }
+                self.count_length(remaining, take, shared, emit);
                 &data[take as usize..]
             }
             Body::Chunked(chunk) => self.read_chunked(chunk, data, shared, emit),
+        }
+    }
+
+    /// `take` bytes (at most `remaining`) of a Content-Length body.
+    fn count_length(
+        &mut self,
+        remaining: u64,
+        take: u64,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        self.body_bytes += take;
+        let left = remaining - take;
+        if left == 0 {
+            self.finish_message(true, shared, emit);
+            if self.role == Some(Role::Requests) {
+                let latest = shared.transactions.latest_unanswered_kind();
+                self.expect_upgrade_answer(latest);
+            }
+        } else {
+            self.state = State::Body(Body::Length(left));
+        }
+    }
+
+    /// Body bytes still to come that the framing counts without looking at them: the rest
+    /// of a Content-Length body or of a chunk's data. The source may shed them.
+    pub(super) fn countable_body_bytes(&self) -> Option<u64> {
+        match self.state {
+            State::Body(Body::Length(remaining) | Body::Chunked(Chunk::Data(remaining))) => {
+                Some(remaining)
+            }
+            _ => None,
+        }
+    }
+
+    /// `bytes` the source shed (their length known, their content not): counted as body
+    /// bytes as far as the framing can count without looking; past that (a head or a chunk
+    /// size line was expected) they are lost, as in a gap.
+    pub(super) fn skip(
+        &mut self,
+        bytes: u64,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        let taken = match self.state {
+            State::Opaque => bytes,
+            State::Body(Body::UntilClose) => {
+                self.body_bytes += bytes;
+                bytes
+            }
+            State::Body(Body::Length(remaining)) => {
+                let take = remaining.min(bytes);
+                self.count_length(remaining, take, shared, emit);
+                take
+            }
+            State::Body(Body::Chunked(Chunk::Data(remaining))) => {
+                let take = remaining.min(bytes);
+                self.body_bytes += take;
+                self.state = State::Body(Body::Chunked(Chunk::after_data(remaining, take)));
+                take
+            }
+            _ => 0,
+        };
+        if bytes > taken {
+            self.gap(bytes - taken, true, shared, emit);
         }
     }
 
@@ -145,11 +209,7 @@ impl MessageParser {
                 let take = remaining.min((data.len() - at) as u64);
                 self.body_bytes += take;
                 at += take as usize;
-                chunk = if remaining == take {
-                    Chunk::DataEnd { seen_cr: false }
-                } else {
-                    Chunk::Data(remaining - take)
-                };
+                chunk = Chunk::after_data(remaining, take);
                 continue;
             }
             let byte = data[at];
@@ -283,6 +343,51 @@ mod tests {
         assert!(
             http.events
                 .contains(&Event::Error(Role::Requests, ParseError::BadChunk))
+        );
+    }
+
+    #[test]
+    fn skipped_body_bytes_are_counted_like_data() {
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab".as_slice();
+        let next = b"GET /next HTTP/1.1\r\n\r\n".as_slice();
+        let mut seen = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        for piece in [head, b"cdefg", b"hij", next] {
+            seen.data(Dir::A, piece);
+        }
+        let mut skipped = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        skipped.data(Dir::A, head);
+        skipped.stream(Dir::A, StreamEvent::Skipped(5));
+        skipped.data(Dir::A, b"hij");
+        skipped.data(Dir::A, next);
+        assert_eq!(skipped.events, seen.events);
+        assert_eq!(request_ends(&skipped.events), [(10, true), (0, true)]);
+        // Chunk data too, up to the CRLF after it.
+        let mut chunked = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        chunked.data(
+            Dir::A,
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n",
+        );
+        chunked.stream(Dir::A, StreamEvent::Skipped(16));
+        chunked.data(Dir::A, b"\r\n0\r\n\r\n");
+        assert_eq!(request_ends(&chunked.events), [(16, true)]);
+    }
+
+    #[test]
+    fn skipped_bytes_where_the_framing_must_look_are_lost() {
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(Dir::A, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+        // The body's last 8 bytes and 20 bytes of what follows.
+        http.stream(Dir::A, StreamEvent::Skipped(28));
+        http.data(Dir::A, b"GET /next HTTP/1.1\r\n\r\n");
+        assert_eq!(request_ends(&http.events), [(10, true), (0, true)]);
+        assert!(http.events.contains(&Event::Lost {
+            bytes: 20,
+            shed: true
+        }));
+        assert!(
+            http.events
+                .iter()
+                .any(|e| matches!(e, Event::Resync { .. }))
         );
     }
 

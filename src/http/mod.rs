@@ -136,9 +136,11 @@ pub enum HttpEvent<'a> {
     /// 101 or CONNECT 2xx: the rest is not HTTP.
     Tunnel,
     Error(Role, ParseError),
-    /// Bytes lost to a capture gap in the direction being fed.
+    /// Bytes lost to a capture gap in the direction being fed; `shed` when the source shed
+    /// them on purpose but they were needed (a head, not body bytes, was expected there).
     Lost {
         bytes: u64,
+        shed: bool,
     },
     /// After a gap or garbage, a message start was found again; `skipped` bytes were passed over.
     Resync {
@@ -254,6 +256,16 @@ impl HttpConnection {
             + self.shared.transactions.buffered_bytes()
     }
 
+    /// Body bytes direction `dir` has still to come that the parser will count without
+    /// looking at them (the rest of a Content-Length body or of a chunk's data): the source
+    /// may shed them (`--ebpf`).
+    pub fn countable_body_bytes(&self, dir: Dir) -> Option<u64> {
+        if self.shared.tunnel {
+            return None;
+        }
+        self.parsers[dir.index()].countable_body_bytes()
+    }
+
     /// Whether the connection became a tunnel (101, CONNECT): what follows is not HTTP.
     pub fn is_tunnel(&self) -> bool {
         self.shared.tunnel
@@ -307,7 +319,8 @@ impl HttpConnection {
         let parser = &mut self.parsers[dir.index()];
         match event {
             StreamEvent::Data(data) => parser.feed(dir, data, &mut self.shared, max_head, emit),
-            StreamEvent::Gap(bytes) => parser.gap(bytes, &mut self.shared, emit),
+            StreamEvent::Gap(bytes) => parser.gap(bytes, false, &mut self.shared, emit),
+            StreamEvent::Skipped(bytes) => parser.skip(bytes, &mut self.shared, emit),
             StreamEvent::Fin | StreamEvent::Rst => parser.end(&mut self.shared, emit),
         }
     }
@@ -418,8 +431,16 @@ impl MessageParser {
         self.state = State::Lost;
     }
 
-    fn gap(&mut self, bytes: u64, shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
-        emit(HttpEvent::Lost { bytes });
+    /// `bytes` of the stream are missing: lost by the capture, or `shed` by the source
+    /// where they were needed.
+    fn gap(
+        &mut self,
+        bytes: u64,
+        shed: bool,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        emit(HttpEvent::Lost { bytes, shed });
         match self.state {
             State::Opaque | State::AwaitUpgrade => {}
             State::Body(body) => self.body_gap(body, bytes, shared, emit),

@@ -41,6 +41,7 @@ pub(super) enum Event {
     Error(Role, ParseError),
     Lost {
         bytes: u64,
+        shed: bool,
     },
     Resync {
         role: Role,
@@ -86,7 +87,7 @@ impl From<HttpEvent<'_>> for Event {
             },
             HttpEvent::Tunnel => Event::Tunnel,
             HttpEvent::Error(role, error) => Event::Error(role, error),
-            HttpEvent::Lost { bytes } => Event::Lost { bytes },
+            HttpEvent::Lost { bytes, shed } => Event::Lost { bytes, shed },
             HttpEvent::Resync { role, skipped } => Event::Resync { role, skipped },
         }
     }

@@ -1,7 +1,8 @@
-//! How typed records become cells. CSV and JSON lines list the same columns, in the same
-//! order, from one place: the `Serialize` impls here. They differ only in how a value is
+//! How typed records become cells. CSV, JSON lines and Parquet list the same columns, in the
+//! same order, from one place: the [`Columns`] impls here. They differ only in how a value is
 //! written ([`Style`]): CSV cells are text a spreadsheet reads (times as fixed-point epoch
-//! seconds, token sets joined with `;`), JSON values keep their types (numbers, arrays).
+//! seconds, token sets joined with `;`), JSON values keep their types (numbers, arrays), and
+//! Parquet columns are typed by [`Cell::kind`] (times as nanoseconds, sets as lists).
 
 use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 
@@ -19,6 +20,8 @@ pub enum Style {
     /// CSV, with capture times in this format.
     Csv(TimeFormat),
     Json,
+    /// Typed columns: times as nanoseconds since the epoch, lists as lists, nulls as nulls.
+    Parquet,
 }
 
 /// How CSV cells show capture times (`--time-format`).
@@ -37,32 +40,10 @@ named_enum!(TimeFormat {
 
 /// A capture time as RFC 3339 in UTC with microseconds: `2026-11-25T10:15:02.123456Z`.
 pub fn rfc3339(ns: EpochNs) -> String {
-    let secs = ns / 1_000_000_000;
-    let micros = (ns % 1_000_000_000) / 1_000;
-    let (year, month, day) = civil_date(secs / 86_400);
-    let of_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's
-/// `civil_from_days`).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let ns = i64::try_from(ns).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// A record as one row of an output in `style`.
@@ -71,13 +52,172 @@ pub struct Row<'a, R> {
     pub style: Style,
 }
 
+/// The type of a column in a typed output, known from the Rust type of its values alone, so
+/// that a column with no value in any row (or a file with no rows) still has its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Counts, positions, sizes, status codes.
+    Int,
+    /// Seconds and means.
+    Float,
+    Bool,
+    /// A capture time: nanoseconds since the Unix epoch, UTC.
+    Time,
+    /// Names, addresses, header values.
+    Text,
+    List(Box<Kind>),
+}
+
+/// A value that fills a cell: its `Serialize` form is the value in each [`Style`], its kind
+/// the column type. "Not known" is `None` of the value's type.
+pub trait Cell: Serialize {
+    fn kind() -> Kind;
+    /// Whether the cell may be empty ("not known / does not apply").
+    const NULLABLE: bool = false;
+}
+
+macro_rules! cells_of_kind {
+    ($kind:ident: $($ty:ty),+) => {
+        $(impl Cell for $ty {
+            fn kind() -> Kind {
+                Kind::$kind
+            }
+        })+
+    };
+}
+
+cells_of_kind!(Int: u16, u32, u64, usize);
+cells_of_kind!(Float: f64);
+cells_of_kind!(Bool: bool);
+cells_of_kind!(Text: str, &str, String);
+
+impl<N: Named + Serialize> Cell for N {
+    fn kind() -> Kind {
+        Kind::Text
+    }
+}
+
+impl<T: Cell> Cell for Option<T> {
+    fn kind() -> Kind {
+        T::kind()
+    }
+    const NULLABLE: bool = true;
+}
+
+/// Where the columns of a row go: serde's `SerializeStruct` (CSV, JSON lines), a Parquet
+/// batch, or the list of column names and kinds. Only values that are [`Cell`]s fit.
+pub trait Cells {
+    type Ok;
+    type Error;
+    fn serialize_field<T: Cell + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error>;
+    fn end(self) -> Result<Self::Ok, Self::Error>;
+}
+
+/// A row type: its columns, in order, each once. Every output iterates this.
+pub trait Columns {
+    fn columns<C: Cells>(&self, row: C) -> Result<C::Ok, C::Error>;
+}
+
+/// Counts the columns of a row.
+struct Count(usize);
+
+impl Cells for Count {
+    type Ok = usize;
+    type Error = std::convert::Infallible;
+    fn serialize_field<T: Cell + ?Sized>(
+        &mut self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Self::Error> {
+        self.0 += 1;
+        Ok(())
+    }
+    fn end(self) -> Result<usize, Self::Error> {
+        Ok(self.0)
+    }
+}
+
+/// The columns of a row as a serde struct.
+struct Fields<S>(S);
+
+impl<S: SerializeStruct> Cells for Fields<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    fn serialize_field<T: Cell + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), S::Error> {
+        self.0.serialize_field(name, value)
+    }
+    fn end(self) -> Result<S::Ok, S::Error> {
+        self.0.end()
+    }
+}
+
+impl<'a, R> Serialize for Row<'a, R>
+where
+    Row<'a, R>: Columns,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Ok(len) = self.columns(Count(0));
+        self.columns(Fields(serializer.serialize_struct("row", len)?))
+    }
+}
+
+/// A column of a typed output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub nullable: bool,
+}
+
+/// The columns of `record`'s row type, in order. They follow from the types alone: any
+/// record of the type gives the same list.
+pub fn schema<'a, R>(record: &'a R) -> Vec<Column>
+where
+    Row<'a, R>: Columns,
+{
+    struct Schema(Vec<Column>);
+    impl Cells for Schema {
+        type Ok = Vec<Column>;
+        type Error = std::convert::Infallible;
+        fn serialize_field<T: Cell + ?Sized>(
+            &mut self,
+            name: &'static str,
+            _: &T,
+        ) -> Result<(), Self::Error> {
+            self.0.push(Column {
+                name,
+                kind: T::kind(),
+                nullable: T::NULLABLE,
+            });
+            Ok(())
+        }
+        fn end(self) -> Result<Self::Ok, Self::Error> {
+            Ok(self.0)
+        }
+    }
+    let row = Row {
+        record,
+        style: Style::Parquet,
+    };
+    let Ok(columns) = row.columns(Schema(Vec::new()));
+    columns
+}
+
 /// Seconds with microseconds: durations in every style.
 pub fn seconds(ns: u64) -> f64 {
     (ns as f64 / 1e3).round() / 1e6
 }
 
 /// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) or RFC 3339 as
-/// CSV text, the epoch seconds as a JSON number.
+/// CSV text, the epoch seconds as a JSON number, nanoseconds in Parquet.
 struct Time(EpochNs, Style);
 
 impl Serialize for Time {
@@ -91,7 +231,14 @@ impl Serialize for Time {
             )),
             Style::Csv(TimeFormat::Iso) => serializer.collect_str(&rfc3339(ns)),
             Style::Json => serializer.serialize_f64((ns / 1_000) as f64 / 1e6),
+            Style::Parquet => serializer.serialize_u64(ns),
         }
+    }
+}
+
+impl Cell for Time {
+    fn kind() -> Kind {
+        Kind::Time
     }
 }
 
@@ -100,7 +247,7 @@ fn time(ns: Option<EpochNs>, style: Style) -> Option<Time> {
 }
 
 /// A list of values: `;`-joined text in CSV (`close;keep-alive`, `5;15`), an array of typed
-/// values in JSON (`["close","keep-alive"]`, `[5,15]`).
+/// values in JSON (`["close","keep-alive"]`, `[5,15]`) and Parquet.
 struct List<'a, T>(&'a [T], Style);
 
 impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
@@ -118,7 +265,7 @@ impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
                 }
                 serializer.serialize_str(&text)
             }
-            Style::Json => {
+            Style::Json | Style::Parquet => {
                 let mut seq = serializer.serialize_seq(Some(values.len()))?;
                 for value in values.iter() {
                     seq.serialize_element(value)?;
@@ -129,12 +276,24 @@ impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
     }
 }
 
+impl<T: Cell + std::fmt::Display> Cell for List<'_, T> {
+    fn kind() -> Kind {
+        Kind::List(Box::new(T::kind()))
+    }
+}
+
 /// A value written as its `Display` text (addresses).
 struct Text<'a>(&'a dyn std::fmt::Display);
 
 impl Serialize for Text<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self.0)
+    }
+}
+
+impl Cell for Text<'_> {
+    fn kind() -> Kind {
+        Kind::Text
     }
 }
 
@@ -154,19 +313,18 @@ fn optional_tokens<'a>(
 ) -> Option<List<'a, &'static str>> {
     match (names, style) {
         (None, Style::Csv(_)) => Some(List(&[], style)),
-        (None, Style::Json) => None,
+        (None, Style::Json | Style::Parquet) => None,
         (Some(names), _) => Some(List(names, style)),
     }
 }
 
-impl Serialize for Row<'_, ConnectionRecord> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Columns for Row<'_, ConnectionRecord> {
+    fn columns<C: Cells>(&self, mut row: C) -> Result<C::Ok, C::Error> {
         let (r, style) = (self.record, self.style);
         let client_connection = token_names(r.client_connection);
         let server_first = r.server_connection_first.map(token_names);
         let server_last = r.server_connection_last.map(token_names);
         let flags = flag_names(r.flags);
-        let mut row = serializer.serialize_struct("connection", 65)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -244,14 +402,14 @@ impl Serialize for Row<'_, ConnectionRecord> {
         row.serialize_field("flags", &List(&flags, style))?;
         row.serialize_field("handshake_rtt_s", &r.handshake_rtt_ns.map(seconds))?;
         row.serialize_field("idle_total_s", &r.idle_total_ns.map(seconds))?;
+        row.serialize_field("captured_payload_bytes", &r.captured_payload_bytes)?;
         row.end()
     }
 }
 
-impl Serialize for Row<'_, TransactionRecord> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Columns for Row<'_, TransactionRecord> {
+    fn columns<C: Cells>(&self, mut row: C) -> Result<C::Ok, C::Error> {
         let (r, style) = (self.record, self.style);
-        let mut row = serializer.serialize_struct("transaction", 20)?;
         row.serialize_field("stream", &r.stream)?;
         row.serialize_field("client", &Text(&r.client))?;
         row.serialize_field("server", &Text(&r.server))?;
@@ -276,10 +434,9 @@ impl Serialize for Row<'_, TransactionRecord> {
     }
 }
 
-impl Serialize for Row<'_, ServerRecord> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Columns for Row<'_, ServerRecord> {
+    fn columns<C: Cells>(&self, mut row: C) -> Result<C::Ok, C::Error> {
         let (r, style) = (self.record, self.style);
-        let mut row = serializer.serialize_struct("server", 35)?;
         row.serialize_field("server", &Text(&r.server))?;
         row.serialize_field("server_software", &List(&r.server_software, style))?;
         row.serialize_field("connections", &r.connections)?;

@@ -1,13 +1,16 @@
-//! Machine-readable outputs: rows of one kind (connections, transactions, servers) as CSV
-//! or as JSON lines. The columns are those of [`super::cells`].
+//! Machine-readable outputs: rows of one kind (connections, transactions, servers) as CSV,
+//! as JSON lines or as Parquet. The columns are those of [`super::cells`].
 
 use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::record::{ConnectionRecord, TransactionRecord};
 
-use super::cells::{Row, Style, TimeFormat};
+use super::cells::{Columns, Row, Style, TimeFormat};
+use super::parquet::ParquetFile;
 use super::{RunEnd, Sink};
 
 /// Which records a file holds.
@@ -26,6 +29,7 @@ pub enum Rows {
 enum Encoder {
     Csv(Box<csv::Writer<Box<dyn Write>>>, TimeFormat),
     JsonLines(BufWriter<Box<dyn Write>>),
+    Parquet(Box<ParquetFile>),
 }
 
 /// A file of rows in one format.
@@ -49,7 +53,26 @@ impl RowsFile {
         }
     }
 
+    /// Typed columns in `path`; with `rotate` (live), a new file every period.
+    pub fn parquet(rows: Rows, path: &Path, rotate: Option<Duration>) -> io::Result<RowsFile> {
+        Ok(RowsFile {
+            rows,
+            encoder: Encoder::Parquet(Box::new(ParquetFile::create(rows, path, rotate)?)),
+        })
+    }
+
     fn write<R>(&mut self, record: &R) -> io::Result<()>
+    where
+        for<'a> Row<'a, R>: Columns,
+    {
+        match &mut self.encoder {
+            Encoder::Parquet(file) => file.write(record),
+            _ => self.write_text(record),
+        }
+    }
+
+    /// As CSV or JSON lines; rows without typed columns (findings) are written only so.
+    fn write_text<R>(&mut self, record: &R) -> io::Result<()>
     where
         for<'a> Row<'a, R>: Serialize,
     {
@@ -68,6 +91,7 @@ impl RowsFile {
                 serde_json::to_writer(&mut *writer, &row).map_err(io::Error::from)?;
                 writer.write_all(b"\n")
             }
+            Encoder::Parquet(_) => Err(io::Error::other("these rows have no Parquet form")),
         }
     }
 }
@@ -106,15 +130,27 @@ impl Sink for RowsFile {
         match &mut self.encoder {
             Encoder::Csv(writer, _) => writer.flush(),
             Encoder::JsonLines(writer) => writer.flush(),
+            // Parquet rows become readable when the file closes.
+            Encoder::Parquet(_) => Ok(()),
+        }
+    }
+
+    fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Parquet(file) => file.tick(now_ns),
+            _ => Ok(()),
         }
     }
 
     fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()> {
         match self.rows {
             Rows::Servers => end.servers.iter().try_for_each(|r| self.write(r))?,
-            Rows::Findings => end.findings.iter().try_for_each(|f| self.write(f))?,
+            Rows::Findings => end.findings.iter().try_for_each(|f| self.write_text(f))?,
             Rows::Connections | Rows::Transactions => {}
         }
-        self.flush()
+        match &mut self.encoder {
+            Encoder::Parquet(file) => file.close(),
+            _ => self.flush(),
+        }
     }
 }

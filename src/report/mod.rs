@@ -11,6 +11,7 @@ mod clients;
 mod files;
 mod findings;
 mod html;
+mod parquet;
 pub mod progress;
 mod samples;
 mod servers;
@@ -121,6 +122,11 @@ pub trait Sink {
         Ok(())
     }
 
+    /// Live capture, about every 100 ms: the wall clock (files that rotate use it).
+    fn tick(&mut self, _now_ns: u64) -> io::Result<()> {
+        Ok(())
+    }
+
     /// End of the run: write what is written at the end, and flush.
     fn finish(&mut self, end: &RunEnd<'_>) -> io::Result<()>;
 }
@@ -174,6 +180,10 @@ impl Report {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.sinks.iter_mut().try_for_each(|sink| sink.flush())
+    }
+
+    pub fn tick(&mut self, now_ns: u64) -> io::Result<()> {
+        self.sinks.iter_mut().try_for_each(|sink| sink.tick(now_ns))
     }
 
     pub fn finish(&mut self, counts: &FrameCounts) -> io::Result<()> {

@@ -88,7 +88,8 @@ pub struct ServerRecord {
 }
 
 impl ServerRecord {
-    fn new(server: SocketAddr) -> ServerRecord {
+    /// A server with no connections yet.
+    pub fn new(server: SocketAddr) -> ServerRecord {
         ServerRecord {
             server,
             server_software: Vec::new(),

@@ -1,11 +1,12 @@
 //! Live capture from a network interface through libpcap.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pcap::{Capture, Precision, Savefile};
 
-use super::{Frame, FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
+use super::{Delivery, Frame, FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
 
 /// Live capture settings, tcpdump style.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct LiveSource {
     kernel_drops: u64,
     /// A tick is due and the drop counter rose: report the drops on the next call.
     drops_to_report: bool,
+    delivery: Delivery,
+    /// The capture's socket (an AF_PACKET socket on Linux), to wait on.
+    socket: RawFd,
 }
 
 /// How often a live source reports the time and the kernel's drop counter.
@@ -76,10 +80,29 @@ fn with_interfaces(message: String) -> String {
     }
 }
 
+fn bad_filter(options: &LiveOptions, filter: &str, err: &pcap::Error) -> SourceError {
+    SourceError {
+        input: options.interface.clone(),
+        message: format!("bad filter expression '{filter}': {}", pcap_message(err)),
+    }
+}
+
 impl LiveSource {
     /// Opens the interface. A missing privilege, an unknown interface and a bad filter each
     /// give one clear message (with the list of interfaces where it helps).
     pub fn open(options: &LiveOptions) -> Result<LiveSource, SourceError> {
+        let mut source = LiveSource::open_unfiltered(options)?;
+        let filter = live_filter(options.filter.as_deref());
+        source
+            .capture
+            .filter(&filter, true)
+            .map_err(|err| bad_filter(options, &filter, &err))?;
+        Ok(source)
+    }
+
+    /// Opens the interface without a filter in the kernel: every packet comes up until
+    /// the caller attaches a socket filter of its own to [`LiveSource::socket`].
+    pub(super) fn open_unfiltered(options: &LiveOptions) -> Result<LiveSource, SourceError> {
         let fail = |message: String| SourceError {
             input: options.interface.clone(),
             message,
@@ -88,7 +111,7 @@ impl LiveSource {
             .map_err(|err| fail(with_interfaces(pcap_message(&err))))?;
         // Non-blocking: with immediate mode libpcap's read timeout does not fire on an idle
         // interface, and the loop must wake up for signals, eviction and the status line.
-        let mut capture = inactive
+        let capture = inactive
             .promisc(options.promiscuous)
             .snaplen(options.snaplen)
             .immediate_mode(true)
@@ -100,13 +123,6 @@ impl LiveSource {
                 let message = pcap_message(&err);
                 fail(privilege_hint(&message).unwrap_or_else(|| with_interfaces(message)))
             })?;
-        let filter = live_filter(options.filter.as_deref());
-        capture.filter(&filter, true).map_err(|err| {
-            fail(format!(
-                "bad filter expression '{filter}': {}",
-                pcap_message(&err)
-            ))
-        })?;
         let savefile = match &options.save {
             None => None,
             Some(path) => {
@@ -121,6 +137,7 @@ impl LiveSource {
         };
         let link_type = Linktype(capture.get_datalink().0);
         Ok(LiveSource {
+            socket: capture.as_raw_fd(),
             capture,
             savefile,
             link_type,
@@ -128,7 +145,31 @@ impl LiveSource {
             last_tick: Instant::now(),
             kernel_drops: 0,
             drops_to_report: false,
+            delivery: Delivery::default(),
         })
+    }
+
+    /// The full filter (`tcp` and the user's expression) compiled for this interface.
+    #[cfg(all(feature = "ebpf", target_os = "linux"))]
+    pub(super) fn compile_filter(
+        &self,
+        options: &LiveOptions,
+    ) -> Result<pcap::BpfProgram, SourceError> {
+        let filter = live_filter(options.filter.as_deref());
+        self.capture
+            .compile(&filter, true)
+            .map_err(|err| bad_filter(options, &filter, &err))
+    }
+
+    #[cfg(all(feature = "ebpf", target_os = "linux"))]
+    pub(super) fn link_type(&self) -> Linktype {
+        self.link_type
+    }
+
+    /// The capture's socket (an AF_PACKET socket on Linux).
+    #[cfg(all(feature = "ebpf", target_os = "linux"))]
+    pub(super) fn socket(&self) -> RawFd {
+        self.socket
     }
 }
 
@@ -165,6 +206,8 @@ impl FrameSource for LiveSource {
                     savefile.write(&packet);
                 }
                 let header = packet.header;
+                self.delivery.wire_bytes += u64::from(header.len);
+                self.delivery.delivered_bytes += u64::from(header.caplen);
                 Ok(Some(SourceEvent::Frame(Frame {
                     ts_ns: (header.ts.tv_sec as u64)
                         .wrapping_mul(1_000_000_000)
@@ -174,8 +217,16 @@ impl FrameSource for LiveSource {
                 })))
             }
             Err(pcap::Error::TimeoutExpired) => {
-                // Nothing waiting: a short nap keeps an idle capture off the CPU.
-                std::thread::sleep(Duration::from_millis(5));
+                // Nothing waiting: sleep until a packet comes or the next tick is due. Waking
+                // at once matters to `--ebpf`, whose shed hints race the packets they are for.
+                let wait = TICK.saturating_sub(self.last_tick.elapsed());
+                let mut socket = libc::pollfd {
+                    fd: self.socket,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; an error or a signal just ends the wait early.
+                unsafe { libc::poll(&mut socket, 1, wait.as_millis() as libc::c_int + 1) };
                 Ok(Some(SourceEvent::Pending))
             }
             Err(err) => Err(SourceError {
@@ -183,5 +234,9 @@ impl FrameSource for LiveSource {
                 message: format!("capture stopped: {}", pcap_message(&err)),
             }),
         }
+    }
+
+    fn delivery(&self) -> Option<Delivery> {
+        Some(self.delivery)
     }
 }

@@ -5,13 +5,31 @@
 //! To add a source (another capture mechanism), implement [`FrameSource`] in a file of its
 //! own here and open it from the command line's wiring.
 
+#[cfg(all(feature = "ebpf", target_os = "linux"))]
+mod ebpf;
 mod file;
 mod live;
 
 use std::fmt;
+use std::net::SocketAddr;
 
 pub use file::FileSource;
 pub use live::{LiveOptions, LiveSource, list_interfaces, live_filter};
+
+/// A live capture through the eBPF socket filter that sheds the payload the analysis does
+/// not need (`--ebpf`), or why it cannot be had here.
+pub fn open_ebpf(options: &LiveOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+    #[cfg(all(feature = "ebpf", target_os = "linux"))]
+    return Ok(Box::new(ebpf::EbpfSource::open(options)?));
+    #[cfg(not(all(feature = "ebpf", target_os = "linux")))]
+    Err(SourceError {
+        input: options.interface.clone(),
+        message: "this kascope was built without the eBPF capture path (cargo feature \
+                  'ebpf', Linux only, needs clang and libbpf-dev to build); capture through \
+                  libpcap instead (the same command without --ebpf)"
+            .into(),
+    })
+}
 
 /// A link-layer type: the `LINKTYPE_`/DLT number a capture gives its frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +113,29 @@ fn pcap_message(err: &pcap::Error) -> String {
     }
 }
 
+/// The one value that flows back to a source: direction `src` → `dst` of a connection
+/// needs no payload with sequence numbers in `[lo, hi)` (body bytes the analysis only
+/// counts), or, with `range` `None`, needs all of it again. A source that can shed payload
+/// (`--ebpf`) delivers such segments as their headers only; the pipeline then reads the
+/// missing payload as known and skipped. A segment that comes before the source acted on
+/// the hint just comes with its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShedHint {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// `(lo, hi)` sequence numbers, wrapping.
+    pub range: Option<(u32, u32)>,
+}
+
+/// Bytes a live source saw go by and handed to user space.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Frame bytes on the wire, as the kernel reported their length.
+    pub wire_bytes: u64,
+    /// Frame bytes that reached user space.
+    pub delivered_bytes: u64,
+}
+
 /// libpcap's version line, e.g. `libpcap version 1.10.3 (with TPACKET_V3)`.
 pub fn libpcap_version() -> String {
     unsafe extern "C" {
@@ -114,5 +155,13 @@ pub trait FrameSource {
     /// Bytes of input consumed so far and in all, when the size is known (for progress).
     fn progress(&self) -> (u64, Option<u64>) {
         (0, None)
+    }
+
+    /// Acts on a hint from the analysis. Sources that cannot shed payload ignore it.
+    fn shed(&mut self, _hint: &ShedHint) {}
+
+    /// Frame bytes seen on the wire and delivered so far (live sources).
+    fn delivery(&self) -> Option<Delivery> {
+        None
     }
 }

@@ -107,6 +107,9 @@ pub enum StreamEvent<'a> {
     Data(&'a [u8]),
     /// Bytes that were on the wire but are not in the capture.
     Gap(u64),
+    /// Bytes that were on the wire and that the source shed on purpose (`--ebpf`: body bytes
+    /// the analysis asked not to see): known and skipped, not lost.
+    Skipped(u64),
     Fin,
     Rst,
 }
@@ -207,6 +210,20 @@ impl TcpConnection {
     /// Payload bytes each direction put on the wire (retransmissions included).
     pub fn wire_bytes(&self, dir: Dir) -> u64 {
         self.halves[dir.index()].wire_bytes
+    }
+
+    /// Payload bytes of each direction that reached user space (what the snaplen kept, or
+    /// what `--ebpf` did not shed).
+    pub fn captured_bytes(&self, dir: Dir) -> u64 {
+        self.halves[dir.index()].captured_bytes
+    }
+
+    /// Where a direction's stream has got to: the stream offset every byte before which was
+    /// handed on, and the sequence number of that offset; `None` before it has a start.
+    pub fn stream_end(&self, dir: Dir) -> Option<(u64, u32)> {
+        self.halves[dir.index()]
+            .end()
+            .map(|(offset, seq)| (offset, seq.into()))
     }
 
     /// Both directions have delivered their FIN, or a RST ended the connection.

@@ -9,7 +9,8 @@
 //! In-order payload is handed on as a slice of the captured segment (no copy). Only segments
 //! that arrive ahead of a hole are copied, into a buffer bounded per direction; when the bound
 //! is hit, or the peer acknowledges bytes the capture never held, the hole is given up as a
-//! [`StreamEvent::Gap`] and the stream goes on after it.
+//! [`StreamEvent::Gap`] and the stream goes on after it. Bytes the source shed on purpose
+//! (`Segment::shed`) are handed on as [`StreamEvent::Skipped`] instead: known, not lost.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +66,7 @@ impl Fin {
 struct Pending {
     data: Box<[u8]>,
     missing: u32,
+    shed: bool,
 }
 
 impl Pending {
@@ -112,6 +114,9 @@ pub(super) struct Reassembler {
     pub(super) packets: u64,
     /// Payload bytes on the wire, retransmissions included.
     pub(super) wire_bytes: u64,
+    /// Payload bytes that reached user space (what the snaplen kept, or what `--ebpf` did
+    /// not shed), retransmissions included.
+    pub(super) captured_bytes: u64,
 }
 
 impl Reassembler {
@@ -127,6 +132,7 @@ impl Reassembler {
         let seq = SeqNumber::from(segment.seq);
         self.packets += 1;
         self.wire_bytes += segment.payload.len() as u64 + u64::from(segment.missing);
+        self.captured_bytes += segment.payload.len() as u64;
         self.anchor_at(seq, flags.syn());
         // Data on a SYN (TCP Fast Open) starts after the SYN's own sequence number.
         let data_seq = if flags.syn() { seq + 1 } else { seq };
@@ -143,13 +149,7 @@ impl Reassembler {
         };
         let length = segment.payload.len() as u64 + u64::from(segment.missing);
         if length > 0 {
-            self.take_payload(
-                offset,
-                segment.payload,
-                segment.missing,
-                buffer_limit,
-                &mut emit,
-            );
+            self.take_payload(offset, segment, buffer_limit, &mut emit);
         }
         if flags.fin() {
             self.teardown.fins += 1;
@@ -203,6 +203,14 @@ impl Reassembler {
 
     pub(super) fn buffered_bytes(&self) -> usize {
         self.pending_bytes
+    }
+
+    /// The stream's end so far as a stream offset and the sequence number it is at; `None`
+    /// before the stream has an anchor.
+    pub(super) fn end(&self) -> Option<(u64, SeqNumber)> {
+        let base = self.anchor.base()?;
+        // Truncating the offset reduces it modulo 2^32, as the sequence space does.
+        Some((self.next_offset, base + self.next_offset as u32))
     }
 
     /// Where offset 0 is, after a segment at `seq`.
@@ -291,23 +299,23 @@ impl Reassembler {
     fn take_payload(
         &mut self,
         offset: u64,
-        data: &[u8],
-        missing: u32,
+        segment: &Segment<'_>,
         limit: usize,
         emit: &mut impl FnMut(StreamEvent<'_>),
     ) {
+        let (data, missing, shed) = (segment.payload, segment.missing, segment.shed);
         if offset <= self.next_offset {
-            self.deliver(offset, data, missing, &mut *emit);
+            self.deliver(offset, data, missing, shed, &mut *emit);
             self.drain(emit);
             return;
         }
         self.anomalies.out_of_order += 1;
-        while !self.buffer(offset, data, missing, limit) {
+        while !self.buffer(offset, segment, limit) {
             self.anomalies.buffer_overflows += 1;
             if self.pending.is_empty() {
                 // Larger than the whole buffer: give up the hole and take it now.
                 self.advance_to(offset, emit);
-                self.deliver(offset, data, missing, &mut *emit);
+                self.deliver(offset, data, missing, shed, &mut *emit);
                 break;
             }
             // Make room: the hole before the oldest buffered bytes is given up first.
@@ -317,12 +325,14 @@ impl Reassembler {
     }
 
     /// Hands on a segment of at least one byte that starts at or before the stream's end;
-    /// only the bytes past the end are new.
+    /// only the bytes past the end are new. Its `missing` bytes are a gap, or skipped when
+    /// they were `shed`.
     fn deliver<'a>(
         &mut self,
         offset: u64,
         data: &'a [u8],
         missing: u32,
+        shed: bool,
         mut emit: impl FnMut(StreamEvent<'a>),
     ) {
         let end = offset + data.len() as u64 + u64::from(missing);
@@ -341,10 +351,14 @@ impl Reassembler {
         }
         let delivered_to = offset + data.len() as u64;
         if end > delivered_to.max(self.next_offset) {
-            // The segment's bytes the capture cut off (snaplen).
-            let lost = end - delivered_to.max(self.next_offset);
-            self.record_gap(lost);
-            emit(StreamEvent::Gap(lost));
+            // The segment's bytes the capture cut off (snaplen), or shed on purpose.
+            let cut = end - delivered_to.max(self.next_offset);
+            if shed {
+                emit(StreamEvent::Skipped(cut));
+            } else {
+                self.record_gap(cut);
+                emit(StreamEvent::Gap(cut));
+            }
         }
         self.next_offset = end;
     }
@@ -370,7 +384,8 @@ impl Reassembler {
             }
             let (offset, pending) = entry.remove_entry();
             self.pending_bytes -= pending.cost();
-            self.deliver(offset, &pending.data, pending.missing, &mut *emit);
+            let (missing, shed) = (pending.missing, pending.shed);
+            self.deliver(offset, &pending.data, missing, shed, &mut *emit);
         }
     }
 
@@ -399,7 +414,8 @@ impl Reassembler {
     /// Buffers a segment that starts after the stream's end. False when that would take the
     /// buffer past `limit`; a segment no longer than one already buffered at its offset is a
     /// retransmission and is not kept twice.
-    fn buffer(&mut self, offset: u64, data: &[u8], missing: u32, limit: usize) -> bool {
+    fn buffer(&mut self, offset: u64, segment: &Segment<'_>, limit: usize) -> bool {
+        let (data, missing) = (segment.payload, segment.missing);
         let end = offset + data.len() as u64 + u64::from(missing);
         let existing = self.pending.get(&offset);
         if existing.is_some_and(|existing| existing.end(offset) >= end) {
@@ -416,6 +432,7 @@ impl Reassembler {
         let pending = Pending {
             data: data.into(),
             missing,
+            shed: segment.shed,
         };
         self.pending.insert(offset, pending);
         true
@@ -446,6 +463,36 @@ mod tests {
 
     fn seq(n: u32) -> SeqNumber {
         SeqNumber::from(n)
+    }
+
+    /// A segment of `length` payload bytes at `seq` that the source shed.
+    fn feed_shed(half: &mut Reassembler, seq: u32, length: u32) -> Vec<Event> {
+        let mut events = Vec::new();
+        let segment = Segment {
+            missing: length,
+            shed: true,
+            ..segment(Dir::A, seq, None, 0, b"")
+        };
+        half.on_segment(&segment, LIMIT, |event| events.push(event.into()));
+        events
+    }
+
+    #[test]
+    fn shed_payload_is_skipped_in_stream_order_and_never_a_gap() {
+        let mut half = after_syn(0);
+        feed(&mut half, 1, 0, b"head");
+        assert_eq!(feed_shed(&mut half, 5, 100), [Event::Skipped(100)]);
+        // Ahead of a hole: held until the hole fills, with a shed segment too.
+        assert_eq!(feed_shed(&mut half, 205, 50), []);
+        assert_eq!(
+            feed_shed(&mut half, 105, 100),
+            [Event::Skipped(100), Event::Skipped(50)]
+        );
+        // A shed retransmission of bytes already handed on adds nothing.
+        assert_eq!(feed_shed(&mut half, 150, 20), []);
+        assert_eq!((half.anomalies.gaps, half.anomalies.out_of_order), (0, 1));
+        assert_eq!((half.captured_bytes, half.wire_bytes), (4, 274));
+        assert_eq!(half.end(), Some((254, seq(255))));
     }
 
     #[test]

@@ -16,6 +16,12 @@ impl From<u32> for SeqNumber {
     }
 }
 
+impl From<SeqNumber> for u32 {
+    fn from(seq: SeqNumber) -> u32 {
+        seq.0
+    }
+}
+
 impl Add<u32> for SeqNumber {
     type Output = SeqNumber;
     fn add(self, bytes: u32) -> SeqNumber {

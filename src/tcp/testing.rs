@@ -30,6 +30,7 @@ pub(super) fn segment(
         flags: Flags(flags | ack_flag),
         payload,
         missing: 0,
+        shed: false,
     }
 }
 
@@ -38,6 +39,7 @@ pub(super) fn segment(
 pub(super) enum Event {
     Data(Vec<u8>),
     Gap(u64),
+    Skipped(u64),
     Fin,
     Rst,
 }
@@ -47,6 +49,7 @@ impl From<StreamEvent<'_>> for Event {
         match event {
             StreamEvent::Data(bytes) => Event::Data(bytes.to_vec()),
             StreamEvent::Gap(bytes) => Event::Gap(bytes),
+            StreamEvent::Skipped(bytes) => Event::Skipped(bytes),
             StreamEvent::Fin => Event::Fin,
             StreamEvent::Rst => Event::Rst,
         }

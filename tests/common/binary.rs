@@ -1,6 +1,7 @@
 //! Running the kascope binary as a user does: its path, its output as text, the CSV files it
 //! writes, and temporary files for what goes in and comes out.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +50,19 @@ impl Table {
 
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Per client address (column `client`), the values of `fields`.
+    pub fn by_client(&self, fields: &[&str]) -> BTreeMap<String, Vec<String>> {
+        (0..self.len())
+            .map(|row| {
+                let values = fields
+                    .iter()
+                    .map(|f| self.column(row, f).to_string())
+                    .collect();
+                (self.column(row, "client").to_string(), values)
+            })
+            .collect()
     }
 
     /// The value of column `name` in row `row`.

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod lab;
 pub mod pcap;
+pub mod sql;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
