@@ -83,6 +83,10 @@ pub struct Ledger {
     /// Last `timeout=` advertised.
     advertised_timeout: Option<u32>,
     server_header: Option<Box<str>>,
+    /// The first request's `User-Agent`, cut at 128 bytes.
+    user_agent: Option<Box<str>>,
+    /// Requests sent when the `max=` advertised so far allowed no more.
+    requests_beyond_max: u32,
     parse_errors: u32,
     resyncs: u32,
     first_close: Option<FirstClose>,
@@ -122,7 +126,18 @@ impl Ledger {
                     self.max_idle_ns = Some(self.max_idle_ns.map_or(idle, |m| m.max(idle)));
                     self.idle_between_ns = self.idle_between_ns.saturating_add(idle);
                 }
+                if self
+                    .implied_limit
+                    .is_some_and(|limit| self.requests >= limit)
+                {
+                    self.requests_beyond_max += 1;
+                }
                 self.requests += 1;
+                if self.user_agent.is_none()
+                    && let Some(agent) = head.user_agent
+                {
+                    self.user_agent = Some(truncate(&String::from_utf8_lossy(agent), 128).into());
+                }
                 if self.close_announced_at.is_some() {
                     self.requests_after_close_announced += 1;
                 }
@@ -296,6 +311,15 @@ impl Ledger {
         let idle_total = self
             .last_response_end
             .map(|_| self.idle_between_ns.saturating_add(idle_tail));
+        // After the last response the server kept the connection open until the client
+        // closed it or the capture ended, unless the server closed it first.
+        let open_after_last = match (self.first_close, self.last_response_end) {
+            _ if unanswered > 0 => None,
+            (Some(close), Some(end)) if close.dir == client_dir => close.ts.checked_sub(end),
+            (None, Some(end)) => tcp.last_ts.checked_sub(end),
+            _ => None,
+        };
+        let longest_idle_open = self.max_idle_ns.max(open_after_last);
 
         let mut flags = FlagSet::default();
         let mut flag_if = |set: bool, flag: Flag| {
@@ -378,6 +402,11 @@ impl Ledger {
             flags,
             idle_total_ns: idle_total,
             captured_payload_bytes: tcp.captured_bytes(Dir::A) + tcp.captured_bytes(Dir::B),
+            keepalive_client: tcp.keepalive(client_dir),
+            keepalive_server: tcp.keepalive(server_dir),
+            user_agent: self.user_agent.as_deref().unwrap_or("").to_string(),
+            requests_beyond_max: self.requests_beyond_max,
+            longest_idle_open_ns: longest_idle_open,
         }
     }
 }

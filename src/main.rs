@@ -16,8 +16,8 @@ use kascope::cli::{Cli, FailOn, Inputs, display_filter_hint, split_inputs};
 use kascope::driver::{self, Limits, Observer, RunError, RunStats, Unobserved};
 use kascope::report::progress::{FileProgress, LiveStatus};
 use kascope::report::{
-    ConnectionTable, FindingsText, HtmlReport, NamedOutput, Report, Rows, RowsFile, ServersTable,
-    Sink, SummaryText, TableOptions, plural,
+    BehaviourText, ConnectionTable, FindingsText, HtmlReport, NamedOutput, Report, Rows, RowsFile,
+    ServersTable, Sink, SummaryText, TableOptions, plural,
 };
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource, SourceError};
 use kascope::verdict::Tolerance;
@@ -288,6 +288,9 @@ fn sinks(cli: &Cli, inputs: &Inputs, outputs: &[Planned]) -> Result<Vec<Box<dyn 
     }
     if !cli.quiet {
         sinks.push(Box::new(ServersTable::new(report(), rows, width)));
+    }
+    if !cli.quiet && !cli.servers {
+        sinks.push(Box::new(BehaviourText::new(report(), rows)));
     }
     if !cli.servers {
         sinks.push(Box::new(FindingsText::new(report())));

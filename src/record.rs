@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::http::{ConnectionTokens, Protocol};
 use crate::named::Named;
-use crate::tcp::ClientBy;
+use crate::tcp::{ClientBy, KeepAliveProbes};
 use crate::verdict::{KeepAliveFacts, Tolerance, Verdicts, verdicts};
 
 /// A capture time: nanoseconds since the Unix epoch.
@@ -213,6 +213,18 @@ pub struct ConnectionRecord {
     /// Payload bytes both ways that reached user space: what the snaplen kept, or what
     /// `--ebpf` did not shed.
     pub captured_payload_bytes: u64,
+    /// TCP keep-alive probes the client sent (and its ACKs to the server's).
+    pub keepalive_client: KeepAliveProbes,
+    /// TCP keep-alive probes the server sent (and its ACKs to the client's).
+    pub keepalive_server: KeepAliveProbes,
+    /// The first request's `User-Agent`, cut at 128 bytes; empty when there was none.
+    pub user_agent: String,
+    /// Requests the client sent when the server's `max=` so far allowed no more.
+    pub requests_beyond_max: u32,
+    /// The longest the connection was seen idle and kept open by the server: the longest
+    /// gap before a reuse, or the idle time after the last response until the client closed
+    /// or the capture ended. A lower bound on the server's idle timeout.
+    pub longest_idle_open_ns: Option<u64>,
 }
 
 /// Nowhere: the addresses of a [`ConnectionRecord::blank`] row.
@@ -283,11 +295,26 @@ impl ConnectionRecord {
             handshake_rtt_ns: None,
             idle_total_ns: None,
             captured_payload_bytes: 0,
+            keepalive_client: KeepAliveProbes::default(),
+            keepalive_server: KeepAliveProbes::default(),
+            user_agent: String::new(),
+            requests_beyond_max: 0,
+            longest_idle_open_ns: None,
         }
     }
 
     pub fn duration_ns(&self) -> u64 {
         self.last_ts.saturating_sub(self.first_ts)
+    }
+
+    /// The shortest time between two TCP keep-alive probes of the same side.
+    pub fn keepalive_interval_ns(&self) -> Option<u64> {
+        let [client, server] =
+            [self.keepalive_client, self.keepalive_server].map(|side| side.shortest_interval_ns);
+        match (client, server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

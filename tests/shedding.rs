@@ -217,6 +217,7 @@ impl Fed {
             } else {
                 flags | Flags::ACK
             }),
+            window: 64240,
             payload,
             missing: shed,
             shed: shed > 0,

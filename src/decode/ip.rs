@@ -77,6 +77,7 @@ pub(super) fn tcp_segment(ts_ns: u64, ip: &[u8]) -> Result<Segment<'_>, Skip> {
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: Flags(flags),
+        window: tcp.window_size(),
         payload: captured,
         missing: u32::try_from(missing).unwrap_or(u32::MAX),
         shed: false,

@@ -48,6 +48,8 @@ pub struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: Flags,
+    /// The window field as sent (unscaled).
+    pub window: u16,
     /// The payload bytes that were captured.
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not in the capture (snaplen).

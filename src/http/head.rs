@@ -180,6 +180,7 @@ impl MessageParser {
             target,
             version: 9,
             connection: ConnectionTokens::default(),
+            user_agent: None,
             host: None,
             head_bytes: line.len(),
         };
@@ -221,6 +222,7 @@ impl MessageParser {
             target,
             version: 1,
             connection: ConnectionTokens::default(),
+            user_agent: None,
             host: None,
             head_bytes: bytes.len(),
         };
@@ -313,6 +315,7 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
             target: request.path.unwrap_or(""),
             version: request.version.unwrap_or(1),
             connection: framing.connection,
+            user_agent: header(request.headers, "user-agent"),
             host: header(request.headers, "host"),
             head_bytes: bytes.len(),
         };

@@ -68,6 +68,8 @@ pub struct RequestHead<'a> {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; 9 for an HTTP/0.9 simple request.
     pub version: u8,
     pub connection: ConnectionTokens,
+    /// The `User-Agent` header's value, when there was one.
+    pub user_agent: Option<&'a [u8]>,
     /// The `Host` header's value, when there was one.
     pub host: Option<&'a [u8]>,
     pub head_bytes: usize,

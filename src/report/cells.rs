@@ -11,6 +11,7 @@ use crate::named::Named;
 use crate::record::{ConnectionRecord, EpochNs, FlagSet, TransactionRecord};
 use crate::verdict::{MaxVerdict, TimeoutVerdict};
 
+use super::behaviour::signed_seconds;
 use super::findings::{Finding, Subject};
 use super::servers::ServerRecord;
 
@@ -403,6 +404,20 @@ impl Columns for Row<'_, ConnectionRecord> {
         row.serialize_field("handshake_rtt_s", &r.handshake_rtt_ns.map(seconds))?;
         row.serialize_field("idle_total_s", &r.idle_total_ns.map(seconds))?;
         row.serialize_field("captured_payload_bytes", &r.captured_payload_bytes)?;
+        let (client_ka, server_ka) = (r.keepalive_client, r.keepalive_server);
+        row.serialize_field(
+            "tcp_keepalive_probes",
+            &(client_ka.probes + server_ka.probes),
+        )?;
+        row.serialize_field("tcp_keepalive_probes_server", &server_ka.probes)?;
+        row.serialize_field("tcp_keepalive_acks", &(client_ka.acks + server_ka.acks))?;
+        row.serialize_field(
+            "tcp_keepalive_interval_s",
+            &r.keepalive_interval_ns().map(seconds),
+        )?;
+        row.serialize_field("user_agent", &r.user_agent)?;
+        row.serialize_field("requests_beyond_max", &r.requests_beyond_max)?;
+        row.serialize_field("longest_idle_open_s", &r.longest_idle_open_ns.map(seconds))?;
         row.end()
     }
 }
@@ -487,6 +502,26 @@ impl Columns for Row<'_, ServerRecord> {
         row.serialize_field("rtt_saved_s", &r.rtt_saved_ns.map(seconds))?;
         row.serialize_field("idle_connection_s", &seconds(r.idle_ns))?;
         row.serialize_field("peak_connections", &r.peak_connections)?;
+        let behaviour = &r.behaviour;
+        row.serialize_field(
+            "observed_idle_timeout_s",
+            &behaviour.idle_timeout.inferred_ns().map(seconds),
+        )?;
+        row.serialize_field("idle_timeout_evidence", &behaviour.idle_timeout.evidence())?;
+        row.serialize_field(
+            "idle_timeout_at_least_s",
+            &behaviour.idle_timeout_at_least_ns().map(seconds),
+        )?;
+        row.serialize_field("observed_request_limit", &behaviour.request_limit)?;
+        row.serialize_field("max_reuse_idle_s", &r.reuse_idle_max_ns.map(seconds))?;
+        row.serialize_field(
+            "race_margin_s",
+            &behaviour.race_margin_ns.map(signed_seconds),
+        )?;
+        row.serialize_field(
+            "tcp_keepalive_interval_s",
+            &behaviour.probing.shortest_interval_ns.map(seconds),
+        )?;
         row.end()
     }
 }

@@ -2,8 +2,9 @@
 //! elsewhere) to open in a browser or attach to a ticket. Per server: a timeline with one
 //! lane per connection (requests and responses as marks, idle gaps, the advertised timeout
 //! after each response, the close coloured by who closed, races and violations highlighted,
-//! the stream number and times on hover), a histogram of requests per connection, and
-//! idle-before-close against the advertised timeout; then the findings.
+//! the stream number and times on hover), a histogram of requests per connection,
+//! idle-before-close against the advertised timeout, and the server's idle closes against
+//! its clients' reuse gaps on one axis (the race margin); then the findings.
 //!
 //! The tables and findings are written as HTML; the charts are drawn in the browser from a
 //! JSON block, by the script in `html.js`. Large captures stay light: past [`MAX_LANES`]
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::named::Named;
 use crate::record::{Closer, ConnectionRecord, EpochNs, TransactionRecord};
 
+use super::behaviour::MarginChart;
 use super::cells::seconds;
 use super::findings::{Finding, Subject};
 use super::servers::{ServerRecord, millis};
@@ -266,6 +268,7 @@ struct ServerData<'a> {
     server: String,
     id: String,
     charts: &'a ServerCharts,
+    margin: MarginChart,
 }
 
 fn server_id(server: &SocketAddr) -> String {
@@ -417,7 +420,8 @@ fn page(
 <p class="note">{note}. Lanes: grey = open, blue tick = request, green bar = response, dashed = advertised timeout after a response, end mark = first close (orange server, blue client, red RST); red lanes lost a request to a race, purple ones broke a promise. Hover for details.</p>
 <div class="timeline" data-for="{id}"></div>
 <div class="charts"><figure><figcaption>requests per connection</figcaption><div class="histogram" data-for="{id}"></div></figure>
-<figure><figcaption>idle before close vs advertised timeout</figcaption><div class="idle" data-for="{id}"></div></figure></div>
+<figure><figcaption>idle before close vs advertised timeout</figcaption><div class="idle" data-for="{id}"></div></figure>
+<figure><figcaption>the server's idle closes against the clients' reuse gaps</figcaption><div class="margin" data-for="{id}"></div></figure></div>
 </section>
 "#,
             server = esc(&r.server.to_string()),
@@ -428,6 +432,7 @@ fn page(
             server: r.server.to_string(),
             id,
             charts: c,
+            margin: MarginChart::of(r),
         });
     }
     // `</` cannot end the data block early once escaped.

@@ -6,6 +6,7 @@
 //! To add an output format, implement [`Sink`] in a file of its own here and push it onto
 //! the list the command line builds.
 
+mod behaviour;
 mod cells;
 mod clients;
 mod files;
@@ -25,6 +26,9 @@ use std::io::{self, Write};
 use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
+pub use behaviour::{
+    AgentRecord, Agents, BehaviourText, ClientBehaviour, IdleTimeout, ServerBehaviour, agent_family,
+};
 pub use cells::{Row, Style, TimeFormat, rfc3339};
 pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
@@ -98,6 +102,8 @@ pub struct RunEnd<'a> {
     pub clients: &'a [ClientRecord],
     /// Most serious first.
     pub findings: &'a [Finding],
+    /// `User-Agent` families, most connections first.
+    pub agents: &'a [AgentRecord],
 }
 
 /// An output.
@@ -137,6 +143,7 @@ pub struct Report {
     totals: Totals,
     servers: Servers,
     clients: Clients,
+    agents: Agents,
 }
 
 impl Report {
@@ -147,6 +154,7 @@ impl Report {
             totals: Totals::default(),
             servers: Servers::default(),
             clients: Clients::default(),
+            agents: Agents::default(),
         }
     }
 
@@ -164,6 +172,7 @@ impl Report {
                 self.totals.add(&record);
                 self.servers.add(&record);
                 self.clients.add(&record);
+                self.agents.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
@@ -190,12 +199,14 @@ impl Report {
         let servers = self.servers.records();
         let clients = self.clients.records();
         let findings = findings::findings(&servers, &clients);
+        let agents = self.agents.records();
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
             clients: &clients,
             findings: &findings,
+            agents: &agents,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 
 use crate::http::Protocol;
 use crate::named::Tally;
-use crate::record::{Closer, ConnectionRecord, TransactionRecord};
+use crate::record::{ConnectionRecord, TransactionRecord};
 use crate::verdict::{MaxVerdict, ServerVerdict, TimeoutVerdict};
 
+use super::behaviour::ServerBehaviour;
 use super::cells::seconds;
 use super::samples::Samples;
 use super::sightings::{Seen, Sightings};
@@ -85,6 +86,8 @@ pub struct ServerRecord {
     pub seen: Sightings,
     /// (first packet, last packet) of each connection, for the peak; emptied when finished.
     spans: Vec<(u64, u64)>,
+    /// What the server really did: idle timeout, request limit, clients' reuse gaps.
+    pub behaviour: ServerBehaviour,
 }
 
 impl ServerRecord {
@@ -125,6 +128,7 @@ impl ServerRecord {
             sent_after_close: 0,
             seen: Sightings::default(),
             spans: Vec::new(),
+            behaviour: ServerBehaviour::default(),
         }
     }
 
@@ -147,6 +151,8 @@ impl ServerRecord {
             .map(|rtt| rtt.saturating_mul(row.handshakes_avoided));
         row.peak_connections = peak(&self.spans);
         row.spans = Vec::new();
+        row.behaviour
+            .finish(row.idle_closes.values(), row.reuse_idle_max_ns);
         row
     }
 }
@@ -169,16 +175,22 @@ fn peak(spans: &[(u64, u64)]) -> u64 {
     most as u64
 }
 
-fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
+/// Adds `value` to a sorted list of distinct values, up to 8 of them.
+pub(super) fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
     if !values.contains(&value) && values.len() < MAX_DISTINCT {
         values.push(value);
         values.sort();
     }
 }
 
-fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+pub(super) fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    a.max(b)
+}
+
+/// The smaller of two values, either of which may be missing.
+pub(super) fn min_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
+        (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
@@ -224,14 +236,12 @@ impl Servers {
         if let Some(max) = record.keep_alive_max_first {
             keep_distinct(&mut stats.keep_alive_max_first, max);
         }
-        let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
-        if server_closed
-            && record.close_announced_at.is_none()
-            && verdicts.dropped_after_close == 0
+        if verdicts.closed_for_idleness
             && let Some(idle) = verdicts.idle_close_ns
         {
             stats.idle_closes.push(idle);
         }
+        stats.behaviour.add(record);
         stats.max_verdicts.add(verdicts.max);
         stats.timeout_verdicts.add(verdicts.timeout);
         stats.races += u64::from(verdicts.race_request.is_some());

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use kascope::driver::{self, Limits, Unobserved};
-use kascope::report::{Report, RunEnd, Sink};
+use kascope::report::{AgentRecord, ClientRecord, Report, RunEnd, ServerRecord, Sink};
 use kascope::source::FileSource;
 use kascope::{Analyzer, Config, ConnectionRecord, TransactionRecord};
 
@@ -64,6 +64,10 @@ pub fn corpus() -> Option<PathBuf> {
 pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub transactions: Vec<TransactionRecord>,
+    /// The per-server and per-client rows the report ended with.
+    pub servers: Vec<ServerRecord>,
+    pub clients: Vec<ClientRecord>,
+    pub agents: Vec<AgentRecord>,
     pub warnings: Vec<String>,
 }
 
@@ -87,6 +91,9 @@ pub fn analyze(path: &Path) -> Analysis {
 struct Collected {
     connections: Vec<ConnectionRecord>,
     transactions: Vec<TransactionRecord>,
+    servers: Vec<ServerRecord>,
+    clients: Vec<ClientRecord>,
+    agents: Vec<AgentRecord>,
 }
 
 struct Collect(Rc<RefCell<Collected>>);
@@ -106,7 +113,11 @@ impl Sink for Collect {
         true
     }
 
-    fn finish(&mut self, _end: &RunEnd<'_>) -> std::io::Result<()> {
+    fn finish(&mut self, end: &RunEnd<'_>) -> std::io::Result<()> {
+        let mut collected = self.0.borrow_mut();
+        collected.servers = end.servers.to_vec();
+        collected.clients = end.clients.to_vec();
+        collected.agents = end.agents.to_vec();
         Ok(())
     }
 }
@@ -137,6 +148,9 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     let Collected {
         mut connections,
         transactions,
+        servers,
+        clients,
+        agents,
     } = Rc::try_unwrap(collected)
         .map_err(|_| "the report was dropped")
         .unwrap()
@@ -145,6 +159,9 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     Analysis {
         connections,
         transactions,
+        servers,
+        clients,
+        agents,
         warnings: stats.warnings,
     }
 }
