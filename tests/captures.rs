@@ -437,7 +437,12 @@ mod promises {
         }
         assert_eq!(idle.judged().max, MaxVerdict::Untested);
         let path = recorded("noncompliant-server.pcap");
-        let output = kascope(&[path.to_str().unwrap(), "-q", "--fail-on", "violation"]);
+        let output = kascope(&[
+            path.to_str().unwrap(),
+            "--servers",
+            "--fail-on",
+            "violation",
+        ]);
         assert_eq!(
             output.status.code(),
             Some(1),

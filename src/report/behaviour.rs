@@ -17,7 +17,7 @@ use super::cells::seconds;
 use super::clients::asked_close;
 use super::samples::Samples;
 use super::servers::{keep_distinct, max_option, min_option};
-use super::{RunEnd, ServerRecord, Sink};
+use super::{RunEnd, ServerRecord, Sink, plural};
 
 /// Idle closes within this of each other are taken for one timer: nginx and Apache close
 /// within a few ms of their setting, and 100 ms is the default `--timeout-tolerance`.
@@ -571,13 +571,13 @@ fn idle_timeout_text(timeout: IdleTimeout, closes: &[u64], at_least: Option<u64>
             ns,
             closes: agreeing,
         } => format!(
-            "idle timeout {} (median of {agreeing} of {} idle closes, {range})",
+            "idle timeout {} (median of {agreeing} of {}, {range})",
             secs(ns),
-            closes.len()
+            plural(closes.len() as u64, "idle close", "idle closes")
         ),
         IdleTimeout::Scattered => format!(
-            "idle timeout unclear ({} idle closes, {range})",
-            closes.len()
+            "idle timeout unclear ({}, {range})",
+            plural(closes.len() as u64, "idle close", "idle closes")
         ),
         IdleTimeout::Untested => match at_least {
             Some(ns) => format!(
@@ -655,8 +655,9 @@ fn server_text(view: &ServerView) -> String {
     }
     if view.races > 0 {
         parts.push(format!(
-            "{} races lost {} requests",
-            view.races, view.lost_to_races
+            "{} lost {}",
+            plural(view.races, "race", "races"),
+            plural(view.lost_to_races, "request", "requests")
         ));
     }
     parts.push(probing_text(&behaviour.probing));
@@ -667,20 +668,21 @@ fn probing_text(probing: &Probing) -> String {
     match probing.shortest_interval_ns {
         _ if probing.connections == 0 => "no TCP keep-alive probes".to_string(),
         Some(interval) => format!(
-            "TCP keep-alive probes on {} connections, every {}",
-            probing.connections,
+            "TCP keep-alive probes on {}, every {}",
+            plural(probing.connections, "connection", "connections"),
             secs(interval)
         ),
         None => format!(
-            "TCP keep-alive probes on {} connections",
-            probing.connections
+            "TCP keep-alive probes on {}",
+            plural(probing.connections, "connection", "connections")
         ),
     }
 }
 
 fn client_text(connections: u64, requests: u64, behaviour: &ClientBehaviour) -> String {
     let mut parts = vec![format!(
-        "{connections} connections, {:.1} requests each (most {})",
+        "{}, {:.1} requests each (most {})",
+        plural(connections, "connection", "connections"),
         requests as f64 / connections.max(1) as f64,
         behaviour.most_requests
     )];
@@ -701,14 +703,19 @@ fn client_text(connections: u64, requests: u64, behaviour: &ClientBehaviour) -> 
     });
     if behaviour.requests_beyond_max > 0 {
         parts.push(format!(
-            "{} requests beyond the server's max= on {} connections",
-            behaviour.requests_beyond_max, behaviour.connections_beyond_max
+            "{} beyond the server's max= on {}",
+            plural(behaviour.requests_beyond_max, "request", "requests"),
+            plural(
+                behaviour.connections_beyond_max,
+                "connection",
+                "connections"
+            )
         ));
     }
     if behaviour.races > 0 {
         parts.push(format!(
-            "lost requests to races on {} connections",
-            behaviour.races
+            "lost requests to races on {}",
+            plural(behaviour.races, "connection", "connections")
         ));
     }
     parts.push(probing_text(&behaviour.probing));

@@ -18,10 +18,33 @@ use super::servers::ServerRecord;
 /// The output format a row is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    Csv,
+    /// CSV, with capture times in this format.
+    Csv(TimeFormat),
     Json,
     /// Typed columns: times as nanoseconds since the epoch, lists as lists, nulls as nulls.
     Parquet,
+}
+
+/// How CSV cells show capture times (`--time-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Epoch seconds with microseconds, like tshark's `frame.time_epoch`.
+    Epoch,
+    /// RFC 3339 in UTC with microseconds (`2026-11-25T10:15:02.123456Z`).
+    Iso,
+}
+
+named_enum!(TimeFormat {
+    Epoch => "epoch",
+    Iso => "iso",
+});
+
+/// A capture time as RFC 3339 in UTC with microseconds: `2026-11-25T10:15:02.123456Z`.
+pub fn rfc3339(ns: EpochNs) -> String {
+    let ns = i64::try_from(ns).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// A record as one row of an output in `style`.
@@ -194,19 +217,20 @@ pub fn seconds(ns: u64) -> f64 {
     (ns as f64 / 1e3).round() / 1e6
 }
 
-/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) as CSV text, the
-/// same number as a JSON number, nanoseconds in Parquet.
+/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) or RFC 3339 as
+/// CSV text, the epoch seconds as a JSON number, nanoseconds in Parquet.
 struct Time(EpochNs, Style);
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let Time(ns, style) = *self;
         match style {
-            Style::Csv => serializer.collect_str(&format_args!(
+            Style::Csv(TimeFormat::Epoch) => serializer.collect_str(&format_args!(
                 "{}.{:06}",
                 ns / 1_000_000_000,
                 (ns % 1_000_000_000) / 1_000
             )),
+            Style::Csv(TimeFormat::Iso) => serializer.collect_str(&rfc3339(ns)),
             Style::Json => serializer.serialize_f64((ns / 1_000) as f64 / 1e6),
             Style::Parquet => serializer.serialize_u64(ns),
         }
@@ -231,7 +255,7 @@ impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let List(values, style) = self;
         match style {
-            Style::Csv => {
+            Style::Csv(_) => {
                 let mut text = String::new();
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
@@ -289,7 +313,7 @@ fn optional_tokens<'a>(
     style: Style,
 ) -> Option<List<'a, &'static str>> {
     match (names, style) {
-        (None, Style::Csv) => Some(List(&[], style)),
+        (None, Style::Csv(_)) => Some(List(&[], style)),
         (None, Style::Json | Style::Parquet) => None,
         (Some(names), _) => Some(List(names, style)),
     }
@@ -563,5 +587,24 @@ impl Serialize for Row<'_, Finding> {
         row.serialize_field("means", &f.means)?;
         row.serialize_field("advice", &f.advice)?;
         row.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_in_utc() {
+        // Expected values from `date -u -d @SECONDS +%Y-%m-%dT%H:%M:%S`.
+        let cases = [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (951_782_400_000_001_000, "2000-02-29T00:00:00.000001Z"),
+            (1_795_628_315_273_867_999, "2026-11-25T17:38:35.273867Z"),
+            (4_107_542_399_999_999_999, "2100-02-28T23:59:59.999999Z"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(rfc3339(ns).to_string(), text, "{ns}");
+        }
     }
 }

@@ -19,6 +19,7 @@ use super::Sink;
 use super::behaviour::{MIDDLEBOX_IDLE_NS, race_risk_tolerance_ns, signed_seconds};
 use super::cells::seconds;
 use super::clients::ClientRecord;
+use super::plural;
 use super::servers::{ServerRecord, millis};
 use super::sightings::Seen;
 
@@ -203,10 +204,6 @@ pub fn findings(servers: &[ServerRecord], clients: &[ClientRecord]) -> Vec<Findi
 /// `2.00 s`
 fn secs_text(ns: u64) -> String {
     format!("{:.2} s", seconds(ns))
-}
-
-pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `stream 3` / `streams 1, 2, 5, …`

@@ -19,8 +19,9 @@ mod servers;
 mod sightings;
 mod summary;
 mod table;
+mod text_table;
 
-use std::io;
+use std::io::{self, Write};
 
 use crate::pipeline::{FrameCounts, Output};
 use crate::record::{ConnectionRecord, TransactionRecord};
@@ -28,14 +29,68 @@ use crate::record::{ConnectionRecord, TransactionRecord};
 pub use behaviour::{
     AgentRecord, Agents, BehaviourText, ClientBehaviour, IdleTimeout, ServerBehaviour, agent_family,
 };
-pub use cells::{Row, Style};
+pub use cells::{Row, Style, TimeFormat, rfc3339};
 pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
 pub use findings::{Finding, FindingKind, FindingsText, Measure, Severity, Subject};
 pub use html::HtmlReport;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
-pub use table::ConnectionTable;
+pub use table::{ConnectionTable, Only, SortKey, TableOptions};
+
+/// `1 connection`, `2 connections`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", noun(n, one, many))
+}
+
+/// `connection` for 1, `connections` for any other number.
+pub fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// What every column of the terminal tables shows (`--help`, the man page, docs/tables.md).
+pub fn legend() -> String {
+    format!(
+        "{}\n{}",
+        text_table::legend("Connection table columns", table::COLUMNS),
+        text_table::legend("Server table columns", servers::COLUMNS)
+    )
+}
+
+/// The headers of both terminal tables.
+pub fn table_headers() -> impl Iterator<Item = &'static str> {
+    table::COLUMNS
+        .iter()
+        .chain(servers::COLUMNS)
+        .map(|column| column.header)
+}
+
+/// An output that names itself in its errors, keeping their kind (a closed pipe stays
+/// [`io::ErrorKind::BrokenPipe`], which ends the program quietly).
+pub struct NamedOutput {
+    name: String,
+    inner: Box<dyn Write>,
+}
+
+impl NamedOutput {
+    pub fn new(name: String, inner: Box<dyn Write>) -> NamedOutput {
+        NamedOutput { name, inner }
+    }
+
+    fn named(&self, err: io::Error) -> io::Error {
+        io::Error::new(err.kind(), format!("{}: {err}", self.name))
+    }
+}
+
+impl Write for NamedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|err| self.named(err))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|err| self.named(err))
+    }
+}
 
 /// What every sink sees at the end of the run.
 pub struct RunEnd<'a> {

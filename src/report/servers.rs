@@ -12,10 +12,10 @@ use crate::verdict::{MaxVerdict, ServerVerdict, TimeoutVerdict};
 
 use super::behaviour::ServerBehaviour;
 use super::cells::seconds;
-use super::findings::plural;
 use super::samples::Samples;
 use super::sightings::{Seen, Sightings};
-use super::{RunEnd, Sink};
+use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
+use super::{RunEnd, Sink, noun, plural};
 
 /// Distinct values kept per server for a column, so one server cannot grow without bound.
 const MAX_DISTINCT: usize = 8;
@@ -353,15 +353,49 @@ impl Servers {
     }
 }
 
+/// The per-server table's columns, most important kept longest.
+pub const COLUMNS: &[Column] = &[
+    Column::new("server", Align::Left, ESSENTIAL).legend("server address:port"),
+    Column::new("conns", Align::Right, 8).legend("HTTP connections"),
+    Column::new("reqs", Align::Right, 7).legend("requests on them"),
+    Column::new("reuse", Align::Right, 6).legend("requests per connection: mean/max (5.0/5)"),
+    Column::new("pipe", Align::Right, 2).legend("connections with pipelined requests"),
+    Column::new("timeout=", Align::Left, 4)
+        .cut_to(8)
+        .legend("distinct Keep-Alive timeout= values advertised"),
+    Column::new("max=", Align::Left, 3)
+        .cut_to(5)
+        .legend("distinct max= values on each connection's first Keep-Alive header"),
+    Column::new("idle close min/med/max", Align::Left, 2)
+        .legend("idle time before the server's idle closes: least, median, most"),
+    Column::new("max: ok/over/untst", Align::Left, 4)
+        .legend("connections whose max= was honoured / exceeded / untested"),
+    Column::new("timeout: ok/early/untst", Align::Left, 5)
+        .legend("connections whose timeout= was honoured / closed early / untested"),
+    Column::new("races", Align::Right, 6).legend("connections with a keep-alive race"),
+    Column::new("unann.", Align::Right, 1).legend(
+        "unannounced closes: the server closed with no Connection: close, limit or timeout reached",
+    ),
+    Column::new("2xx/3xx/4xx/5xx", Align::Left, 4).legend("final responses by status class"),
+    Column::new("ttfb med/p95", Align::Left, 3)
+        .legend("time to first byte of the responses: median / 95th percentile"),
+    Column::new("verdict", Align::Left, ESSENTIAL).legend(
+        "what its connections add up to, worst first: broken (a promise violated), races \
+         (requests lost to its idle close), kept (a promise tested and held), untested",
+    ),
+];
+
 /// The per-server table at the end of the terminal report.
 pub struct ServersTable {
     out: Box<dyn Write>,
     limit: usize,
+    width: Option<usize>,
 }
 
 impl ServersTable {
-    pub fn new(out: Box<dyn Write>, limit: usize) -> ServersTable {
-        ServersTable { out, limit }
+    /// At most `limit` rows, fitted to `width` characters (`None`: every column).
+    pub fn new(out: Box<dyn Write>, limit: usize, width: Option<usize>) -> ServersTable {
+        ServersTable { out, limit, width }
     }
 }
 
@@ -371,26 +405,7 @@ impl Sink for ServersTable {
         if rows.is_empty() {
             return Ok(());
         }
-        let out = &mut self.out;
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {:<17} {:<17} verdict",
-            "server",
-            "conns",
-            "reqs",
-            "reuse",
-            "pipe",
-            "timeout=",
-            "max=",
-            "idle close min/med/max",
-            "max: ok/over/untst",
-            "timeout: ok/early/untst",
-            "races",
-            "unann.",
-            "2xx/3xx/4xx/5xx",
-            "ttfb med/p95"
-        )?;
+        let mut table = TextTable::new(COLUMNS);
         for r in rows.iter().take(self.limit) {
             let idle = match (
                 r.idle_closes.min(),
@@ -417,14 +432,12 @@ impl Sink for ServersTable {
                 (Some(median), Some(p95)) => format!("{}/{}", millis(median), millis(p95)),
                 _ => "-".to_string(),
             };
-            writeln!(
-                out,
-                "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {:<17} {:<17} {}",
+            table.push(vec![
                 r.server.to_string(),
-                r.connections,
-                r.requests,
+                r.connections.to_string(),
+                r.requests.to_string(),
                 format!("{:.1}/{}", r.reuse_mean, r.reuse_max),
-                r.pipelined_connections,
+                r.pipelined_connections.to_string(),
                 list(&r.keep_alive_timeouts),
                 list(&r.keep_alive_max_first),
                 idle,
@@ -440,18 +453,25 @@ impl Sink for ServersTable {
                     timeout.get(TimeoutVerdict::ClosedEarly),
                     timeout.get(TimeoutVerdict::Untested)
                 ),
-                r.races,
-                r.unannounced_closes,
+                r.races.to_string(),
+                r.unannounced_closes.to_string(),
                 format!("{s2}/{s3}/{s4}/{s5}"),
                 ttfb,
-                r.verdict
-            )?;
+                r.verdict.to_string(),
+            ]);
+        }
+        let out = &mut self.out;
+        writeln!(out)?;
+        let hidden = table.write(out, self.width)?;
+        if let Some(note) = hidden_note(&hidden, self.width) {
+            write!(out, "{note}")?;
         }
         if rows.len() > self.limit {
+            let more = (rows.len() - self.limit) as u64;
             writeln!(
                 out,
-                "... {} more servers (see --servers-csv)",
-                rows.len() - self.limit
+                "... {more} more {} not shown (raise --rows, or see --servers-csv)",
+                noun(more, "server", "servers")
             )?;
         }
         writeln!(out)?;

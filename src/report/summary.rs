@@ -6,7 +6,8 @@ use crate::http::Protocol;
 use crate::named::{Named, Tally};
 use crate::record::{Closer, ConnectionRecord, Flag};
 
-use super::{RunEnd, Sink};
+use super::cells::{rfc3339, seconds};
+use super::{RunEnd, Sink, plural};
 
 /// Reuse-count buckets of the summary histogram, by upper bound.
 pub(super) const REUSE_BUCKETS: [(u32, &str); 8] = [
@@ -103,14 +104,23 @@ impl Sink for SummaryText {
         let (totals, counts, out) = (end.totals, end.counts, &mut self.out);
         writeln!(
             out,
-            "{} connections ({} HTTP), {} requests, {} responses; {} frames, {} TCP segments",
-            totals.connections,
+            "{} ({} HTTP), {}, {}; {}, {}",
+            plural(totals.connections, "connection", "connections"),
             totals.http_connections,
-            totals.requests,
-            totals.responses,
-            counts.frames,
-            counts.tcp_segments
+            plural(totals.requests, "request", "requests"),
+            plural(totals.responses, "response", "responses"),
+            plural(counts.frames, "frame", "frames"),
+            plural(counts.tcp_segments, "TCP segment", "TCP segments")
         )?;
+        if let (Some(first), Some(last)) = (counts.first_ts, counts.last_ts) {
+            writeln!(
+                out,
+                "time: {} to {} ({:.3} s)",
+                rfc3339(first),
+                rfc3339(last),
+                seconds(last.saturating_sub(first))
+            )?;
+        }
         if totals.http_connections > 0 {
             let bars: Vec<String> = REUSE_BUCKETS
                 .iter()
@@ -144,8 +154,8 @@ impl Sink for SummaryText {
         if counts.shed_connections > 0 {
             writeln!(
                 out,
-                "memory budget reached: {} connections written out early (flag memory-budget); peak estimate {} MiB",
-                counts.shed_connections,
+                "memory budget reached: {} written out early (flag memory-budget); peak estimate {} MiB",
+                plural(counts.shed_connections, "connection", "connections"),
                 counts.peak_memory >> 20
             )?;
         }
