@@ -27,12 +27,14 @@ fi
 command -v tshark >/dev/null || { echo "make_fixtures.sh: tshark not installed (apt-get install tshark)" >&2; exit 2; }
 
 # Extra tshark decode-as rules per capture. tshark decodes HTTP on 80 and 8080 by itself
-# but not on 8000/8001/8002 (the Python servers), so those captures need --decode-as.
+# but not on 8000/8001/8002 (the Python servers) or 81 (tcp-keepalive), so those captures
+# need --decode-as.
 decode_as() {
   case "$1" in
     python-http-server)  echo "--decode-as tcp.port==8000,http" ;;
     chunked-trailer)     echo "--decode-as tcp.port==8001,http" ;;
     noncompliant-server) echo "--decode-as tcp.port==8002,http" ;;
+    tcp-keepalive)       echo "--decode-as tcp.port==81,http" ;;
     *)                  echo "" ;;
   esac
 }

@@ -8,25 +8,26 @@
 #        server configs and logs), NO_FIXTURES=1 (skip make_fixtures.sh at the end),
 #        RACE_APACHE_SLEEPS / RACE_NGINX_SLEEPS="S1 S2 ..." (idle times of the race captures).
 #
-# Network: two network namespaces created here, ksRecS (server, 10.201.0.1/24) and ksRecC
+# Network: two network namespaces created here, ksRecS<pid> (server, 10.201.0.1/24) and ksRecC<pid>
 # (client, 10.201.0.2/24), joined by a veth pair (MTU 1500; tso/gso/gro/tx-checksum offloads
 # off so the capture holds real <=1514-byte frames with valid checksums; IPv6 off and static
 # neighbour entries so the captures hold only IPv4/TCP, no ARP/ICMPv6 noise).
-# Servers run inside ksRecS with private configs in a temp dir: nginx :80, Apache (mpm_event)
+# Servers run inside ksRecS<pid> with private configs in a temp dir: nginx :80, Apache (mpm_event)
 # :8080, python3 -m http.server :8000, captures/servers/chunked_server.py :8001,
-# captures/servers/liar_server.py :8002.
+# captures/servers/liar_server.py :8002, Python's smtpd (SMTP) :25.
 # One tcpdump per scenario on the server veth (-s 0 --immediate-mode -U); traffic starts only
 # after tcpdump prints "listening on", and tcpdump is stopped (SIGINT) 1.7 s after the last
 # client exits so the final FIN/ACKs are in the file.
 # Everything started here is stopped on exit (trap), also on failure or Ctrl-C; namespaces
-# are deleted. Idempotent: leftovers of an earlier killed run are removed first.
+# are deleted.
 # Run time: ~60 s for all scenarios, plus ~15 s for make_fixtures.sh.
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUTDIR=${OUTDIR:-$HERE}
 PY=${PYTHON:-python3}
-S=ksRecS; C=ksRecC; SDEV=ksRecS0; CDEV=ksRecC0
+# Names carry the process id, so that runs by several people at once do not meet.
+S=ksRecS$$; C=ksRecC$$; SDEV=ksS$$; CDEV=ksC$$
 SIP=10.201.0.1; CIP=10.201.0.2
 POST_WAIT=1.7           # seconds between the last client action and stopping tcpdump
 MAX_SIZE=204800         # warn above this many bytes per capture
@@ -36,7 +37,9 @@ ALL=(nginx-keepalive-curl connection-close pipeline-5 chunked head-304
      max-requests-nginx idle-timeout-nginx
      apache-keepalive-curl pipeline-5-apache max-requests-apache idle-timeout-apache
      python-http-server chunked-trailer
-     noncompliant-server race-apache race-nginx http10-keepalive)
+     noncompliant-server race-apache race-nginx http10-keepalive
+     tcp-keepalive pool-safe pool-risk pool-race
+     malformed-heads-nginx malformed-heads-apache smtp-python)
 
 die()  { echo "record.sh: ERROR: $*" >&2; exit 1; }
 warn() { echo "record.sh: WARNING: $*" >&2; }
@@ -183,6 +186,7 @@ http {
   client_body_temp_path $TMP/nginx-tmp; proxy_temp_path $TMP/nginx-tmp;
   fastcgi_temp_path $TMP/nginx-tmp; uwsgi_temp_path $TMP/nginx-tmp; scgi_temp_path $TMP/nginx-tmp;
   sendfile on;
+  ${NGINX_EXTRA:-}
   keepalive_timeout $2;
   keepalive_requests $3;
   # only used when the client sends Accept-Encoding: gzip (chunked.pcap)
@@ -312,9 +316,11 @@ CW='%{http_code} %{url_effective} size=%{size_download} new_connections=%{num_co
 SEQ=("$PY" "$HERE/clients/sequential.py")
 PIPE=("$PY" "$HERE/clients/pipeline.py")
 RACE=("$PY" "$HERE/clients/race.py")
+MALFORMED=("$PY" "$HERE/clients/malformed.py")
+POOL=("$PY" "$HERE/clients/pool.py" --host $SIP)
 
 # --- nginx, default keep-alive (keepalive_timeout 15 10; keepalive_requests 100) -----------
-if want_any nginx-keepalive-curl connection-close pipeline-5 chunked head-304; then
+if want_any nginx-keepalive-curl connection-close pipeline-5 chunked head-304 malformed-heads-nginx; then
   nginx_start default "15 10" 100
   if want nginx-keepalive-curl; then
     cap_start nginx-keepalive-curl
@@ -361,6 +367,13 @@ REQ
     client "${SEQ[@]}" --host $SIP --port 80 --raw "$TMP/head-304.req"
     cap_stop
   fi
+  if want malformed-heads-nginx; then
+    # one connection per malformed head (NUL bytes, space before the colon, folded length,
+    # bad byte in a name), each with Content-Length: 840 and a body that looks like a request
+    cap_start malformed-heads-nginx
+    client "${MALFORMED[@]}" --host $SIP --port 80
+    cap_stop
+  fi
   nginx_stop
 fi
 
@@ -392,8 +405,57 @@ if want race-nginx; then
   nginx_stop
 fi
 
+# --- TCP keep-alive probes: nginx keepalive_timeout 4 4 -------------------------------------
+if want tcp-keepalive; then
+  # :80 - the client probes: SO_KEEPALIVE, TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s; it reuses its
+  # connection after 3.5 s idle, then waits for nginx's idle close at 4 s.
+  # :81 - the server probes (listen so_keepalive=1:1:5): one request, then nginx's idle close.
+  NGINX_EXTRA="server { listen $SIP:81 so_keepalive=1:1:5; server_name ks-probe; root $TMP/www; }" \
+    nginx_start probe "4 4" 100
+  cap_start tcp-keepalive
+  client "${POOL[@]}" --port 81 --workers 1 --requests 1 --max-idle 0 --agent kascope-plain/1.0 &
+  PROBED=$!
+  client "${POOL[@]}" --port 80 --workers 1 --requests 2 --min-idle 3.5 --max-idle 3.5 \
+    --tcp-keepalive 1:1 --agent kascope-keepalive/1.0
+  wait $PROBED
+  cap_stop
+  nginx_stop
+fi
+
+# --- client pools against nginx and Apache at once: reuse gaps against the idle timeout ------
+# nginx: keepalive_timeout 2 (one value: no Keep-Alive header at all), keepalive_requests 4.
+# Apache: KeepAliveTimeout 3, MaxKeepAliveRequests 4 (it serves 5; 'timeout=3, max=4').
+# Each pool: 3 workers x 6 requests, idle gaps drawn uniformly from [MIN, MAX] (seeded), then
+# each worker waits for the server's idle close. pool-safe: gaps comfortably below the timeout
+# (nginx 0.5-1.0 s, Apache 0.75-1.5 s), plus a second pool whose own idle timeout (0.6 s)
+# closes first; pool-risk: just under it (1.6-1.95 s, 2.6-2.95 s); pool-race: up to past it
+# (1.3-2.6 s, 1.9-3.8 s).
+if want_any pool-safe pool-risk pool-race; then
+  nginx_start pool 2 4
+  apache_start pool 4 3
+  pool_capture() {  # NAME NGINX_GAPS APACHE_GAPS [EXTRA_POOL_ARGS...]; GAPS = "MIN MAX"
+    local name=$1 pid extra=""
+    local -a gn=($2) ga=($3)
+    shift 3
+    cap_start "$name"
+    client "${POOL[@]}" --port 80 --min-idle "${gn[0]}" --max-idle "${gn[1]}" --seed 1 &
+    pid=$!
+    if [ $# -gt 0 ]; then client "${POOL[@]}" "$@" & extra=$!; fi
+    client "${POOL[@]}" --port 8080 --min-idle "${ga[0]}" --max-idle "${ga[1]}" --seed 2
+    wait $pid
+    [ -n "$extra" ] && wait "$extra"
+    cap_stop
+  }
+  want pool-safe && pool_capture pool-safe "0.5 1.0" "0.75 1.5" --port 80 --workers 2 \
+    --requests 3 --max-idle 0.4 --then close:0.6 --agent kascope-shortpool/2.0 --seed 3
+  want pool-risk && pool_capture pool-risk "1.6 1.95" "2.6 2.95"
+  want pool-race && pool_capture pool-race "1.3 2.6" "1.9 3.8"
+  apache_stop
+  nginx_stop
+fi
+
 # --- Apache, default keep-alive (MaxKeepAliveRequests 100, KeepAliveTimeout 5) -------------
-if want_any apache-keepalive-curl http10-keepalive; then
+if want_any apache-keepalive-curl http10-keepalive malformed-heads-apache; then
   apache_start default 100 5
   if want apache-keepalive-curl; then
     cap_start apache-keepalive-curl
@@ -412,6 +474,11 @@ if want_any apache-keepalive-curl http10-keepalive; then
     cap_start http10-keepalive
     client "${SEQ[@]}" --host $SIP --port 8080 --raw "$TMP/http10-ka.req"
     client "${SEQ[@]}" --host $SIP --port 8080 --raw "$TMP/http10-close.req" --idle 3
+    cap_stop
+  fi
+  if want malformed-heads-apache; then
+    cap_start malformed-heads-apache
+    client "${MALFORMED[@]}" --host $SIP --port 8080
     cap_stop
   fi
   apache_stop
@@ -471,6 +538,16 @@ if want noncompliant-server; then
   cap_start noncompliant-server
   client "${SEQ[@]}" /tiny.txt 5 --host $SIP --port 8002 --keepalive --idle 4
   client "${SEQ[@]}" /tiny.txt 1 --host $SIP --port 8002 --keepalive --idle 4
+  cap_stop
+  py_stop
+fi
+
+if want smtp-python; then
+  # Python's smtpd (a real SMTP server: it greets first) and smtplib sending one mail whose
+  # body holds lines that look like HTTP.
+  py_start 25 "$PY" -W ignore -m smtpd -n -c DebuggingServer $SIP:25
+  cap_start smtp-python
+  client "$PY" -c "import smtplib; s = smtplib.SMTP('$SIP', 25); s.sendmail('alice@example.com', ['bob@example.org'], 'Subject: proxy log\r\n\r\nGET /index.html HTTP/1.1\r\nHTTP/1.1 502 Bad Gateway\r\n'); s.quit(); print('mail sent')"
   cap_stop
   py_stop
 fi

@@ -19,6 +19,7 @@ shared = here.parent.parent / "shared" / "corpus"
 pcaps = sorted(glob.glob(str(here.parent / "captures" / "*.pcap")))
 # The captures built in test code: a pcapng mixing link types and resolutions, and more.
 pcaps += sorted(glob.glob(str(here.parent / "tests" / "built" / "*.pcap*")))
+pcaps += sorted(glob.glob(str(here.parent / "tests" / "inputs" / "*.pcap*")))
 for suite in ("sv", "arkime", "zeek"):
     pcaps += [p for p in sorted(glob.glob(f"{shared}/{suite}/http-*.pcap")) if os.path.getsize(p) < 50_000]
 for p in pcaps:

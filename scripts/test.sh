@@ -9,6 +9,6 @@ run() { printf '+ %s\n' "$*" >&2; "$@"; }
 
 echo "test.sh: repo=$(pwd) CI=${CI:-<unset>} corpus=$(cd ../shared/corpus 2>/dev/null && pwd || echo '../shared/corpus (missing)')" >&2
 
-run bash scripts/install-deps.sh
+run bash scripts/install-deps.sh test
 run cargo build --release --locked
 run cargo test --release --locked

@@ -12,7 +12,9 @@
 -- It computes every column that connection rows determine exactly, in kascope's order; it
 -- leaves out the columns made from transactions (status_2xx…5xx, ttfb_median_s, ttfb_p95_s),
 -- those kascope sums in nanoseconds before rounding (rtt_saved_s, idle_connection_s: a sum of
--- the rounded *_s cells may differ by microseconds) and peak_connections.
+-- the rounded *_s cells may differ by microseconds), peak_connections, and the inferences
+-- from clusters of idle closes and from per-side probes (observed_idle_timeout_s and what
+-- follows from it, tcp_keepalive_interval_s).
 --
 -- Differences from kascope's own table, only past its memory bounds: kascope keeps the first
 -- 8 distinct values of each list column per server, 100,000 idle-close samples and 10,000
@@ -26,10 +28,31 @@ idle AS (
          ROW_NUMBER() OVER (PARTITION BY server ORDER BY idle_close_s) AS n,
          COUNT(*) OVER (PARTITION BY server) AS total
   FROM http
+  -- the closes about idleness: the server closed first after a complete response, without
+  -- announcing it, not at its max= limit, not asked for, not a tunnel
   WHERE closer IN ('server-fin', 'server-rst')
-    AND close_announced_at IS NULL
-    AND dropped_after_close = 0
     AND idle_close_s IS NOT NULL
+    AND close_announced_at IS NULL
+    AND NOT array_contains(flags, 'tunnel')
+    AND (implied_request_limit IS NULL OR implied_request_limit <> responses)
+    AND NOT array_contains(client_connection, 'close')
+    AND COALESCE(client_http, '') <> '0.9'
+    AND NOT (COALESCE(client_http, '') = '1.0' AND NOT array_contains(client_connection, 'keep-alive'))
+),
+announced AS (
+  -- where the server announced `Connection: close` on connections the client did not ask
+  -- to close, and how often
+  SELECT server, close_announced_at AS position, COUNT(*) AS announcements
+  FROM http
+  WHERE close_announced_at IS NOT NULL
+    AND NOT array_contains(flags, 'tunnel')
+    AND NOT array_contains(client_connection, 'close')
+    AND NOT (COALESCE(client_http, '') = '1.0' AND NOT array_contains(client_connection, 'keep-alive'))
+  GROUP BY server, close_announced_at
+),
+limits AS (
+  -- the request limit: the furthest position announced more than once
+  SELECT server, MAX(position) AS position FROM announced WHERE announcements >= 2 GROUP BY server
 ),
 rtts AS (
   SELECT server, handshake_rtt_s,
@@ -88,7 +111,9 @@ per_server AS (
          SUM(CASE WHEN max_verdict = 'honoured' OR timeout_verdict = 'honoured' OR close_honoured
                   THEN 1 ELSE 0 END) AS kept,
          -- each request answered on a connection already open saved a handshake
-         SUM(GREATEST(requests - unanswered_requests - 1, 0)) AS handshakes_avoided
+         SUM(GREATEST(requests - unanswered_requests - 1, 0)) AS handshakes_avoided,
+         MAX(responses) AS most_responses,
+         MAX(max_idle_s) AS max_reuse_idle_s
   FROM http
   GROUP BY server
 )
@@ -119,9 +144,13 @@ SELECT s.server,
             WHEN s.kept > 0 THEN 'kept'
             ELSE 'untested' END AS verdict,
        h.handshake_rtt_median_s,
-       s.handshakes_avoided
+       s.handshakes_avoided,
+       -- ... provided no connection went past it
+       CASE WHEN l.position >= s.most_responses THEN l.position END AS observed_request_limit,
+       s.max_reuse_idle_s
 FROM per_server s
 LEFT JOIN timeouts t ON t.server = s.server
 LEFT JOIN idle_closes i ON i.server = s.server
 LEFT JOIN handshakes h ON h.server = s.server
+LEFT JOIN limits l ON l.server = s.server
 ORDER BY s.connections DESC, s.server;

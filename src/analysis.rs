@@ -83,6 +83,10 @@ pub struct Ledger {
     /// Last `timeout=` advertised.
     advertised_timeout: Option<u32>,
     server_header: Option<Box<str>>,
+    /// The first request's `User-Agent`, cut at 128 bytes.
+    user_agent: Option<Box<str>>,
+    /// Requests sent when the `max=` advertised so far allowed no more.
+    requests_beyond_max: u32,
     parse_errors: u32,
     resyncs: u32,
     first_close: Option<FirstClose>,
@@ -127,7 +131,18 @@ impl Ledger {
                     self.max_idle_ns = Some(self.max_idle_ns.map_or(idle, |m| m.max(idle)));
                     self.idle_between_ns = self.idle_between_ns.saturating_add(idle);
                 }
+                if self
+                    .implied_limit
+                    .is_some_and(|limit| self.requests >= limit)
+                {
+                    self.requests_beyond_max += 1;
+                }
                 self.requests += 1;
+                if self.user_agent.is_none()
+                    && let Some(agent) = head.user_agent
+                {
+                    self.user_agent = Some(truncate(&String::from_utf8_lossy(agent), 128).into());
+                }
                 if self.close_announced_at.is_some() {
                     self.requests_after_close_announced += 1;
                 }
@@ -264,7 +279,12 @@ impl Ledger {
         let unanswered = http.in_flight() as u32;
         let (client_dir, client_by) = client.or_guess(&tcp.endpoints);
         let server_dir = client_dir.opposite();
-        let verdict = verdicts(&self.keep_alive_facts(tcp, http, client_dir), tolerance);
+        let client_seen = tcp.packets(client_dir) > 0;
+        let server_seen = tcp.packets(server_dir) > 0;
+        // What needs both directions is not known when one was never captured.
+        let both_seen = client_seen && server_seen;
+        let verdict =
+            both_seen.then(|| verdicts(&self.keep_alive_facts(tcp, http, client_dir), tolerance));
         let client_teardown = tcp.teardown(client_dir);
         let server_teardown = tcp.teardown(server_dir);
         let mut anomalies = tcp.anomalies(client_dir);
@@ -276,6 +296,7 @@ impl Ledger {
         anomalies.gaps += self.shed_gaps;
         anomalies.ignored_rsts += other.ignored_rsts;
         anomalies.buffer_overflows += other.buffer_overflows;
+        anomalies.damaged_segments += other.damaged_segments;
 
         let closer = match self.first_close {
             Some(close) => match (close.dir == client_dir, close.kind) {
@@ -301,6 +322,15 @@ impl Ledger {
         let idle_total = self
             .last_response_end
             .map(|_| self.idle_between_ns.saturating_add(idle_tail));
+        // After the last response the server kept the connection open until the client
+        // closed it or the capture ended, unless the server closed it first.
+        let open_after_last = match (self.first_close, self.last_response_end) {
+            _ if unanswered > 0 => None,
+            (Some(close), Some(end)) if close.dir == client_dir => close.ts.checked_sub(end),
+            (None, Some(end)) => tcp.last_ts.checked_sub(end),
+            _ => None,
+        };
+        let longest_idle_open = self.max_idle_ns.max(open_after_last);
 
         let mut flags = FlagSet::default();
         let mut flag_if = |set: bool, flag: Flag| {
@@ -317,6 +347,8 @@ impl Ledger {
         flag_if(http.queue_overflowed(), Flag::QueueOverflow);
         flag_if(anomalies.ignored_rsts > 0, Flag::RstIgnored);
         flag_if(anomalies.buffer_overflows > 0, Flag::ReassemblyOverflow);
+        flag_if(anomalies.damaged_segments > 0, Flag::BadTcpHeader);
+        flag_if(!both_seen, Flag::OneSided);
         for flag in end.flags() {
             flags.insert(*flag);
         }
@@ -340,14 +372,14 @@ impl Ledger {
             packets: tcp.packets(Dir::A) + tcp.packets(Dir::B),
             client_bytes: tcp.wire_bytes(client_dir),
             server_bytes: tcp.wire_bytes(server_dir),
-            requests: self.requests,
-            responses: self.responses,
-            interim_responses: self.interim_responses,
-            unanswered_requests: unanswered,
-            pipeline_depth: http.pipeline_depth(),
-            pipelined_requests: self.pipelined_requests,
-            max_idle_ns: self.max_idle_ns,
-            idle_before_close_ns: idle_before_close,
+            requests: client_seen.then_some(self.requests),
+            responses: server_seen.then_some(self.responses),
+            interim_responses: server_seen.then_some(self.interim_responses),
+            unanswered_requests: both_seen.then_some(unanswered),
+            pipeline_depth: both_seen.then_some(http.pipeline_depth()),
+            pipelined_requests: both_seen.then_some(self.pipelined_requests),
+            max_idle_ns: self.max_idle_ns.filter(|_| both_seen),
+            idle_before_close_ns: idle_before_close.filter(|_| both_seen),
             closer,
             close_ts: self.first_close.map(|c| c.ts),
             close_after_request: self.first_close.map(|c| c.after_request),
@@ -381,8 +413,13 @@ impl Ledger {
             parse_errors: self.parse_errors,
             resyncs: self.resyncs,
             flags,
-            idle_total_ns: idle_total,
+            idle_total_ns: idle_total.filter(|_| both_seen),
             captured_payload_bytes: tcp.captured_bytes(Dir::A) + tcp.captured_bytes(Dir::B),
+            keepalive_client: tcp.keepalive(client_dir),
+            keepalive_server: tcp.keepalive(server_dir),
+            user_agent: self.user_agent.as_deref().unwrap_or("").to_string(),
+            requests_beyond_max: self.requests_beyond_max,
+            longest_idle_open_ns: longest_idle_open.filter(|_| both_seen),
         }
     }
 }

@@ -1,139 +1,235 @@
 //! The command line: options, and how positional words split into files and a filter.
 //! Kept in the library so that tests (and the man page generator) see the same definition.
+//!
+//! Options are grouped under the headings `--help` shows (input, live capture, output
+//! files, terminal report, analysis); a new option goes into its group. Every numeric value
+//! is checked against its range here (`values`), so the rest of the program never sees 0
+//! where 0 makes no sense, or a size or time it cannot represent.
 
-use std::path::{Path, PathBuf};
+mod values;
+mod words;
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
+use crate::report::{Only, SortKey, TimeFormat};
+
+pub use values::{Bounds, parse_duration, parse_size};
+pub use words::{Inputs, display_filter_hint, split_inputs};
+
 /// HTTP/1.x connection reuse, pipelining and keep-alive behaviour from packet captures.
 ///
-/// Reads pcap/pcapng files (or `-` for standard input) and prints one row per TCP
-/// connection plus a summary. Arguments after the capture files form a BPF filter
-/// expression, as with tcpdump: `kascope trace.pcap tcp port 8080`.
+/// Reads pcap/pcapng files (or `-` for standard input), or captures live (`-i`), and prints
+/// one row per TCP connection, a summary and one row per server. Words after the capture
+/// files form a BPF filter expression, as with tcpdump: `kascope trace.pcap tcp port 8080`.
+/// The filter starts at the first word that is a BPF keyword (`tcp`, `port`, `host`, `not`,
+/// …) or begins with `(` or `!`; every word before it is a capture file.
+///
+/// An output given as `-` (or `/dev/stdout`, or the file standard output is redirected to)
+/// is written to standard output; the report then goes to standard error.
 #[derive(Parser, Debug)]
-#[command(name = "kascope", version)]
+#[command(
+    name = "kascope",
+    version,
+    long_version = long_version(),
+    after_long_help = crate::report::legend(),
+    max_term_width = 100
+)]
 pub struct Cli {
-    /// Capture file to read (repeatable; files are read in order as one capture).
-    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    // ---- Input --------------------------------------------------------------------------
+    /// Capture file to read (repeatable; files are read in order as one capture). With -r,
+    /// every word after the options is the filter.
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        help_heading = "Input"
+    )]
     pub read: Vec<PathBuf>,
-
-    /// Capture live from this interface (`any` for all) instead of reading files; needs
-    /// CAP_NET_RAW and CAP_NET_ADMIN (root).
-    #[arg(short = 'i', long, value_name = "INTERFACE")]
-    pub interface: Option<String>,
-
-    /// List the interfaces that can be captured on, and exit.
-    #[arg(short = 'D', long)]
-    pub list_interfaces: bool,
-
-    /// Live: stop after this many packets.
-    #[arg(short = 'c', long, value_name = "COUNT")]
-    pub count: Option<u64>,
-
-    /// Live: stop after this long (`30s`, `5m`, `1h`).
-    #[arg(long, value_name = "TIME")]
-    pub duration: Option<String>,
-
-    /// Live: bytes captured per packet.
-    #[arg(short = 's', long, default_value_t = 262_144, value_name = "SNAPLEN")]
-    pub snaplen: i32,
-
-    /// Live: capture through an eBPF socket filter that leaves HTTP body bytes in the
-    /// kernel (only their length comes up); needs CAP_BPF besides CAP_NET_RAW.
-    #[arg(long, requires = "interface")]
-    pub ebpf: bool,
-
-    /// Live: do not put the interface into promiscuous mode.
-    #[arg(short = 'p', long = "no-promiscuous-mode")]
-    pub no_promiscuous: bool,
 
     /// Capture files, then an optional BPF filter expression.
     #[arg(value_name = "FILE... [FILTER]")]
     pub args: Vec<String>,
 
-    /// Write one CSV row per connection to FILE (columns: docs/csv.md).
-    #[arg(long, value_name = "FILE")]
+    /// Stop after this many packets (files and live; counted after the filter).
+    #[arg(short = 'c', long, value_name = "COUNT", help_heading = "Input",
+          value_parser = |s: &str| values::COUNT.parse_integer(s), allow_negative_numbers = true)]
+    pub count: Option<u64>,
+
+    /// Accepted for tcpdump's sake: kascope never resolves addresses or ports to names.
+    #[arg(short = 'n', action = clap::ArgAction::Count, help_heading = "Input")]
+    pub numeric: u8,
+
+    /// Say on standard error what is read (files, filter) and how fast.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, help_heading = "Input")]
+    pub verbose: u8,
+
+    // ---- Live capture -------------------------------------------------------------------
+    /// Capture live from this interface (`any` for all) instead of reading files; needs
+    /// CAP_NET_RAW and CAP_NET_ADMIN (root).
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "INTERFACE",
+        help_heading = "Live capture"
+    )]
+    pub interface: Option<String>,
+
+    /// List the interfaces that can be captured on, and exit.
+    #[arg(short = 'D', long, help_heading = "Live capture")]
+    pub list_interfaces: bool,
+
+    /// Live: stop after this long (`30s`, `5m`, `1h`, `1d`; at most 365 days).
+    #[arg(long, value_name = "TIME", help_heading = "Live capture",
+          value_parser = |s: &str| values::DURATION.parse_duration(s), allow_negative_numbers = true)]
+    pub duration: Option<Duration>,
+
+    /// Live: also save the captured packets (those the filter passes) to FILE as pcap,
+    /// like tcpdump -w.
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE",
+        help_heading = "Live capture"
+    )]
+    pub write: Option<PathBuf>,
+
+    /// Live: bytes captured per packet (68 to 262144, or 0 for 262144, as tcpdump).
+    #[arg(short = 's', long, default_value = "262144", value_name = "SNAPLEN",
+          help_heading = "Live capture", value_parser = values::snaplen)]
+    pub snaplen: i32,
+
+    /// Live: capture through an eBPF socket filter that leaves HTTP body bytes in the
+    /// kernel (only their length comes up); needs CAP_BPF besides CAP_NET_RAW.
+    #[arg(long, requires = "interface", help_heading = "Live capture")]
+    pub ebpf: bool,
+
+    /// Live: do not put the interface into promiscuous mode.
+    #[arg(
+        short = 'p',
+        long = "no-promiscuous-mode",
+        help_heading = "Live capture"
+    )]
+    pub no_promiscuous: bool,
+
+    // ---- Output files -------------------------------------------------------------------
+    /// Write one CSV row per connection to FILE (`-`: standard output; columns: docs/csv.md).
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub csv: Option<PathBuf>,
 
     /// Write one CSV row per HTTP request/response pair to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub transactions_csv: Option<PathBuf>,
 
     /// Write one JSON object per connection per line to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub json: Option<PathBuf>,
 
-    /// Print only the summary and the per-server table, not the per-connection table.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Show the per-server table only (with the summary), not the per-connection one.
-    #[arg(long)]
-    pub servers: bool,
-
     /// Write one CSV row per server to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub servers_csv: Option<PathBuf>,
 
     /// Write the findings (problems found, with evidence and advice) as JSON lines to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub findings_json: Option<PathBuf>,
 
     /// Write a self-contained HTML report (timelines, distributions, findings) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub html: Option<PathBuf>,
 
     /// Write the connection rows as typed Parquet columns to FILE (docs/csv.md, docs/scale.md).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub parquet: Option<PathBuf>,
 
     /// Write the transaction rows as typed Parquet columns to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub transactions_parquet: Option<PathBuf>,
 
     /// Write the per-server rows as typed Parquet columns to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output files")]
     pub servers_parquet: Option<PathBuf>,
 
     /// Live: close the connection and transaction Parquet files and start new ones this
-    /// often (`10m`, `1h`; at least 1s), each named FILE-<UTC start time>.parquet.
-    #[arg(long, value_name = "DURATION")]
-    pub rotate: Option<String>,
+    /// often (`10m`, `1h`; 1s to 365 days), each named FILE-<UTC start time>.parquet.
+    #[arg(long, value_name = "TIME", help_heading = "Output files",
+          value_parser = |s: &str| values::ROTATE.parse_duration(s), allow_negative_numbers = true)]
+    pub rotate: Option<Duration>,
 
-    /// Exit with status 1 when a server broke a Keep-Alive promise (`violation`), when a
-    /// keep-alive race was seen (`race`), or either (`any`).
-    #[arg(long, value_name = "WHAT")]
-    pub fail_on: Option<FailOn>,
+    /// Times in CSV files: `epoch` seconds with microseconds, or `iso` (RFC 3339, UTC, with
+    /// microseconds, which spreadsheets read as dates). JSON always has epoch numbers.
+    #[arg(long, value_name = "FORMAT", default_value = "epoch", help_heading = "Output files",
+          value_parser = values::named::<TimeFormat>())]
+    pub time_format: TimeFormat,
 
-    /// An idle close this many seconds before the advertised timeout still honours it.
-    #[arg(long, default_value_t = 0.1, value_name = "SECONDS")]
-    pub timeout_tolerance: f64,
+    // ---- Terminal report ----------------------------------------------------------------
+    /// Print only the summary lines and the findings, no tables.
+    #[arg(short, long, help_heading = "Terminal report")]
+    pub quiet: bool,
 
-    /// An unanswered request sent up to this many seconds before the server's idle close
-    /// counts as a keep-alive race.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    pub race_window: f64,
+    /// Print only the per-server table.
+    #[arg(long, help_heading = "Terminal report", conflicts_with = "quiet")]
+    pub servers: bool,
 
-    /// Most rows the terminal table shows.
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub rows: usize,
+    /// Most rows each table shows.
+    #[arg(long, default_value = "200", value_name = "N", help_heading = "Terminal report",
+          value_parser = |s: &str| values::ROWS.parse_integer(s), allow_negative_numbers = true)]
+    pub rows: u64,
 
-    /// Out-of-order bytes buffered per direction before a hole is given up.
-    #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
-    pub reassembly_limit: usize,
+    /// Show every column, however wide the terminal (by default the tables fit `COLUMNS`
+    /// or the terminal's width, dropping the least important columns).
+    #[arg(long, help_heading = "Terminal report")]
+    pub wide: bool,
 
-    /// Seconds without packets after which an open connection is written out as evicted.
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    pub idle_timeout: u64,
+    /// Show only the connections with a keep-alive race, a broken promise, or any flag
+    /// (repeatable or comma-separated: any of them).
+    #[arg(long, value_name = "WHAT", value_delimiter = ',', help_heading = "Terminal report",
+          value_parser = values::named::<Only>())]
+    pub only: Vec<Only>,
 
-    /// Memory the connection table may use (e.g. 512MiB, 2G); past it the connections idle
-    /// the longest are written out early, flagged memory-budget.
-    #[arg(long, default_value = "512MiB", value_name = "SIZE", value_parser = parse_size)]
-    pub max_memory: usize,
+    /// Order the connection table by this column (numbers: largest first).
+    #[arg(long, value_name = "COLUMN", default_value = "stream", help_heading = "Terminal report",
+          value_parser = values::named::<SortKey>())]
+    pub sort: SortKey,
 
     /// Never draw the progress bar.
-    #[arg(long)]
+    #[arg(long, help_heading = "Terminal report")]
     pub no_progress: bool,
+
+    // ---- Analysis -----------------------------------------------------------------------
+    /// Exit with status 1 when a server broke a Keep-Alive promise (`violation`), when a
+    /// keep-alive race was seen (`race`), or either (`any`).
+    #[arg(long, value_name = "WHAT", help_heading = "Analysis")]
+    pub fail_on: Option<FailOn>,
+
+    /// An idle close this long before the advertised timeout still honours it (0 to 1h).
+    #[arg(long, default_value = "0.1s", value_name = "TIME", help_heading = "Analysis",
+          value_parser = |s: &str| values::TOLERANCE.parse_duration(s), allow_negative_numbers = true)]
+    pub timeout_tolerance: Duration,
+
+    /// An unanswered request sent up to this long before the server's idle close counts as
+    /// a keep-alive race (0 to 1h).
+    #[arg(long, default_value = "1s", value_name = "TIME", help_heading = "Analysis",
+          value_parser = |s: &str| values::TOLERANCE.parse_duration(s), allow_negative_numbers = true)]
+    pub race_window: Duration,
+
+    /// Out-of-order bytes buffered per direction before a hole is given up (16KiB to 1GiB).
+    #[arg(long, default_value = "4MiB", value_name = "SIZE", help_heading = "Analysis",
+          value_parser = |s: &str| values::REASSEMBLY.parse_size(s))]
+    pub reassembly_limit: usize,
+
+    /// Time without packets after which an open connection is written out as evicted
+    /// (1s to 365 days; plain numbers are seconds).
+    #[arg(long, default_value = "300s", value_name = "TIME", help_heading = "Analysis",
+          value_parser = |s: &str| values::IDLE.parse_duration(s), allow_negative_numbers = true)]
+    pub idle_timeout: Duration,
+
+    /// Memory the connection table may use (8MiB to 1TiB; e.g. 512MiB, 2G); past it the
+    /// connections idle the longest are written out early, flagged memory-budget.
+    #[arg(long, default_value = "512MiB", value_name = "SIZE", help_heading = "Analysis",
+          value_parser = |s: &str| values::MEMORY.parse_size(s))]
+    pub max_memory: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -143,74 +239,11 @@ pub enum FailOn {
     Any,
 }
 
-/// Splits positional arguments into capture files and the filter expression that follows.
-pub fn split_inputs(cli: &Cli) -> Result<(Vec<PathBuf>, Option<String>), String> {
-    let mut files = cli.read.clone();
-    let mut rest = cli.args.as_slice();
-    if files.is_empty() {
-        while let Some(first) = rest.first() {
-            let looks_like_file = first == "-"
-                || Path::new(first).exists()
-                || first.contains('/')
-                || [".pcap", ".pcapng", ".cap", ".gz"]
-                    .iter()
-                    .any(|ext| first.ends_with(ext));
-            if !looks_like_file {
-                break;
-            }
-            files.push(PathBuf::from(first));
-            rest = &rest[1..];
-        }
-    }
-    if files.is_empty() {
-        return Err("no capture file given (kascope FILE... [FILTER], or -r FILE)".into());
-    }
-    let filter = (!rest.is_empty()).then(|| rest.join(" "));
-    Ok((files, filter))
-}
-
-/// Parses a byte size: `1048576`, `64KiB`, `512MiB`, `2G` (powers of 1024).
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("bad size '{text}' (examples: 512MiB, 2G)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("bad size unit in '{text}' (KiB, MiB, GiB)")),
-    };
-    number
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("size '{text}' is too large"))
-}
-
-/// Parses `30s`, `5m`, `2h` or plain seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((at, _)) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad duration '{text}' (examples: 30s, 5m, 1h)"))?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("bad duration unit in '{text}' (ms, s, m, h)")),
-    };
-    if !(value >= 0.0 && value.is_finite()) {
-        return Err(format!("bad duration '{text}'"));
-    }
-    Ok(std::time::Duration::from_secs_f64(value * scale))
+/// `--version`: kascope's and libpcap's, as tcpdump prints them.
+fn long_version() -> String {
+    format!(
+        "{}\n{}",
+        env!("CARGO_PKG_VERSION"),
+        crate::source::libpcap_version()
+    )
 }

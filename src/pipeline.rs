@@ -9,9 +9,10 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
-use crate::decode::{self, Segment, Skip};
+use crate::decode::{self, DamagedSegment, Encapsulation, Encapsulations, Segment, Skip, Tcp};
 use crate::flows::{Flows, Id, List};
 use crate::http::{self, HttpConnection, HttpEvent};
+use crate::named::Tally;
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
 use crate::source::{Frame, Linktype, ShedHint};
 use crate::tcp::{ClientSide, Dir, StreamEvent, TcpConnection};
@@ -95,6 +96,12 @@ pub struct FrameCounts {
     pub not_tcp: u64,
     pub fragments: u64,
     pub truncated: u64,
+    /// IP headers that cannot be right (bad version, header or total length).
+    pub bad_ip_headers: u64,
+    /// TCP segments with an unusable header, counted into their stream (flag `bad-tcp-header`).
+    pub damaged_segments: u64,
+    /// Frames carried in each kind of tunnel (a frame counts once for each it was in).
+    pub encapsulated: Tally<Encapsulation>,
     pub unsupported_link: u64,
     /// Unsupported link types seen.
     pub unsupported_link_types: Vec<Linktype>,
@@ -328,8 +335,15 @@ impl Analyzer {
         counts.bytes += frame.data.len() as u64;
         counts.first_ts.get_or_insert(frame.ts_ns);
         counts.last_ts = Some(frame.ts_ns);
-        match decode::decode(frame) {
-            Ok(mut segment) => {
+        let mut encapsulations = Encapsulations::default();
+        let decoded = decode::decode(frame, &mut encapsulations);
+        if !encapsulations.is_empty() {
+            encapsulations
+                .iter()
+                .for_each(|encapsulation| counts.encapsulated.add(encapsulation));
+        }
+        match decoded {
+            Ok(Tcp::Segment(mut segment)) => {
                 counts.tcp_segments += 1;
                 // A shedding source cuts a frame exactly after its TCP header only to shed
                 // its payload (an empty payload with bytes missing is that cut).
@@ -338,10 +352,15 @@ impl Analyzer {
                     && segment.missing > 0;
                 self.process_segment(&segment);
             }
+            Ok(Tcp::Damaged(damaged)) => {
+                counts.damaged_segments += 1;
+                self.process_damaged(&damaged);
+            }
             Err(Skip::NotIp) => counts.not_ip += 1,
             Err(Skip::NotTcp) => counts.not_tcp += 1,
             Err(Skip::Fragment) => counts.fragments += 1,
             Err(Skip::Truncated) => counts.truncated += 1,
+            Err(Skip::BadIpHeader) => counts.bad_ip_headers += 1,
             Err(Skip::UnsupportedLink(link)) => {
                 counts.unsupported_link += 1;
                 if !counts.unsupported_link_types.contains(&link) {
@@ -352,6 +371,17 @@ impl Analyzer {
         if frame.ts_ns >= self.last_sweep_ns.saturating_add(SWEEP_INTERVAL_NS) {
             self.sweep(frame.ts_ns);
         }
+    }
+
+    pub fn process_segment(&mut self, segment: &Segment<'_>) {
+        self.process(segment, None);
+    }
+
+    /// A segment whose header could not be used: it takes its place in the stream numbering
+    /// (its connection, a new one, or a new one for a SYN reusing the 4-tuple) as Wireshark
+    /// gives it one, and is counted there, but nothing in it is analysed.
+    fn process_damaged(&mut self, damaged: &DamagedSegment) {
+        self.process(&damaged.header, Some(damaged.sequenced));
     }
 
     /// The slot for `segment`'s connection: the open one, a new one for a new stream (a
@@ -401,12 +431,25 @@ impl Analyzer {
         Some(self.table.insert(key, slot, List::Open))
     }
 
-    pub fn process_segment(&mut self, segment: &Segment<'_>) {
+    /// `damaged` is `Some` for a damaged segment, saying whether Wireshark takes its
+    /// sequence numbers into account.
+    fn process(&mut self, segment: &Segment<'_>, damaged: Option<bool>) {
         let key = FlowKey::new(segment.src, segment.dst);
         let Some(id) = self.slot_for(key, segment) else {
             return;
         };
         let slot = self.table.get_mut(id);
+        if let Some(sequenced) = damaged {
+            slot.tcp.on_damaged_segment(segment, sequenced);
+            let list = if slot.closed_at.is_some() {
+                List::Closed
+            } else {
+                List::Open
+            };
+            self.table.touch(id, list);
+            self.keep_within_budget();
+            return;
+        }
         let held_before = slot.buffered_bytes();
         let Slot {
             tcp,
@@ -449,6 +492,11 @@ impl Analyzer {
             let list = if closed { List::Closed } else { List::Open };
             self.table.touch(id, list);
         }
+        self.keep_within_budget();
+    }
+
+    #[inline]
+    fn keep_within_budget(&mut self) {
         if self.memory_estimate() > self.table_budget() {
             self.shed();
         }
@@ -644,11 +692,16 @@ fn http_event(
     ts: u64,
 ) {
     http.on_stream_event(dir, event, ts, client.known(), &mut |http_event| {
-        if let HttpEvent::ClientIs(learned) = http_event {
-            client.learn_from_http(learned);
-        }
-        ledger.on_http(&http_event, ts);
+        into_ledger(ledger, client, &http_event, ts)
     });
+}
+
+/// One event of the HTTP stage into the ledger; what it says of the client is learned.
+fn into_ledger(ledger: &mut Ledger, client: &mut ClientSide, event: &HttpEvent<'_>, ts: u64) {
+    if let HttpEvent::ClientIs(learned) = *event {
+        client.learn_from_http(learned);
+    }
+    ledger.on_http(event, ts);
 }
 
 /// The connection's finished transactions as records (there are some only when wanted).
@@ -678,7 +731,7 @@ fn finish(slot: Box<Slot>, reason: EndReason, config: &Config, output: &mut Vec<
     let ts = tcp.last_ts;
     tcp.flush(|dir, event| http_event(&mut http, &mut ledger, &mut client, dir, event, ts));
     http.finish(ts, client.known(), &mut |http_event| {
-        ledger.on_http(&http_event, ts)
+        into_ledger(&mut ledger, &mut client, &http_event, ts)
     });
     let mut record = ledger.record(&tcp, &http, client, reason, &config.tolerance);
     http.close_transactions();

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 
 use crate::http::{ConnectionTokens, Protocol};
 use crate::named::Named;
-use crate::tcp::ClientBy;
-use crate::verdict::{KeepAliveFacts, Tolerance, Verdicts, verdicts};
+use crate::tcp::{ClientBy, KeepAliveProbes};
+use crate::verdict::Verdicts;
 
 /// A capture time: nanoseconds since the Unix epoch.
 pub type EpochNs = u64;
@@ -80,6 +80,10 @@ pub enum Flag {
     Continued,
     /// Live capture: the kernel dropped packets while the connection was open.
     KernelDrops,
+    /// Segments whose TCP header could not be used were counted in, not analysed.
+    BadTcpHeader,
+    /// One direction of the connection was never captured.
+    OneSided,
 }
 
 named_enum!(Flag {
@@ -98,6 +102,8 @@ named_enum!(Flag {
     PortReused => "port-reused",
     Continued => "continued",
     KernelDrops => "kernel-drops",
+    BadTcpHeader => "bad-tcp-header",
+    OneSided => "one-sided",
 });
 
 /// A set of [`Flag`]s.
@@ -161,12 +167,17 @@ pub struct ConnectionRecord {
     pub packets: u64,
     pub client_bytes: u64,
     pub server_bytes: u64,
-    pub requests: u32,
-    pub responses: u32,
-    pub interim_responses: u32,
-    pub unanswered_requests: u32,
-    pub pipeline_depth: u32,
-    pub pipelined_requests: u32,
+    /// `None` when the client's direction was never captured (flag `one-sided`): what it
+    /// sent is not known, not zero.
+    pub requests: Option<u32>,
+    /// `None` when the server's direction was never captured (flag `one-sided`).
+    pub responses: Option<u32>,
+    pub interim_responses: Option<u32>,
+    /// The fields from here to `idle_before_close_ns` need both directions: `None` on a
+    /// one-sided row, where depth would only say the other side was not captured.
+    pub unanswered_requests: Option<u32>,
+    pub pipeline_depth: Option<u32>,
+    pub pipelined_requests: Option<u32>,
     pub max_idle_ns: Option<u64>,
     pub idle_before_close_ns: Option<u64>,
     pub closer: Closer,
@@ -196,8 +207,9 @@ pub struct ConnectionRecord {
     /// The first `Server` header, cut at 128 bytes; empty when there was none.
     pub server_software: String,
     pub implied_request_limit: Option<u32>,
-    /// Whether the server kept its Keep-Alive promises.
-    pub verdicts: Verdicts,
+    /// Whether the server kept its Keep-Alive promises; `None` on a one-sided row, where
+    /// nothing can be judged.
+    pub verdicts: Option<Verdicts>,
     pub requests_after_close_announced: u32,
     pub retransmissions: u64,
     pub out_of_order: u64,
@@ -213,6 +225,18 @@ pub struct ConnectionRecord {
     /// Payload bytes both ways that reached user space: what the snaplen kept, or what
     /// `--ebpf` did not shed.
     pub captured_payload_bytes: u64,
+    /// TCP keep-alive probes the client sent (and its ACKs to the server's).
+    pub keepalive_client: KeepAliveProbes,
+    /// TCP keep-alive probes the server sent (and its ACKs to the client's).
+    pub keepalive_server: KeepAliveProbes,
+    /// The first request's `User-Agent`, cut at 128 bytes; empty when there was none.
+    pub user_agent: String,
+    /// Requests the client sent when the server's `max=` so far allowed no more.
+    pub requests_beyond_max: u32,
+    /// The longest the connection was seen idle and kept open by the server: the longest
+    /// gap before a reuse, or the idle time after the last response until the client closed
+    /// or the capture ended. A lower bound on the server's idle timeout.
+    pub longest_idle_open_ns: Option<u64>,
 }
 
 /// Nowhere: the addresses of a [`ConnectionRecord::blank`] row.
@@ -239,12 +263,12 @@ impl ConnectionRecord {
             packets: 0,
             client_bytes: 0,
             server_bytes: 0,
-            requests: 0,
-            responses: 0,
-            interim_responses: 0,
-            unanswered_requests: 0,
-            pipeline_depth: 0,
-            pipelined_requests: 0,
+            requests: None,
+            responses: None,
+            interim_responses: None,
+            unanswered_requests: None,
+            pipeline_depth: None,
+            pipelined_requests: None,
             max_idle_ns: None,
             idle_before_close_ns: None,
             closer: Closer::CaptureEnded,
@@ -271,7 +295,7 @@ impl ConnectionRecord {
             keep_alive_malformed: false,
             server_software: String::new(),
             implied_request_limit: None,
-            verdicts: verdicts(&KeepAliveFacts::default(), &Tolerance::default()),
+            verdicts: None,
             requests_after_close_announced: 0,
             retransmissions: 0,
             out_of_order: 0,
@@ -283,11 +307,31 @@ impl ConnectionRecord {
             handshake_rtt_ns: None,
             idle_total_ns: None,
             captured_payload_bytes: 0,
+            keepalive_client: KeepAliveProbes::default(),
+            keepalive_server: KeepAliveProbes::default(),
+            user_agent: String::new(),
+            requests_beyond_max: 0,
+            longest_idle_open_ns: None,
         }
     }
 
     pub fn duration_ns(&self) -> u64 {
         self.last_ts.saturating_sub(self.first_ts)
+    }
+
+    /// A broken Keep-Alive promise (never on a one-sided row).
+    pub fn is_violation(&self) -> bool {
+        self.verdicts.as_ref().is_some_and(Verdicts::is_violation)
+    }
+
+    /// The shortest time between two TCP keep-alive probes of the same side.
+    pub fn keepalive_interval_ns(&self) -> Option<u64> {
+        let [client, server] =
+            [self.keepalive_client, self.keepalive_server].map(|side| side.shortest_interval_ns);
+        match (client, server) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

@@ -146,6 +146,10 @@ pub struct Verdicts {
     pub timeout: TimeoutVerdict,
     /// Idle time before the server's close, when the server closed an idle connection.
     pub idle_close_ns: Option<u64>,
+    /// That close was about idleness: the server closed first, after a complete response,
+    /// without announcing it, without reaching its limit, and the client had not asked for
+    /// it (the closes that show the server's real idle timeout).
+    pub closed_for_idleness: bool,
     /// When the timeout is untested: the connection was seen open and idle this long at least.
     pub kept_open_at_least_ns: Option<u64>,
     /// Position of the first request caught in a keep-alive race, if any.
@@ -272,6 +276,7 @@ pub fn verdicts(facts: &KeepAliveFacts, tolerance: &Tolerance) -> Verdicts {
         max,
         timeout,
         idle_close_ns,
+        closed_for_idleness: idle_close_tests_timeout,
         kept_open_at_least_ns,
         race_request,
         dropped_after_close,

@@ -22,9 +22,9 @@ fn report(capture: &str) -> Report {
         TempPath::new("servers.csv"),
     );
     let path = recorded(&format!("{capture}.pcap"));
+    // The whole report: the per-server table and the findings.
     let output = kascope(&[
         path.to_str().unwrap(),
-        "-q",
         "--findings-json",
         findings.arg(),
         "--servers-csv",

@@ -167,3 +167,41 @@ fn a_large_capture_keeps_the_flagged_connections_and_stays_light() {
     );
     assert!(dom.contains("data-kind=\"unannounced-close\""));
 }
+
+/// Per server, the idle closes and the clients' reuse gaps on one axis, the observed
+/// timeout as a line and the margin as a band coloured by how it stands.
+#[test]
+fn the_margin_chart_sets_idle_closes_against_reuse_gaps() {
+    let Some(browser) = chromium() else { return };
+    for (capture, state, bands) in [("pool-risk", "risk", 2), ("pool-race", "races", 2)] {
+        let dom = rendered_dom(browser, &html_report(&recorded(&format!("{capture}.pcap"))));
+        assert_eq!(
+            dom.matches(&format!("class=\"margin-band {state}\""))
+                .count(),
+            bands,
+            "{capture}"
+        );
+        // Every idle close and every reused connection is a tick (tshark: the fixtures).
+        let oracle = common::read_oracle(&recorded(&format!("{capture}.streams.csv")));
+        let idle_closes = oracle
+            .iter()
+            .filter(|row| row["first_closer"].starts_with("server"))
+            .filter(|row| !row["conn_hdr_server"].contains("close"))
+            .count();
+        assert_eq!(
+            dom.matches("class=\"tick close\"").count(),
+            idle_closes,
+            "{capture}"
+        );
+        let reused = common::read_oracle(&recorded("reuse-gaps.csv"))
+            .iter()
+            .filter(|row| row["capture"] == format!("{capture}.pcap"))
+            .count();
+        assert_eq!(
+            dom.matches("class=\"tick gap\"").count(),
+            reused,
+            "{capture}"
+        );
+        assert!(dom.contains("timeout 2.001 s</text>"), "{capture}");
+    }
+}

@@ -45,7 +45,9 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
         ],
         "listening on",
     );
-    let capturing = lab.start_kascope(&live_csv);
+    // -w saves what kascope captured while it analyses it.
+    let saved = lab.dir.join("saved.pcap");
+    let capturing = lab.start_kascope(&live_csv, &["-w", saved.to_str().unwrap()]);
 
     lab.reuse_traffic();
     std::thread::sleep(Duration::from_millis(1500));
@@ -82,6 +84,39 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
             .any(|r| r[3] == "server-fin" && r[5] == "honoured"),
         "the idle connection closed by nginx at its timeout: {live:#?}"
     );
+
+    // The file -w saved holds the packets tcpdump saw, and reads back to the same rows.
+    assert_eq!(
+        packet_count(&saved),
+        packet_count(&pcap),
+        "packets in kascope -w and tcpdump -w files"
+    );
+    let saved_csv = lab.dir.join("saved.csv");
+    let reread = kascope(&[
+        saved.to_str().unwrap(),
+        "-q",
+        "--csv",
+        saved_csv.to_str().unwrap(),
+    ]);
+    assert!(reread.status.success(), "{}", stderr(&reread));
+    assert_eq!(rows(&saved_csv), live, "the saved capture analysed offline");
+}
+
+/// Packets in a capture file, as tshark counts them.
+fn packet_count(path: &Path) -> usize {
+    let output = Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .expect("tshark is installed by scripts/install-deps.sh");
+    assert!(output.status.success(), "tshark -r {}", path.display());
+    String::from_utf8_lossy(&output.stdout).lines().count()
 }
 
 #[test]
@@ -90,7 +125,7 @@ fn rows_written_before_sigkill_survive() {
         return;
     };
     let csv_path = lab.dir.join("live.csv");
-    let capturing = lab.start_kascope(&csv_path);
+    let capturing = lab.start_kascope(&csv_path, &[]);
     for _ in 0..3 {
         assert!(lab.fetch_and_close("/tiny.txt"));
     }

@@ -228,7 +228,7 @@ fn rotation_is_for_live_parquet_files() {
         ),
         (
             vec!["-i", "lo", "--rotate", "500ms", "--parquet", "x.parquet"],
-            "--rotate must be at least 1s",
+            "for '--rotate <TIME>': too small: at least 1s",
         ),
     ] {
         let mut all = args.clone();

@@ -10,7 +10,7 @@ use kascope::record::{Closer, ConnectionRecord, Flag, FlagSet, TransactionRecord
 use kascope::tcp::ClientBy;
 
 use common::pcap::{C, Conv, S};
-use common::{Analysis, only, secs};
+use common::{Analysis, Judged, only, secs};
 
 const CLIENT: &str = "10.9.0.2:40000";
 const SERVER: &str = "10.9.0.1:80";
@@ -85,7 +85,7 @@ fn out_of_order_segment_is_reassembled() {
     let a = c.analyze("ooo");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
     assert_eq!(r.out_of_order, 1);
     assert_eq!(r.gaps, 0);
     assert_eq!(r.retransmissions, 0);
@@ -118,10 +118,10 @@ fn retransmitted_segments_are_counted_once() {
     let a = c.analyze("retrans");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
     assert_eq!(r.retransmissions, 2);
     assert_eq!((r.out_of_order, r.gaps), (0, 0));
-    assert_eq!(r.pipeline_depth, 1);
+    assert_eq!(r.pipeline_depth, Some(1));
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     assert_eq!(statuses(&a), [Some(200), Some(200)]);
     assert_eq!(completes(&a), [true, true]);
@@ -141,7 +141,7 @@ fn duplicate_of_a_buffered_out_of_order_segment_is_kept_once() {
         .close_by(C);
     let a = c.analyze("dup-ooo");
     let r = only(&a);
-    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
     assert_eq!(r.out_of_order, 2);
     assert_eq!(r.retransmissions, 1);
     assert_eq!(r.gaps, 0);
@@ -172,7 +172,7 @@ fn overlapping_segments_keep_the_stream_intact() {
     let a = c.analyze("overlap");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
     assert_eq!(r.gaps, 0);
     assert_eq!(r.out_of_order, 1);
     assert_eq!(r.retransmissions, 3, "one overlap, then two in the bridge");
@@ -202,7 +202,7 @@ fn lost_body_segment_keeps_content_length_framing() {
     let a = c.analyze("lost-cl");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
     assert_eq!((r.gaps, r.gap_bytes), (1, 10));
     assert_eq!(r.out_of_order, 1);
     assert!(has_flag(r, "gap"), "flags {:?}", r.flags);
@@ -230,7 +230,7 @@ fn lost_chunked_segment_resyncs_at_the_next_response() {
         .close_by(C);
     let a = c.analyze("lost-chunked");
     let r = only(&a);
-    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!((r.requests, r.responses), (Some(3), Some(3)));
     assert_eq!((r.gaps, r.gap_bytes), (1, lost.len() as u64));
     assert_eq!(r.resyncs, 1);
     assert!(has_flag(r, "gap"), "flags {:?}", r.flags);
@@ -262,7 +262,7 @@ fn sequence_numbers_wrap_around_mid_message() {
     let a = c.analyze("wrap");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!((r.requests, r.responses), (Some(3), Some(3)));
     assert_eq!(r.out_of_order, 1);
     assert_eq!((r.gaps, r.retransmissions), (0, 0));
     assert_eq!((r.parse_errors, r.resyncs), (0, 0));
@@ -290,7 +290,7 @@ fn mid_stream_start_with_a_request() {
     assert_eq!(r.server.to_string(), SERVER);
     assert_eq!(r.client_by, ClientBy::Http);
     assert!(!r.handshake);
-    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
     assert_eq!(r.closer, Closer::CaptureEnded);
     assert_eq!(
         r.flags,
@@ -314,8 +314,8 @@ fn mid_stream_start_with_a_response() {
     assert_eq!(r.client.to_string(), CLIENT);
     assert_eq!(r.server.to_string(), SERVER);
     assert_eq!(r.client_by, ClientBy::Http);
-    assert_eq!(r.requests, 1);
-    assert_eq!(r.responses, 2);
+    assert_eq!(r.requests, Some(1));
+    assert_eq!(r.responses, Some(2));
     assert!(has_flag(r, "mid-stream"), "flags {:?}", r.flags);
     assert!(has_flag(r, "unmatched-responses"), "flags {:?}", r.flags);
     assert_eq!(r.closer, Closer::ClientFin);
@@ -337,7 +337,7 @@ fn mid_stream_start_inside_a_response_body() {
     let r = only(&a);
     assert_eq!(r.client.to_string(), CLIENT);
     assert_eq!(r.client_by, ClientBy::Http);
-    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
     assert_eq!(r.resyncs, 1);
     assert!(has_flag(r, "mid-stream"), "flags {:?}", r.flags);
     assert_eq!(statuses(&a), [Some(200)]);
@@ -357,7 +357,7 @@ fn mid_stream_start_inside_a_response_body_without_line_end() {
     let r = only(&a);
     assert_eq!(r.client.to_string(), CLIENT);
     assert_eq!(r.client_by, ClientBy::Http);
-    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
     assert!(has_flag(r, "mid-stream"), "flags {:?}", r.flags);
     assert_eq!(statuses(&a), [Some(200)]);
     assert_eq!(completes(&a), [true]);
@@ -391,7 +391,7 @@ fn port_reuse_starts_a_new_stream_but_a_retransmitted_syn_does_not() {
     );
     for r in &a.connections {
         assert_clean_identity(r);
-        assert_eq!((r.requests, r.responses), (1, 1));
+        assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
         assert_eq!((r.fin_client, r.fin_server), (1, 1));
         assert_eq!(r.retransmissions, 1, "the repeated SYN");
         assert!(r.flags.is_empty(), "{:?}", r.flags);
@@ -427,10 +427,10 @@ fn pipelined_requests_and_responses_in_single_segments() {
     let a = c.analyze("pipeline");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (3, 3));
-    assert_eq!(r.pipeline_depth, 3);
-    assert_eq!(r.pipelined_requests, 2);
-    assert_eq!(r.unanswered_requests, 0);
+    assert_eq!((r.requests, r.responses), (Some(3), Some(3)));
+    assert_eq!(r.pipeline_depth, Some(3));
+    assert_eq!(r.pipelined_requests, Some(2));
+    assert_eq!(r.unanswered_requests, Some(0));
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     let t = transactions(&a);
     assert_eq!(
@@ -467,7 +467,7 @@ fn snaplen_cut_inside_a_response_body() {
     let a = c.analyze("snaplen");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (2, 2));
+    assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
     assert_eq!((r.gaps, r.gap_bytes), (1, 90));
     assert!(has_flag(r, "gap"), "flags {:?}", r.flags);
     assert!(has_flag(r, "incomplete-response"), "flags {:?}", r.flags);
@@ -496,12 +496,12 @@ fn server_rst_mid_response() {
     let a = c.analyze("rst");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
     assert_eq!(r.closer, Closer::ServerRst);
     assert_eq!((r.rst_server, r.rst_client), (1, 0));
     assert_eq!((r.fin_server, r.fin_client), (0, 0));
     assert_eq!(r.close_after_request, Some(1));
-    assert_eq!(r.unanswered_requests, 0);
+    assert_eq!(r.unanswered_requests, Some(0));
     assert_eq!(r.gaps, 0);
     assert_eq!(r.flags, FlagSet::from_iter([Flag::IncompleteResponse]));
     assert_eq!(statuses(&a), [Some(200)]);
@@ -528,9 +528,9 @@ fn request_heads_split_inside_the_blank_line() {
     c.send(S, &response("four")).close_by(C);
     let a = c.analyze("split-req");
     let r = only(&a);
-    assert_eq!((r.requests, r.responses), (4, 4));
+    assert_eq!((r.requests, r.responses), (Some(4), Some(4)));
     assert_eq!((r.parse_errors, r.resyncs), (0, 0));
-    assert_eq!(r.pipeline_depth, 1);
+    assert_eq!(r.pipeline_depth, Some(1));
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     let t = transactions(&a);
     assert_eq!(
@@ -550,7 +550,7 @@ fn first_request_split_after_the_method() {
         .close_by(C);
     let a = c.analyze("split-first");
     let r = only(&a);
-    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
     assert_eq!(r.parse_errors, 0);
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     assert_eq!(statuses(&a), [Some(200)]);
@@ -567,7 +567,7 @@ fn first_request_one_byte_per_segment() {
     c.send(S, &response("one")).close_by(C);
     let a = c.analyze("bytewise-first");
     let r = only(&a);
-    assert_eq!((r.requests, r.responses), (1, 1));
+    assert_eq!((r.requests, r.responses), (Some(1), Some(1)));
     assert_eq!(r.parse_errors, 0);
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     assert_eq!(statuses(&a), [Some(200)]);
@@ -610,7 +610,7 @@ fn chunked_response_split_at_awkward_points() {
     let a = c.analyze("chunked");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!((r.requests, r.responses), (3, 3));
+    assert_eq!((r.requests, r.responses), (Some(3), Some(3)));
     assert_eq!((r.parse_errors, r.resyncs, r.gaps), (0, 0, 0));
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     assert_eq!(statuses(&a), [Some(200); 3]);
@@ -635,12 +635,12 @@ fn expect_100_continue() {
     let a = c.analyze("continue");
     let r = only(&a);
     assert_clean_identity(r);
-    assert_eq!(r.requests, 1);
-    assert_eq!(r.responses, 1);
-    assert_eq!(r.interim_responses, 1);
-    assert_eq!(r.pipeline_depth, 1);
-    assert_eq!(r.pipelined_requests, 0);
-    assert_eq!(r.unanswered_requests, 0);
+    assert_eq!(r.requests, Some(1));
+    assert_eq!(r.responses, Some(1));
+    assert_eq!(r.interim_responses, Some(1));
+    assert_eq!(r.pipeline_depth, Some(1));
+    assert_eq!(r.pipelined_requests, Some(0));
+    assert_eq!(r.unanswered_requests, Some(0));
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     let t = transactions(&a);
     assert_eq!(
@@ -688,9 +688,9 @@ mod keep_alive {
         let r = only(&a);
         assert_eq!(r.implied_request_limit, Some(4));
         assert_eq!(r.close_announced_at, Some(2));
-        assert_eq!(r.verdicts.max, MaxVerdict::Honoured);
-        assert_eq!(r.verdicts.close_honoured, Some(true));
-        assert!(!r.verdicts.is_violation());
+        assert_eq!(r.judged().max, MaxVerdict::Honoured);
+        assert_eq!(r.judged().close_honoured, Some(true));
+        assert!(!r.judged().is_violation());
     }
 
     #[test]
@@ -704,14 +704,14 @@ mod keep_alive {
             .close_by(C);
         let a = c.analyze("ka-garbage");
         let r = only(&a);
-        assert_eq!((r.requests, r.responses), (2, 2));
+        assert_eq!((r.requests, r.responses), (Some(2), Some(2)));
         assert!(r.keep_alive_malformed);
         assert_eq!(
             (r.keep_alive_timeout_first, r.keep_alive_max_first),
             (None, None)
         );
         assert_eq!(
-            (r.verdicts.max, r.verdicts.timeout),
+            (r.judged().max, r.judged().timeout),
             (MaxVerdict::None, TimeoutVerdict::None)
         );
     }
@@ -758,9 +758,9 @@ mod keep_alive {
             (Some(2), Some(1))
         );
         assert_eq!(r.implied_request_limit, Some(3), "min(1+10, 2+1)");
-        assert_eq!(r.verdicts.max, MaxVerdict::Honoured);
-        assert_eq!(r.verdicts.close_honoured, Some(true));
-        assert!(!r.verdicts.is_violation());
+        assert_eq!(r.judged().max, MaxVerdict::Honoured);
+        assert_eq!(r.judged().close_honoured, Some(true));
+        assert!(!r.judged().is_violation());
     }
 
     #[test]
@@ -772,11 +772,14 @@ mod keep_alive {
             .close_by(S);
         let a = c.analyze("ka-pipelined-close");
         let r = only(&a);
-        assert_eq!((r.requests, r.responses, r.pipeline_depth), (3, 1, 3));
-        assert_eq!(r.verdicts.dropped_after_close, 2);
-        assert_eq!(r.verdicts.race_request, None);
-        assert_eq!(r.verdicts.close_honoured, Some(true));
-        assert!(!r.verdicts.unannounced_close && !r.verdicts.is_violation());
+        assert_eq!(
+            (r.requests, r.responses, r.pipeline_depth),
+            (Some(3), Some(1), Some(3))
+        );
+        assert_eq!(r.judged().dropped_after_close, 2);
+        assert_eq!(r.judged().race_request, None);
+        assert_eq!(r.judged().close_honoured, Some(true));
+        assert!(!r.judged().unannounced_close && !r.judged().is_violation());
         let unanswered: Vec<u32> = transactions(&a)
             .iter()
             .filter(|t| t.status.is_none())
@@ -797,11 +800,11 @@ mod keep_alive {
             .rst(S);
         let a = c.analyze("ka-race");
         let r = only(&a);
-        assert_eq!(r.verdicts.race_request, Some(2));
-        assert_eq!(r.verdicts.timeout, TimeoutVerdict::Honoured);
-        assert_eq!(r.unanswered_requests, 1);
+        assert_eq!(r.judged().race_request, Some(2));
+        assert_eq!(r.judged().timeout, TimeoutVerdict::Honoured);
+        assert_eq!(r.unanswered_requests, Some(1));
         assert!(
-            !r.verdicts.is_violation(),
+            !r.judged().is_violation(),
             "a race is a symptom, not a broken promise"
         );
     }
@@ -817,10 +820,10 @@ mod keep_alive {
         let a = c.analyze("ka-liar");
         let r = only(&a);
         assert_eq!(r.implied_request_limit, Some(2));
-        assert_eq!(r.verdicts.max, MaxVerdict::Exceeded);
-        assert_eq!(r.verdicts.timeout, TimeoutVerdict::ClosedEarly);
-        assert!(r.verdicts.unannounced_close && r.verdicts.is_violation());
-        let idle = r.verdicts.idle_close_ns.map(secs).unwrap();
+        assert_eq!(r.judged().max, MaxVerdict::Exceeded);
+        assert_eq!(r.judged().timeout, TimeoutVerdict::ClosedEarly);
+        assert!(r.judged().unannounced_close && r.judged().is_violation());
+        let idle = r.judged().idle_close_ns.map(secs).unwrap();
         assert!((0.99..1.01).contains(&idle), "{idle}");
     }
 
@@ -835,8 +838,8 @@ mod keep_alive {
             .close_by(C);
         let a = c.analyze("ka-after-close");
         let r = only(&a);
-        assert_eq!(r.verdicts.close_honoured, Some(false));
+        assert_eq!(r.judged().close_honoured, Some(false));
         assert_eq!(r.requests_after_close_announced, 1);
-        assert!(r.verdicts.is_violation());
+        assert!(r.judged().is_violation());
     }
 }

@@ -135,6 +135,8 @@ fuzz_target!(|input: &[u8]| {
             seq,
             ack,
             flags: Flags(bits & 0x17),
+            // Two window values, so keep-alive ACKs and window updates both occur.
+            window: u16::from(bits & 0x80 != 0) << 12,
             payload,
             missing,
         };

@@ -2,6 +2,11 @@
 
 use super::{Skip, be16, ip::ip_by_version};
 
+/// An Ethernet II frame (the link layer, or the inner frame of a tunnel): its IP packet.
+pub(super) fn frame_payload(frame: &[u8]) -> Result<&[u8], Skip> {
+    after_ethertype(be16(frame, 12)?, frame, 14)
+}
+
 /// Follows VLAN tags (802.1Q, QinQ) and MPLS labels down to IP.
 pub(super) fn after_ethertype(
     mut ethertype: u16,

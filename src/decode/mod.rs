@@ -1,18 +1,28 @@
 //! From a captured frame to a TCP segment: link layer by hand (a few fixed offsets), IP and
-//! TCP through etherparse's lax slicers, which accept snaplen-cut packets.
+//! TCP through etherparse's lax slicers, which accept snaplen-cut packets, and the tunnels
+//! inside IP peeled on the way (IP-in-IP, GRE and ERSPAN, VXLAN, Geneve): the connection is
+//! always the innermost TCP 4-tuple.
 //!
 //! Nothing is copied: the returned [`Segment`] borrows its payload from the frame.
 //!
 //! To add a link type, write its header walk (frame bytes → IP packet) in a file of its own
-//! here and add its [`Linktype`] to the match in `network_layer`.
+//! here and add its [`Linktype`] to the match in `network_layer`. To add an encapsulation
+//! inside IP, write the function that peels it (its payload → the inner IP packet or
+//! Ethernet frame) in a file of its own and call it from `ip::tcp_segment`.
 
+mod erspan;
 mod ethernet;
+mod geneve;
+mod gre;
 mod ip;
+mod ipip;
 mod nflog;
+mod vxlan;
 mod wifi;
 
 use std::net::SocketAddr;
 
+use crate::named::Named;
 use crate::source::{Frame, Linktype};
 
 /// TCP header flags kept by the analysis.
@@ -48,6 +58,8 @@ pub struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: Flags,
+    /// The window field as sent (unscaled).
+    pub window: u16,
     /// The payload bytes that were captured.
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but not in the capture (snaplen).
@@ -55,6 +67,19 @@ pub struct Segment<'a> {
     /// The missing bytes were shed by the source on purpose (`--ebpf`: body bytes the
     /// analysis only counts): known and skipped, not lost.
     pub shed: bool,
+}
+
+/// A TCP segment whose header is unusable (a data offset under 5 words, or more header than
+/// the segment holds) but whose first 16 bytes are there. Wireshark gives such a segment the
+/// `tcp.stream` number of its 4-tuple, so kascope counts it into that stream too (flag
+/// `bad-tcp-header`); it carries no usable payload.
+#[derive(Debug, Clone, Copy)]
+pub struct DamagedSegment {
+    /// Its addresses, sequence numbers and flags, with no payload.
+    pub header: Segment<'static>,
+    /// The IP length covers the header length the segment claims: Wireshark then takes its
+    /// sequence numbers into account (the base a later SYN is compared with).
+    pub sequenced: bool,
 }
 
 /// Why a frame yields no TCP segment. Each reason is counted in the summary.
@@ -70,20 +95,73 @@ pub enum Skip {
     Fragment,
     /// The frame ends inside a header.
     Truncated,
+    /// An IP header that cannot be right (a version other than 4 or 6, an IPv4 header
+    /// length under 20 bytes, a total length shorter than the header): Wireshark decodes
+    /// nothing inside it either.
+    BadIpHeader,
 }
 
-/// Decodes one frame down to its TCP segment.
-pub fn decode<'a>(frame: &Frame<'a>) -> Result<Segment<'a>, Skip> {
+/// A tunnel a frame was carried in, on its way to the TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encapsulation {
+    /// IPv4 or IPv6 directly inside IPv4 or IPv6 (IP protocols 4 and 41).
+    IpInIp,
+    Gre,
+    /// ERSPAN types I, II and III (switch port mirroring), inside GRE.
+    Erspan,
+    /// VXLAN on UDP port 4789 (AWS VPC Traffic Mirroring).
+    Vxlan,
+    /// Geneve on UDP port 6081 (GCP packet mirroring, AWS Gateway Load Balancer).
+    Geneve,
+}
+
+named_enum!(Encapsulation {
+    IpInIp => "ip-in-ip",
+    Gre => "gre",
+    Erspan => "erspan",
+    Vxlan => "vxlan",
+    Geneve => "geneve",
+});
+
+/// The encapsulations one frame was carried in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Encapsulations(u8);
+
+impl Encapsulations {
+    pub(crate) fn insert(&mut self, encapsulation: Encapsulation) {
+        self.0 |= 1 << encapsulation.index();
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Encapsulation> {
+        Encapsulation::ALL
+            .iter()
+            .copied()
+            .filter(move |e| self.0 & (1 << e.index()) != 0)
+    }
+}
+
+/// The TCP a frame holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Tcp<'a> {
+    Segment(Segment<'a>),
+    /// TCP with an unusable header: counted into its stream, not analysed.
+    Damaged(DamagedSegment),
+}
+
+/// Decodes one frame down to its TCP segment, or says why there is none; the tunnels it was
+/// carried in (whether or not it held TCP) are added to `encapsulations`.
+pub fn decode<'a>(frame: &Frame<'a>, encapsulations: &mut Encapsulations) -> Result<Tcp<'a>, Skip> {
     let ip = network_layer(frame.link_type, frame.data)?;
-    ip::tcp_segment(frame.ts_ns, ip)
+    ip::tcp_segment(frame.ts_ns, ip, encapsulations)
 }
 
 fn network_layer(link_type: Linktype, data: &[u8]) -> Result<&[u8], Skip> {
     match link_type {
-        Linktype::ETHERNET => {
-            let ethertype = be16(data, 12)?;
-            ethernet::after_ethertype(ethertype, data, 14)
-        }
+        Linktype::ETHERNET => ethernet::frame_payload(data),
         Linktype::LINUX_SLL => ethernet::after_ethertype(be16(data, 14)?, data, 16),
         Linktype::LINUX_SLL2 => ethernet::after_ethertype(be16(data, 0)?, data, 20),
         // The 4-byte family is in the writer's byte order; the IP version nibble says enough.

@@ -1,12 +1,15 @@
 //! Message heads: finding where a head ends, parsing it with httparse, and reading from its
 //! headers what decides framing (Content-Length, Transfer-Encoding) and persistence
 //! (Connection, Keep-Alive). Also the heads httparse refuses but traffic still carries:
-//! HTTP/0.9 simple requests and malformed request lines that servers answer anyway.
+//! HTTP/0.9 simple requests, and malformed heads that servers answer anyway, whose framing is
+//! read line by line (`lenient`) so that their bodies are stepped over, not taken for the
+//! next message. Such a head counts once, flagged as a parse error.
 //!
 //! A head is parsed straight from the segment when it arrives whole there, and from the
 //! parser's held bytes only when it is split across segments.
 
 use super::body::{Body, Chunk};
+use super::lenient;
 use super::{
     HttpEvent, MessageParser, ParseError, RequestHead, RequestKind, ResponseHead, Role, Shared,
 };
@@ -144,15 +147,22 @@ impl MessageParser {
             self.malformed_request(bytes, shared, emit);
             return;
         };
-        let kind = if head.method.eq_ignore_ascii_case("HEAD") {
-            RequestKind::Head
-        } else if head.method.eq_ignore_ascii_case("CONNECT") {
-            RequestKind::Connect
-        } else if framing.connection.has(ConnectionTokens::UPGRADE) && framing.upgrade {
-            RequestKind::Upgrade
-        } else {
-            RequestKind::Normal
-        };
+        if framing.repaired {
+            emit(HttpEvent::Error(Role::Requests, ParseError::BadHead));
+        }
+        let kind = request_kind(head.method, &framing);
+        self.request(head, kind, &framing, shared, emit);
+    }
+
+    /// A request head, parsed or read leniently: queued for its answer, then its body.
+    fn request(
+        &mut self,
+        head: RequestHead<'_>,
+        kind: RequestKind,
+        framing: &Framing,
+        shared: &mut Shared,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
         let in_flight = shared.transactions.request(kind, &head, shared.now);
         emit(HttpEvent::Request { head, in_flight });
         let body = match framing.body(false) {
@@ -180,6 +190,7 @@ impl MessageParser {
             target,
             version: 9,
             connection: ConnectionTokens::default(),
+            user_agent: None,
             host: None,
             head_bytes: line.len(),
         };
@@ -188,7 +199,8 @@ impl MessageParser {
 
     /// A head httparse rejects but whose first line starts with a method token still took
     /// its turn on the connection (servers answer it, usually with 400): it is counted as a
-    /// request without a body and flagged.
+    /// request, flagged, and its body is stepped over as its framing headers, read
+    /// leniently, say.
     fn malformed_request(
         &mut self,
         bytes: &[u8],
@@ -199,8 +211,7 @@ impl MessageParser {
             self.on_simple_request(&bytes[..end], shared, emit);
             return;
         }
-        let line_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
-        let line = bytes[..line_end].trim_ascii();
+        let line = lenient::start_line(bytes).trim_ascii();
         let method_len = line
             .iter()
             .position(|b| !b.is_ascii_alphanumeric() && !b"-_".contains(b))
@@ -216,15 +227,23 @@ impl MessageParser {
             .next()
             .unwrap_or("");
         emit(HttpEvent::Error(Role::Requests, ParseError::BadHead));
+        let framing = framing_headers(lenient::fields(bytes));
+        // A method glued to what follows (`HEAD/ HTTP/1.1`) is not one the server took for
+        // HEAD or CONNECT: its answer is framed as any other.
+        let kind = match line.get(method_len) {
+            Some(b' ') => request_kind(method, &framing),
+            _ => RequestKind::Normal,
+        };
         let head = RequestHead {
             method,
             target,
-            version: 1,
-            connection: ConnectionTokens::default(),
-            host: None,
+            version: lenient::request_version(line),
+            connection: framing.connection,
+            user_agent: field_value(lenient::fields(bytes), b"user-agent"),
+            host: field_value(lenient::fields(bytes), b"host"),
             head_bytes: bytes.len(),
         };
-        self.bodiless_request(RequestKind::Normal, head, shared, emit);
+        self.request(head, kind, &framing, shared, emit);
     }
 
     /// A request that ends with its head: queued for its answer, and over.
@@ -246,9 +265,22 @@ impl MessageParser {
         shared: &mut Shared,
         emit: &mut impl FnMut(HttpEvent<'_>),
     ) {
-        let Some((head, framing)) = parse_head::<ResponseHead>(bytes) else {
-            self.give_up(ParseError::BadHead, emit);
-            return;
+        let (head, framing) = match parse_head::<ResponseHead>(bytes) {
+            Some((head, framing)) if !framing.repaired => (head, framing),
+            parsed => {
+                // What httparse refused or skipped: read leniently, as long as the status
+                // line says what the response is.
+                let Some((version, status)) = lenient::status_line(lenient::start_line(bytes))
+                else {
+                    self.give_up(ParseError::BadHead, emit);
+                    return;
+                };
+                emit(HttpEvent::Error(Role::Responses, ParseError::BadHead));
+                match parsed {
+                    Some(parsed) => parsed,
+                    None => lenient_response(bytes, version, status),
+                }
+            }
         };
         // Interim responses answer the same request as the final one after them.
         let interim = head.is_interim();
@@ -307,13 +339,14 @@ impl<'h> ParseHead<'h> for RequestHead<'h> {
         if config.parse_request(&mut request, bytes)?.is_partial() {
             return Ok(httparse::Status::Partial);
         }
-        let framing = framing_headers(request.headers);
+        let framing = checked_framing(request.headers, bytes);
         let head = RequestHead {
             method: request.method.unwrap_or(""),
             target: request.path.unwrap_or(""),
             version: request.version.unwrap_or(1),
             connection: framing.connection,
-            host: header(request.headers, "host"),
+            user_agent: field_value(request.headers.iter().map(field), b"user-agent"),
+            host: field_value(request.headers.iter().map(field), b"host"),
             head_bytes: bytes.len(),
         };
         Ok(httparse::Status::Complete((head, framing)))
@@ -330,8 +363,8 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
         if config.parse_response(&mut response, bytes)?.is_partial() {
             return Ok(httparse::Status::Partial);
         }
-        let framing = framing_headers(response.headers);
-        let server = header(response.headers, "server");
+        let framing = checked_framing(response.headers, bytes);
+        let server = field_value(response.headers.iter().map(field), b"server");
         let head = ResponseHead {
             status: response.code.unwrap_or(0),
             version: response.version.unwrap_or(1),
@@ -344,12 +377,100 @@ impl<'h> ParseHead<'h> for ResponseHead<'h> {
     }
 }
 
-/// The value of the first header called `name`.
-fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value)
+/// What a request means for the framing of its answer.
+fn request_kind(method: &str, framing: &Framing) -> RequestKind {
+    if method.eq_ignore_ascii_case("HEAD") {
+        RequestKind::Head
+    } else if method.eq_ignore_ascii_case("CONNECT") {
+        RequestKind::Connect
+    } else if framing.connection.has(ConnectionTokens::UPGRADE) && framing.upgrade {
+        RequestKind::Upgrade
+    } else {
+        RequestKind::Normal
+    }
+}
+
+/// A response httparse refuses, from its status line and its fields read leniently.
+fn lenient_response(head: &[u8], version: u8, status: u16) -> (ResponseHead<'_>, Framing) {
+    let framing = framing_headers(lenient::fields(head));
+    let response = ResponseHead {
+        status,
+        version,
+        connection: framing.connection,
+        keep_alive: framing.keep_alive,
+        server: field_value(lenient::fields(head), b"server"),
+        head_bytes: head.len(),
+    };
+    (response, framing)
+}
+
+/// A parsed header as a (name, value) field.
+fn field<'h>(header: &httparse::Header<'h>) -> (&'h [u8], &'h [u8]) {
+    (header.name.as_bytes(), header.value)
+}
+
+/// The value of the first field called `name`.
+fn field_value<'h>(
+    mut fields: impl Iterator<Item = (&'h [u8], &'h [u8])>,
+    name: &[u8],
+) -> Option<&'h [u8]> {
+    fields
+        .find(|(field, _)| field.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+}
+
+/// The framing of a head httparse parsed. httparse skips header lines it finds invalid
+/// (spaces before the colon, bad bytes in a name, obs-fold in a request): when it skipped a
+/// field the lenient reading finds, or one that changes the framing, the head was malformed
+/// and the lenient reading gives the framing, marked as repaired.
+fn checked_framing(headers: &[httparse::Header<'_>], head: &[u8]) -> Framing {
+    let parsed = framing_headers(headers.iter().map(field));
+    if !skipped_a_line(headers, head) {
+        return parsed;
+    }
+    let lenient = framing_headers(lenient::fields(head));
+    if lenient == parsed && headers.len() >= lenient::fields(head).count() {
+        return parsed;
+    }
+    Framing {
+        repaired: true,
+        ..lenient
+    }
+}
+
+/// Whether httparse left a line of `head` out of `headers`: the fields it returned do not
+/// follow one another, line after line, from the start line to the blank line. Only where
+/// each field lies and the rest of its line are looked at, not the whole head.
+fn skipped_a_line(headers: &[httparse::Header<'_>], head: &[u8]) -> bool {
+    let start = head.as_ptr() as usize;
+    let Some(first) = memchr::memchr(b'\n', head) else {
+        return false;
+    };
+    let mut next_line = first + 1;
+    for header in headers {
+        let name = header.name.as_bytes();
+        if (name.as_ptr() as usize).wrapping_sub(start) != next_line {
+            return true;
+        }
+        // An empty value may not point into the head: the line is then read from the name.
+        let value_at = (header.value.as_ptr() as usize).wrapping_sub(start);
+        let line_rest = match header.value.is_empty() {
+            true => next_line + name.len(),
+            false if value_at < head.len() => value_at + header.value.len(),
+            false => return true,
+        };
+        // The line ends right after the value, but for trailing white space.
+        let rest = head.get(line_rest..).unwrap_or(&[]);
+        next_line = match rest {
+            [b'\r', b'\n', ..] => line_rest + 2,
+            [b'\n', ..] => line_rest + 1,
+            _ => match memchr::memchr(b'\n', rest) {
+                Some(nl) => line_rest + nl + 1,
+                None => return true,
+            },
+        };
+    }
+    !matches!(&head[next_line..], b"\r\n" | b"\n")
 }
 
 /// Parses a whole head (`bytes` end with its blank line); `None` when httparse rejects it.
@@ -393,7 +514,7 @@ fn head_end(data: &[u8], from: usize) -> Option<usize> {
 
 /// The end of an HTTP/0.9 simple request line (`GET` SP target, no version), if `data`
 /// starts with one.
-fn simple_request_end(data: &[u8]) -> Option<usize> {
+pub(super) fn simple_request_end(data: &[u8]) -> Option<usize> {
     let newline = memchr::memchr(b'\n', data)?;
     let line = data[..newline]
         .strip_suffix(b"\r")
@@ -424,12 +545,16 @@ fn count_lines(head: &[u8]) -> usize {
 }
 
 /// The headers that decide framing and persistence.
+#[derive(Debug, PartialEq, Eq)]
 struct Framing {
     content_length: Option<Result<u64, ()>>,
     chunked: Option<bool>,
     connection: ConnectionTokens,
     keep_alive: Option<KeepAliveAdvert>,
     upgrade: bool,
+    /// httparse skipped header lines that carry framing: these values were read leniently
+    /// and the head counts as a parse error.
+    repaired: bool,
 }
 
 impl Framing {
@@ -447,42 +572,40 @@ impl Framing {
     }
 }
 
-fn framing_headers(headers: &[httparse::Header<'_>]) -> Framing {
+/// The framing read from a head's (name, value) fields.
+fn framing_headers<'h>(fields: impl Iterator<Item = (&'h [u8], &'h [u8])>) -> Framing {
     let mut framing = Framing {
         content_length: None,
         chunked: None,
         connection: ConnectionTokens::default(),
         keep_alive: None,
         upgrade: false,
+        repaired: false,
     };
-    for header in headers {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            let parsed = parse_content_length(header.value);
+    for (name, value) in fields {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let parsed = parse_content_length(value);
             framing.content_length = match (framing.content_length, parsed) {
                 (None, value) => Some(value),
                 (Some(Ok(a)), Ok(b)) if a == b => Some(Ok(a)),
                 _ => Some(Err(())),
             };
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = header
-                .value
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value
                 .rsplit(|&b| b == b',')
                 .next()
                 .unwrap_or(b"")
                 .trim_ascii();
             framing.chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case("connection") {
-            framing.connection = framing
-                .connection
-                .union(ConnectionTokens::parse(header.value));
-        } else if name.eq_ignore_ascii_case("keep-alive") {
-            let advert = KeepAliveAdvert::parse(header.value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            framing.connection = framing.connection.union(ConnectionTokens::parse(value));
+        } else if name.eq_ignore_ascii_case(b"keep-alive") {
+            let advert = KeepAliveAdvert::parse(value);
             framing.keep_alive = Some(match framing.keep_alive {
                 Some(earlier) => earlier.merge(advert),
                 None => advert,
             });
-        } else if name.eq_ignore_ascii_case("upgrade") {
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
             framing.upgrade = true;
         }
     }
@@ -725,6 +848,100 @@ mod tests {
                 in_flight: 0,
             }
         );
+    }
+
+    /// A POST whose head httparse refuses or half-reads, with an 840-byte body whose first
+    /// line looks like a request, then a well-formed request.
+    fn malformed_post_then_get(framing_line: &str, junk_line: &[u8]) -> Vec<u8> {
+        let mut bytes = b"POST /upload HTTP/1.1\r\nHost: h\r\n".to_vec();
+        bytes.extend_from_slice(junk_line);
+        bytes.extend_from_slice(format!("{framing_line}\r\n\r\n").as_bytes());
+        let mut body = b"GET /not-a-request HTTP/1.1\r\n\r\n".to_vec();
+        body.resize(840, b'x');
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+        bytes
+    }
+
+    #[test]
+    fn a_malformed_head_counts_once_and_its_body_is_stepped_over() {
+        let cases: [(&str, &[u8]); 5] = [
+            ("Content-Length: 840", b"X-Token: a\0b\0c\r\n"),
+            ("Content-Length: 840", b"X-B\x01d: v\r\n"),
+            ("Content-Length : 840", b""),
+            ("Content-Length:\r\n 840", b""),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: 840",
+                b"X: \x7f\r\n",
+            ),
+        ];
+        for (framing, junk) in cases {
+            let request = malformed_post_then_get(framing, junk);
+            for cut in [request.len(), 60, 200] {
+                let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+                http.data(Dir::A, &request[..cut]);
+                http.data(Dir::A, &request[cut..]);
+                let chunked = framing.starts_with("Transfer");
+                if chunked {
+                    // The body is not chunked: its framing breaks, the search finds /next.
+                    assert!(request_targets(&http.events).contains(&"/next"));
+                    continue;
+                }
+                assert_eq!(
+                    request_targets(&http.events),
+                    ["/upload", "/next"],
+                    "{framing:?} {junk:?} cut at {cut}"
+                );
+                let errors = http
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, Event::Error(Role::Requests, ParseError::BadHead)))
+                    .count();
+                assert_eq!(errors, 1, "{framing:?} {junk:?}: {:?}", http.events);
+                assert!(
+                    http.events.contains(&Event::RequestEnd {
+                        body_bytes: 840,
+                        complete: true
+                    }),
+                    "{framing:?} {junk:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_response_httparse_refuses_is_framed_by_its_lenient_headers() {
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(Dir::A, b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        http.data(
+            Dir::B,
+            b"HTTP/1.1 200 OK\r\nX-Bad: \0\r\nContent-Length: 21\r\n\r\nHTTP/1.1 500 in body\r\n",
+        );
+        http.data(Dir::B, b"HTTP/1.1 204 No Content\r\n\r\n");
+        let statuses: Vec<u16> = http
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Response { status, .. } => Some(*status),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(statuses, [200, 204], "{:?}", http.events);
+        assert!(
+            http.events
+                .contains(&Event::Error(Role::Responses, ParseError::BadHead))
+        );
+    }
+
+    #[test]
+    fn a_well_formed_head_is_not_flagged() {
+        let mut http = Recorder::new(Some(Dir::A), DEFAULT_MAX_HEAD);
+        http.data(
+            Dir::A,
+            b"POST / HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\n\r\n",
+        );
+        assert_eq!(request_targets(&http.events), ["/", "/"]);
+        assert!(!http.events.iter().any(|e| matches!(e, Event::Error(..))));
     }
 
     #[test]

@@ -21,6 +21,8 @@ use transactions::{RequestKind, Transactions};
 
 mod body;
 mod head;
+mod lenient;
+mod lines;
 mod resync;
 mod sniff;
 #[cfg(test)]
@@ -48,6 +50,10 @@ pub enum Protocol {
     Tls,
     Http2,
     Ssh,
+    Smtp,
+    Ftp,
+    Pop3,
+    Imap,
     Unknown,
 }
 
@@ -57,8 +63,19 @@ named_enum!(Protocol {
     Tls => "tls",
     Http2 => "http2",
     Ssh => "ssh",
+    Smtp => "smtp",
+    Ftp => "ftp",
+    Pop3 => "pop3",
+    Imap => "imap",
     Unknown => "unknown",
 });
+
+impl Protocol {
+    /// A protocol recognised as not HTTP: nothing on the connection is parsed as HTTP.
+    pub fn is_other(self) -> bool {
+        !matches!(self, Protocol::None | Protocol::Http | Protocol::Unknown)
+    }
+}
 
 /// A request head, borrowed from the stream.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +85,8 @@ pub struct RequestHead<'a> {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1; 9 for an HTTP/0.9 simple request.
     pub version: u8,
     pub connection: ConnectionTokens,
+    /// The `User-Agent` header's value, when there was one.
+    pub user_agent: Option<&'a [u8]>,
     /// The `Host` header's value, when there was one.
     pub host: Option<&'a [u8]>,
     pub head_bytes: usize,
@@ -188,6 +207,9 @@ struct MessageParser {
     body_complete: bool,
     /// Bytes passed over while lost, for the `Resync` event.
     skipped: u64,
+    /// An HTTP/0.9 simple request is held (in `held`) until the other direction shows it is
+    /// not another protocol: when it was sent.
+    waiting_since: Option<u64>,
     /// Capture time of the segment the current head began in (its first byte).
     head_start: u64,
 }
@@ -199,7 +221,30 @@ struct Shared {
     transactions: Transactions,
     tunnel: bool,
     protocol: Protocol,
+    /// The line protocols the connection's lines could be, once one was seen.
+    lines: Option<lines::Candidates>,
+    /// Each direction has sent data.
+    spoke: [bool; 2],
     now: u64,
+}
+
+impl Shared {
+    /// A line of one of the text line protocols: the connection's protocol is what all such
+    /// lines seen so far have in common.
+    fn add_line_evidence(
+        &mut self,
+        candidates: lines::Candidates,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        let candidates = self
+            .lines
+            .map_or(candidates, |earlier| earlier.narrowed_by(candidates));
+        self.lines = Some(candidates);
+        if self.protocol != candidates.protocol() {
+            self.protocol = candidates.protocol();
+            emit(HttpEvent::Protocol(self.protocol));
+        }
+    }
 }
 
 /// The HTTP stage of one connection.
@@ -222,6 +267,7 @@ impl HttpConnection {
             body_bytes: 0,
             body_complete: true,
             skipped: 0,
+            waiting_since: None,
             head_start: 0,
         };
         HttpConnection {
@@ -316,12 +362,36 @@ impl HttpConnection {
         let max_head = self.max_head;
         self.shared.now = ts;
         self.assign_roles(client);
+        if let StreamEvent::Data(data) = event {
+            self.hear_from(dir, data, emit);
+        }
         let parser = &mut self.parsers[dir.index()];
         match event {
             StreamEvent::Data(data) => parser.feed(dir, data, &mut self.shared, max_head, emit),
-            StreamEvent::Gap(bytes) => parser.gap(bytes, false, &mut self.shared, emit),
+            StreamEvent::Gap(bytes) => {
+                parser.stop_waiting(dir, &mut self.shared, max_head, emit);
+                parser.gap(bytes, false, &mut self.shared, emit)
+            }
             StreamEvent::Skipped(bytes) => parser.skip(bytes, &mut self.shared, emit),
-            StreamEvent::Fin | StreamEvent::Rst => parser.end(&mut self.shared, emit),
+            StreamEvent::Fin | StreamEvent::Rst => {
+                parser.end(dir, &mut self.shared, max_head, emit)
+            }
+        }
+    }
+
+    /// Data from `dir`: a simple request the other direction holds for it is settled first,
+    /// so that it is parsed, or dropped, before what answers it.
+    fn hear_from(&mut self, dir: Dir, data: &[u8], emit: &mut impl FnMut(HttpEvent<'_>)) {
+        self.shared.spoke[dir.index()] = true;
+        let other = dir.opposite();
+        let waiting = &mut self.parsers[other.index()];
+        if waiting.waiting_since.is_none() {
+            return;
+        }
+        if sniff::looks_like_another_protocol(data) {
+            waiting.drop_waiting();
+        } else {
+            waiting.stop_waiting(other, &mut self.shared, self.max_head, emit);
         }
     }
 
@@ -330,8 +400,8 @@ impl HttpConnection {
     pub fn finish(&mut self, ts: u64, client: Option<Dir>, emit: &mut impl FnMut(HttpEvent<'_>)) {
         self.shared.now = ts;
         self.assign_roles(client);
-        for parser in &mut self.parsers {
-            parser.end(&mut self.shared, emit);
+        for dir in [Dir::A, Dir::B] {
+            self.parsers[dir.index()].end(dir, &mut self.shared, self.max_head, emit);
         }
     }
 }
@@ -350,8 +420,9 @@ impl MessageParser {
     ) {
         let mut rest = data;
         while !rest.is_empty() {
-            if shared.tunnel {
-                // Either direction's answer may have opened the tunnel.
+            if shared.tunnel || (shared.protocol.is_other() && self.state != State::Sniff) {
+                // Either direction's answer may have opened the tunnel, or shown that the
+                // connection is not HTTP.
                 self.state = State::Opaque;
             }
             let step = match self.state {
@@ -449,7 +520,15 @@ impl MessageParser {
     }
 
     /// FIN, RST or end of capture: a close-delimited body ends here; anything else open is cut.
-    fn end(&mut self, shared: &mut Shared, emit: &mut impl FnMut(HttpEvent<'_>)) {
+    /// A simple request still waiting for the other direction is parsed now.
+    fn end(
+        &mut self,
+        dir: Dir,
+        shared: &mut Shared,
+        max_head: usize,
+        emit: &mut impl FnMut(HttpEvent<'_>),
+    ) {
+        self.stop_waiting(dir, shared, max_head, emit);
         match self.state {
             State::Body(Body::UntilClose) => self.finish_message(true, shared, emit),
             State::Body(_) => self.finish_message(false, shared, emit),

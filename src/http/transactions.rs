@@ -301,6 +301,7 @@ mod tests {
             version: 1,
             connection: Default::default(),
             host: Some(b"example.org"),
+            user_agent: None,
             head_bytes: 0,
         }
     }

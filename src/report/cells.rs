@@ -9,18 +9,42 @@ use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 use crate::http::ConnectionTokens;
 use crate::named::Named;
 use crate::record::{ConnectionRecord, EpochNs, FlagSet, TransactionRecord};
-use crate::verdict::{MaxVerdict, TimeoutVerdict};
+use crate::verdict::{MaxVerdict, TimeoutVerdict, Verdicts};
 
+use super::behaviour::signed_seconds;
 use super::findings::{Finding, Subject};
 use super::servers::ServerRecord;
 
 /// The output format a row is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    Csv,
+    /// CSV, with capture times in this format.
+    Csv(TimeFormat),
     Json,
     /// Typed columns: times as nanoseconds since the epoch, lists as lists, nulls as nulls.
     Parquet,
+}
+
+/// How CSV cells show capture times (`--time-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Epoch seconds with microseconds, like tshark's `frame.time_epoch`.
+    Epoch,
+    /// RFC 3339 in UTC with microseconds (`2026-11-25T10:15:02.123456Z`).
+    Iso,
+}
+
+named_enum!(TimeFormat {
+    Epoch => "epoch",
+    Iso => "iso",
+});
+
+/// A capture time as RFC 3339 in UTC with microseconds: `2026-11-25T10:15:02.123456Z`.
+pub fn rfc3339(ns: EpochNs) -> String {
+    let ns = i64::try_from(ns).unwrap_or(i64::MAX);
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// A record as one row of an output in `style`.
@@ -193,19 +217,20 @@ pub fn seconds(ns: u64) -> f64 {
     (ns as f64 / 1e3).round() / 1e6
 }
 
-/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) as CSV text, the
-/// same number as a JSON number, nanoseconds in Parquet.
+/// A capture time: `1700000000.123456` (like tshark's `frame.time_epoch`) or RFC 3339 as
+/// CSV text, the epoch seconds as a JSON number, nanoseconds in Parquet.
 struct Time(EpochNs, Style);
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let Time(ns, style) = *self;
         match style {
-            Style::Csv => serializer.collect_str(&format_args!(
+            Style::Csv(TimeFormat::Epoch) => serializer.collect_str(&format_args!(
                 "{}.{:06}",
                 ns / 1_000_000_000,
                 (ns % 1_000_000_000) / 1_000
             )),
+            Style::Csv(TimeFormat::Iso) => serializer.collect_str(&rfc3339(ns)),
             Style::Json => serializer.serialize_f64((ns / 1_000) as f64 / 1e6),
             Style::Parquet => serializer.serialize_u64(ns),
         }
@@ -230,7 +255,7 @@ impl<T: std::fmt::Display + Serialize> Serialize for List<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let List(values, style) = self;
         match style {
-            Style::Csv => {
+            Style::Csv(_) => {
                 let mut text = String::new();
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
@@ -282,7 +307,7 @@ struct Wire<'a>(&'a str, Style);
 impl std::fmt::Display for Wire<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Wire(text, style) = *self;
-        if style == Style::Csv && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        if matches!(style, Style::Csv(_)) && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
             f.write_str("'")?;
         }
         f.write_str(text)
@@ -292,7 +317,7 @@ impl std::fmt::Display for Wire<'_> {
 impl Serialize for Wire<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.1 {
-            Style::Csv => serializer.collect_str(self),
+            Style::Csv(_) => serializer.collect_str(self),
             Style::Json | Style::Parquet => serializer.serialize_str(self.0),
         }
     }
@@ -319,7 +344,7 @@ fn optional_tokens<'a>(
     style: Style,
 ) -> Option<List<'a, &'static str>> {
     match (names, style) {
-        (None, Style::Csv) => Some(List(&[], style)),
+        (None, Style::Csv(_)) => Some(List(&[], style)),
         (None, Style::Json | Style::Parquet) => None,
         (Some(names), _) => Some(List(names, style)),
     }
@@ -384,22 +409,47 @@ impl Columns for Row<'_, ConnectionRecord> {
         row.serialize_field("keep_alive_malformed", &r.keep_alive_malformed)?;
         row.serialize_field("server_software", &Wire(&r.server_software, style))?;
         row.serialize_field("implied_request_limit", &r.implied_request_limit)?;
-        row.serialize_field("max_verdict", &r.verdicts.max)?;
-        row.serialize_field("timeout_verdict", &r.verdicts.timeout)?;
-        row.serialize_field("idle_close_s", &r.verdicts.idle_close_ns.map(seconds))?;
+        // Empty on a one-sided row: nothing was judged.
+        row.serialize_field("max_verdict", &r.verdicts.as_ref().map(|v| v.max))?;
+        row.serialize_field("timeout_verdict", &r.verdicts.as_ref().map(|v| v.timeout))?;
+        row.serialize_field(
+            "idle_close_s",
+            &r.verdicts
+                .as_ref()
+                .and_then(|v| v.idle_close_ns)
+                .map(seconds),
+        )?;
         row.serialize_field(
             "kept_open_at_least_s",
-            &r.verdicts.kept_open_at_least_ns.map(seconds),
+            &r.verdicts
+                .as_ref()
+                .and_then(|v| v.kept_open_at_least_ns)
+                .map(seconds),
         )?;
-        row.serialize_field("race_request", &r.verdicts.race_request)?;
-        row.serialize_field("dropped_after_close", &r.verdicts.dropped_after_close)?;
-        row.serialize_field("unannounced_close", &r.verdicts.unannounced_close)?;
-        row.serialize_field("close_honoured", &r.verdicts.close_honoured)?;
+        row.serialize_field(
+            "race_request",
+            &r.verdicts.as_ref().and_then(|v| v.race_request),
+        )?;
+        row.serialize_field(
+            "dropped_after_close",
+            &r.verdicts.as_ref().map(|v| v.dropped_after_close),
+        )?;
+        row.serialize_field(
+            "unannounced_close",
+            &r.verdicts.as_ref().map(|v| v.unannounced_close),
+        )?;
+        row.serialize_field(
+            "close_honoured",
+            &r.verdicts.as_ref().and_then(|v| v.close_honoured),
+        )?;
         row.serialize_field(
             "requests_after_close_announced",
             &r.requests_after_close_announced,
         )?;
-        row.serialize_field("violation", &r.verdicts.is_violation())?;
+        row.serialize_field(
+            "violation",
+            &r.verdicts.as_ref().map(Verdicts::is_violation),
+        )?;
         row.serialize_field("retransmissions", &r.retransmissions)?;
         row.serialize_field("out_of_order", &r.out_of_order)?;
         row.serialize_field("gaps", &r.gaps)?;
@@ -410,6 +460,20 @@ impl Columns for Row<'_, ConnectionRecord> {
         row.serialize_field("handshake_rtt_s", &r.handshake_rtt_ns.map(seconds))?;
         row.serialize_field("idle_total_s", &r.idle_total_ns.map(seconds))?;
         row.serialize_field("captured_payload_bytes", &r.captured_payload_bytes)?;
+        let (client_ka, server_ka) = (r.keepalive_client, r.keepalive_server);
+        row.serialize_field(
+            "tcp_keepalive_probes",
+            &(client_ka.probes + server_ka.probes),
+        )?;
+        row.serialize_field("tcp_keepalive_probes_server", &server_ka.probes)?;
+        row.serialize_field("tcp_keepalive_acks", &(client_ka.acks + server_ka.acks))?;
+        row.serialize_field(
+            "tcp_keepalive_interval_s",
+            &r.keepalive_interval_ns().map(seconds),
+        )?;
+        row.serialize_field("user_agent", &r.user_agent)?;
+        row.serialize_field("requests_beyond_max", &r.requests_beyond_max)?;
+        row.serialize_field("longest_idle_open_s", &r.longest_idle_open_ns.map(seconds))?;
         row.end()
     }
 }
@@ -495,6 +559,26 @@ impl Columns for Row<'_, ServerRecord> {
         row.serialize_field("rtt_saved_s", &r.rtt_saved_ns.map(seconds))?;
         row.serialize_field("idle_connection_s", &seconds(r.idle_ns))?;
         row.serialize_field("peak_connections", &r.peak_connections)?;
+        let behaviour = &r.behaviour;
+        row.serialize_field(
+            "observed_idle_timeout_s",
+            &behaviour.idle_timeout.inferred_ns().map(seconds),
+        )?;
+        row.serialize_field("idle_timeout_evidence", &behaviour.idle_timeout.evidence())?;
+        row.serialize_field(
+            "idle_timeout_at_least_s",
+            &behaviour.idle_timeout_at_least_ns().map(seconds),
+        )?;
+        row.serialize_field("observed_request_limit", &behaviour.request_limit)?;
+        row.serialize_field("max_reuse_idle_s", &r.reuse_idle_max_ns.map(seconds))?;
+        row.serialize_field(
+            "race_margin_s",
+            &behaviour.race_margin_ns.map(signed_seconds),
+        )?;
+        row.serialize_field(
+            "tcp_keepalive_interval_s",
+            &behaviour.probing.shortest_interval_ns.map(seconds),
+        )?;
         row.end()
     }
 }
@@ -535,5 +619,24 @@ impl Serialize for Row<'_, Finding> {
         row.serialize_field("means", &f.means)?;
         row.serialize_field("advice", &f.advice)?;
         row.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_in_utc() {
+        // Expected values from `date -u -d @SECONDS +%Y-%m-%dT%H:%M:%S`.
+        let cases = [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (951_782_400_000_001_000, "2000-02-29T00:00:00.000001Z"),
+            (1_795_628_315_273_867_999, "2026-11-25T17:38:35.273867Z"),
+            (4_107_542_399_999_999_999, "2100-02-28T23:59:59.999999Z"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(rfc3339(ns).to_string(), text, "{ns}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::http::{ConnectionTokens, Protocol};
 use crate::record::{ConnectionRecord, HttpVersion};
 
+use super::behaviour::ClientBehaviour;
 use super::samples::Samples;
 use super::sightings::{Seen, Sightings};
 
@@ -28,6 +29,8 @@ pub struct ClientRecord {
     /// SYN to the ACK of the SYN-ACK, per connection with a handshake (ns).
     pub handshake_rtts: Samples,
     pub seen: Sightings,
+    /// What its pool really did: reuse gaps, its own idle timeout, requests beyond `max=`.
+    pub behaviour: ClientBehaviour,
 }
 
 /// How the client asked for the close, if it did: `Connection: close`, or HTTP/1.0 without
@@ -69,9 +72,11 @@ impl Clients {
                 servers: Vec::new(),
                 handshake_rtts: Samples::default(),
                 seen: Sightings::default(),
+                behaviour: ClientBehaviour::default(),
             });
         stats.connections += 1;
-        stats.requests += u64::from(record.requests);
+        stats.requests += u64::from(record.requests.unwrap_or(0));
+        stats.behaviour.add(record);
         if !stats.servers.contains(&record.server) && stats.servers.len() < MAX_SERVERS {
             stats.servers.push(record.server);
             stats.servers.sort();
@@ -80,7 +85,7 @@ impl Clients {
             stats.handshake_rtts.push(rtt);
         }
         let stream = record.stream;
-        if record.requests <= 1 {
+        if record.requests.is_some_and(|requests| requests <= 1) {
             stats.seen.mark(Seen::OneRequest, stream);
         }
         if let Some(asked) = asked_close(record) {
@@ -98,6 +103,7 @@ impl Clients {
             .values()
             .map(|c| ClientRecord {
                 handshake_rtts: c.handshake_rtts.sorted(),
+                behaviour: c.behaviour.finished(),
                 ..c.clone()
             })
             .collect();

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::record::{ConnectionRecord, TransactionRecord};
 
-use super::cells::{Columns, Row, Style};
+use super::cells::{Columns, Row, Style, TimeFormat};
 use super::parquet::ParquetFile;
 use super::{RunEnd, Sink};
 
@@ -27,7 +27,7 @@ pub enum Rows {
 }
 
 enum Encoder {
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>, TimeFormat),
     JsonLines(BufWriter<Box<dyn Write>>),
     Parquet(Box<ParquetFile>),
 }
@@ -39,10 +39,10 @@ pub struct RowsFile {
 }
 
 impl RowsFile {
-    pub fn csv(rows: Rows, out: Box<dyn Write>) -> RowsFile {
+    pub fn csv(rows: Rows, out: Box<dyn Write>, times: TimeFormat) -> RowsFile {
         RowsFile {
             rows,
-            encoder: Encoder::Csv(Box::new(csv::Writer::from_writer(out))),
+            encoder: Encoder::Csv(Box::new(csv::Writer::from_writer(out)), times),
         }
     }
 
@@ -77,22 +77,33 @@ impl RowsFile {
         for<'a> Row<'a, R>: Serialize,
     {
         match &mut self.encoder {
-            Encoder::Csv(writer) => writer
+            Encoder::Csv(writer, times) => writer
                 .serialize(Row {
                     record,
-                    style: Style::Csv,
+                    style: Style::Csv(*times),
                 })
-                .map_err(io::Error::other),
+                .map_err(io_error),
             Encoder::JsonLines(writer) => {
                 let row = Row {
                     record,
                     style: Style::Json,
                 };
-                serde_json::to_writer(&mut *writer, &row).map_err(io::Error::other)?;
+                serde_json::to_writer(&mut *writer, &row).map_err(io::Error::from)?;
                 writer.write_all(b"\n")
             }
             Encoder::Parquet(_) => Err(io::Error::other("these rows have no Parquet form")),
         }
+    }
+}
+
+/// A CSV error as an I/O error, keeping the kind of an I/O failure (a closed pipe).
+fn io_error(err: csv::Error) -> io::Error {
+    if !err.is_io_error() {
+        return io::Error::other(err);
+    }
+    match err.into_kind() {
+        csv::ErrorKind::Io(err) => err,
+        other => io::Error::other(format!("{other:?}")),
     }
 }
 
@@ -117,7 +128,7 @@ impl Sink for RowsFile {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.encoder {
-            Encoder::Csv(writer) => writer.flush(),
+            Encoder::Csv(writer, _) => writer.flush(),
             Encoder::JsonLines(writer) => writer.flush(),
             // Parquet rows become readable when the file closes.
             Encoder::Parquet(_) => Ok(()),

@@ -16,8 +16,10 @@ use crate::named::Named;
 
 use super::RunEnd;
 use super::Sink;
+use super::behaviour::{MIDDLEBOX_IDLE_NS, race_risk_tolerance_ns, signed_seconds};
 use super::cells::seconds;
 use super::clients::ClientRecord;
+use super::plural;
 use super::servers::{ServerRecord, millis};
 use super::sightings::Seen;
 
@@ -49,6 +51,8 @@ pub enum FindingKind {
     NoReuse,
     ClientAsksClose,
     Http10WithoutKeepAlive,
+    RaceRisk,
+    IdleBeyondMiddlebox,
 }
 
 named_enum!(FindingKind {
@@ -61,6 +65,8 @@ named_enum!(FindingKind {
     NoReuse => "no-reuse",
     ClientAsksClose => "client-asks-close",
     Http10WithoutKeepAlive => "http10-without-keep-alive",
+    RaceRisk => "race-risk",
+    IdleBeyondMiddlebox => "idle-beyond-middlebox",
 });
 
 /// A number a finding rests on; the JSON lines carry them under these names.
@@ -90,6 +96,12 @@ pub enum Measure {
     HandshakeCostS,
     /// A suggested client/proxy idle timeout, seconds.
     SuggestedClientIdleS,
+    /// The server's observed idle timeout less the clients' longest reuse gap, seconds.
+    RaceMarginS,
+    /// The longest the server keeps (or promises to keep) an idle connection, and the
+    /// middlebox idle limit it outlives, seconds.
+    ServerIdleS,
+    MiddleboxIdleS,
 }
 
 named_enum!(Measure {
@@ -106,6 +118,9 @@ named_enum!(Measure {
     HandshakeRttS => "handshake_rtt_s",
     HandshakeCostS => "handshake_cost_s",
     SuggestedClientIdleS => "suggested_client_idle_s",
+    RaceMarginS => "race_margin_s",
+    ServerIdleS => "server_idle_s",
+    MiddleboxIdleS => "middlebox_idle_s",
 });
 
 /// Whom a finding is about.
@@ -156,6 +171,8 @@ pub const SERVER_FINDINGS: &[fn(&ServerRecord) -> Option<Finding>] = &[
     unannounced_close,
     dropped_at_limit,
     server_no_reuse,
+    race_risk,
+    idle_beyond_middlebox,
 ];
 
 /// The kinds of findings about a client host.
@@ -167,8 +184,10 @@ pub const CLIENT_FINDINGS: &[fn(&ClientRecord) -> Option<Finding>] = &[
 
 /// Every finding, most serious first, then those about the most connections.
 pub fn findings(servers: &[ServerRecord], clients: &[ClientRecord]) -> Vec<Finding> {
+    // The row of folded servers is no server: nothing is found of it as of one.
     let mut found: Vec<Finding> = servers
         .iter()
+        .filter(|server| server.folded == 0)
         .flat_map(|server| SERVER_FINDINGS.iter().filter_map(move |f| f(server)))
         .chain(
             clients
@@ -187,10 +206,6 @@ pub fn findings(servers: &[ServerRecord], clients: &[ClientRecord]) -> Vec<Findi
 /// `2.00 s`
 fn secs_text(ns: u64) -> String {
     format!("{:.2} s", seconds(ns))
-}
-
-pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `stream 3` / `streams 1, 2, 5, …`
@@ -351,6 +366,21 @@ fn keep_alive_race(server: &ServerRecord) -> Option<Finding> {
             "requests on reused connections were"
         )
     );
+    if let Some(margin) = server.behaviour.race_margin_ns {
+        f.measures
+            .push((Measure::RaceMarginS, signed_seconds(margin)));
+        let _ = write!(
+            seen,
+            " The race margin (the server's idle timeout less the longest reuse gap) is {:.3} s{}.",
+            signed_seconds(margin),
+            if margin < 0 {
+                ": the clients wait longer than the server keeps idle connections, which \
+                 explains these races"
+            } else {
+                ": within a round trip of the close, the requests crossed the server's FIN"
+            }
+        );
+    }
     f.title = format!(
         "keep-alive race at {}: {} lost to the server's idle close",
         server.server,
@@ -694,6 +724,169 @@ fn server_no_reuse(server: &ServerRecord) -> Option<Finding> {
          (requests.Session, a shared Go http.Client, a keep-alive agent in Node.js)."
             .to_string()
     };
+    Some(f)
+}
+
+/// Clients reuse connections idle almost as long as the server keeps them: no race yet,
+/// but the margin is below one round trip plus a tolerance.
+fn race_risk(server: &ServerRecord) -> Option<Finding> {
+    let behaviour = &server.behaviour;
+    let margin = behaviour.race_margin_ns?;
+    let timeout = behaviour.idle_timeout.inferred_ns()?;
+    let reuse = server.reuse_idle_max_ns?;
+    let rtt = server.handshake_rtts.median().unwrap_or(0);
+    let tolerance = race_risk_tolerance_ns(timeout);
+    // With races the race finding explains them; a negative margin without any means a
+    // client was answered after idling past the inferred timeout, which contradicts it.
+    if server.races > 0 || margin < 0 || margin >= (rtt + tolerance) as i64 {
+        return None;
+    }
+    // Connections reused after idling within that of the close.
+    let near = timeout.saturating_sub(rtt + tolerance);
+    let close_calls = behaviour
+        .reuse_gaps
+        .values()
+        .iter()
+        .filter(|g| **g >= near)
+        .count() as u64;
+    let longest = behaviour.longest_reuse.map(|(_, s)| s);
+    let (mut f, _) = finding(
+        Subject::Server(server.server),
+        server.server_software.clone(),
+        longest.into_iter().collect(),
+        close_calls.max(1),
+        FindingKind::RaceRisk,
+        Severity::Warning,
+    );
+    let suggested = suggested_client_idle_s(timeout.saturating_sub(rtt));
+    f.measures.extend([
+        (Measure::ServerIdleCloseS, seconds(timeout)),
+        (Measure::ClientIdleMaxS, seconds(reuse)),
+        (Measure::RaceMarginS, signed_seconds(margin)),
+        (Measure::HandshakeRttS, seconds(rtt)),
+        (Measure::SuggestedClientIdleS, suggested),
+    ]);
+    f.title = format!(
+        "keep-alive race risk at {}: clients reuse connections idle up to {}, the server closes them at {}",
+        server.server,
+        secs_text(reuse),
+        secs_text(timeout)
+    );
+    f.seen = format!(
+        "{} closes idle connections after {} ({}); clients reused connections idle up to {}{} \
+         ({} within {} of the close). The margin, {:.3} s, is less than a round trip ({}) plus \
+         {} of tolerance. No request was lost in this capture.",
+        server_name(server),
+        secs_text(timeout),
+        match behaviour.idle_timeout {
+            super::IdleTimeout::Inferred { closes, .. } => format!(
+                "median of {} of {}",
+                closes,
+                plural(server.idle_closes.len(), "idle close", "idle closes")
+            ),
+            _ => "its idle closes".to_string(),
+        },
+        secs_text(reuse),
+        longest.map_or_else(String::new, |s| format!(" on stream {s}")),
+        plural(
+            close_calls,
+            "connection was reused",
+            "connections were reused"
+        ),
+        secs_text(rtt + tolerance),
+        signed_seconds(margin),
+        millis(rtt),
+        millis(tolerance),
+    );
+    f.means = "A client that waits a little longer — a scheduling delay, a slower response, \
+        a longer quiet spell — sends its request into the server's close: the keep-alive \
+        race, a lost request (a 502 behind a load balancer). It has not happened here yet; at \
+        this margin it is a matter of time."
+        .to_string();
+    f.advice = format!(
+        "Keep the clients' pool idle timeout under the server's {} less a round trip ({}), \
+         e.g. {suggested:.1} s: {CLIENT_IDLE_KNOBS}. Or raise the server's idle timeout well \
+         above the {} clients wait ({}).",
+        secs_text(timeout),
+        millis(rtt),
+        secs_text(reuse),
+        server_timeout_knob(server)
+    );
+    Some(f)
+}
+
+/// The server keeps (or promises to keep) idle connections longer than NATs, firewalls and
+/// load balancers commonly keep an idle flow, and nobody sends TCP keep-alive probes.
+fn idle_beyond_middlebox(server: &ServerRecord) -> Option<Finding> {
+    let behaviour = &server.behaviour;
+    let advertised = server
+        .keep_alive_timeouts
+        .iter()
+        .max()
+        .map(|t| u64::from(*t) * 1_000_000_000);
+    let kept = behaviour
+        .idle_timeout
+        .inferred_ns()
+        .or(behaviour.longest_idle_open_ns);
+    let longest = advertised.max(kept)?;
+    if longest <= MIDDLEBOX_IDLE_NS
+        || behaviour.probing.connections > 0
+        || behaviour.client_probing.connections > 0
+    {
+        return None;
+    }
+    let (mut f, _) = finding(
+        Subject::Server(server.server),
+        server.server_software.clone(),
+        Vec::new(),
+        server.connections,
+        FindingKind::IdleBeyondMiddlebox,
+        Severity::Notice,
+    );
+    f.measures.extend([
+        (Measure::ServerIdleS, seconds(longest)),
+        (Measure::MiddleboxIdleS, seconds(MIDDLEBOX_IDLE_NS)),
+    ]);
+    let mut what = Vec::new();
+    if let Some(t) = advertised.filter(|t| *t > MIDDLEBOX_IDLE_NS) {
+        what.push(format!(
+            "advertises `Keep-Alive: timeout={}`",
+            t / 1_000_000_000
+        ));
+    }
+    match (behaviour.idle_timeout.inferred_ns(), kept) {
+        (Some(t), _) if t > MIDDLEBOX_IDLE_NS => {
+            what.push(format!("closes idle connections after {}", secs_text(t)))
+        }
+        (None, Some(t)) if t > MIDDLEBOX_IDLE_NS => {
+            what.push(format!("kept a connection idle {}", secs_text(t)))
+        }
+        _ => {}
+    }
+    f.title = format!(
+        "idle connections at {} outlive common middlebox idle limits, without TCP keep-alive",
+        server.server
+    );
+    f.seen = format!(
+        "{} {}, longer than {}; neither it nor its clients sent a TCP keep-alive probe on its {}.",
+        server_name(server),
+        what.join(" and "),
+        secs_text(MIDDLEBOX_IDLE_NS),
+        plural(server.connections, "connection", "connections")
+    );
+    f.means = "NATs, firewalls and load balancers drop flows idle longer than their own \
+        limit — often 60 to 350 s — without telling either end: the connection still looks \
+        open, and the next request on it is lost or hangs until a retransmission timeout. An \
+        HTTP idle timeout longer than that only holds if TCP keep-alive probes keep the path \
+        open."
+        .to_string();
+    f.advice = format!(
+        "Keep the server's idle timeout under the shortest idle limit on the path ({}; 60 s \
+         is common: AWS ALB, many firewalls), or turn on TCP keep-alive with an idle time \
+         below it (nginx `listen … so_keepalive=30s::`, Linux `net.ipv4.tcp_keepalive_time` \
+         for Apache; on clients SO_KEEPALIVE with TCP_KEEPIDLE).",
+        server_timeout_knob(server)
+    );
     Some(f)
 }
 

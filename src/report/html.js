@@ -125,11 +125,51 @@
     });
   }
 
+  // The server's idle closes (top row) and each connection's longest reuse gap (bottom row)
+  // on one time axis, the inferred idle timeout as a line, and the race margin between the
+  // longest gap and the timeout as a band (red when negative, amber when a risk).
+  function margin(box, server) {
+    var m = server.margin;
+    if (!m.closes.length && !m.gaps.length) { box.textContent = "no idle close and no reuse"; return; }
+    var width = 460, height = 150, left = 92, right = 16, bottom = 22;
+    var hi = 0;
+    m.closes.concat(m.gaps).forEach(function (v) { hi = Math.max(hi, v); });
+    if (m.timeout !== null) hi = Math.max(hi, m.timeout);
+    hi = hi * 1.1 || 1;
+    var x = function (s) { return left + s / hi * (width - left - right); };
+    var svg = el("svg", { width: width, height: height, "class": "margin-svg" }, box);
+    var rows = [["server idle closes", m.closes, "close", 40], ["clients' reuse gaps", m.gaps, "gap", 92]];
+    if (m.timeout !== null && m.gaps.length) {
+      var longest = Math.max.apply(null, m.gaps);
+      var a = Math.min(longest, m.timeout), b = Math.max(longest, m.timeout);
+      var band = el("rect", { "class": "margin-band " + m.state, x: x(a), y: 20, width: Math.max(1, x(b) - x(a)), height: height - bottom - 24 }, svg);
+      title(band, "race margin " + (m.timeout - longest).toFixed(3) + " s (" + m.state + ")");
+    }
+    if (m.timeout !== null) {
+      var line = el("line", { "class": "timeout-line", x1: x(m.timeout), x2: x(m.timeout), y1: 14, y2: height - bottom }, svg);
+      title(line, "observed idle timeout " + m.timeout.toFixed(3) + " s");
+      el("text", { "class": "label", x: x(m.timeout) - 3, y: 12, "text-anchor": "end" }, svg).textContent = "timeout " + m.timeout.toFixed(3) + " s";
+    }
+    rows.forEach(function (row) {
+      el("text", { "class": "label", x: 2, y: row[3] + 4 }, svg).textContent = row[0];
+      row[1].forEach(function (v) {
+        var tick = el("line", { "class": "tick " + row[2], x1: x(v), x2: x(v), y1: row[3] - 9, y2: row[3] + 9 }, svg);
+        title(tick, row[0] + ": " + v.toFixed(6) + " s");
+      });
+    });
+    var axis = el("g", { "class": "axis" }, svg);
+    ticks(0, hi, 4).forEach(function (t) {
+      el("line", { x1: x(t), x2: x(t), y1: height - bottom, y2: height - bottom + 4 }, axis);
+      el("text", { x: x(t) - 8, y: height - 6 }, axis).textContent = t.toFixed(t >= 10 ? 0 : 2) + " s";
+    });
+  }
+
   data.servers.forEach(function (server) {
     var find = function (cls) { return document.querySelector("." + cls + "[data-for='" + server.id + "']"); };
     timeline(find("timeline"), server);
     histogram(find("histogram"), server);
     idle(find("idle"), server);
+    margin(find("margin"), server);
   });
   document.body.setAttribute("data-rendered", "yes");
 })();

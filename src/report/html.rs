@@ -2,8 +2,9 @@
 //! elsewhere) to open in a browser or attach to a ticket. Per server: a timeline with one
 //! lane per connection (requests and responses as marks, idle gaps, the advertised timeout
 //! after each response, the close coloured by who closed, races and violations highlighted,
-//! the stream number and times on hover), a histogram of requests per connection, and
-//! idle-before-close against the advertised timeout; then the findings.
+//! the stream number and times on hover), a histogram of requests per connection,
+//! idle-before-close against the advertised timeout, and the server's idle closes against
+//! its clients' reuse gaps on one axis (the race margin); then the findings.
 //!
 //! The tables and findings are written as HTML; the charts are drawn in the browser from a
 //! JSON block, by the script in `html.js`. Large captures stay light: past [`MAX_LANES`]
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::named::Named;
 use crate::record::{Closer, ConnectionRecord, EpochNs, TransactionRecord};
 
+use super::behaviour::MarginChart;
 use super::cells::seconds;
 use super::findings::{Finding, Subject};
 use super::servers::{ServerRecord, millis};
@@ -149,10 +151,10 @@ impl Sink for HtmlReport {
             reuse: vec![0; REUSE_BUCKETS.len()],
             ..ServerCharts::default()
         });
-        charts.reuse[reuse_bucket(r.requests)] += 1;
+        charts.reuse[reuse_bucket(r.requests.unwrap_or(0))] += 1;
         let server_closed = matches!(r.closer, Closer::ServerFin | Closer::ServerRst);
         // The server's idle close (even one a request raced), else the client's.
-        let idle = match r.verdicts.idle_close_ns {
+        let idle = match r.verdicts.as_ref().and_then(|v| v.idle_close_ns) {
             Some(idle) if server_closed => Some(idle),
             _ => r.idle_before_close_ns,
         };
@@ -175,12 +177,15 @@ impl Sink for HtmlReport {
             closer: r.closer.as_str(),
             close: r.close_ts,
             timeout: r.keep_alive_timeout_last,
-            requests: r.requests,
-            responses: r.responses,
-            race: r.verdicts.race_request.is_some(),
-            violation: r.verdicts.is_violation(),
-            unannounced: r.verdicts.unannounced_close,
-            dropped: r.verdicts.dropped_after_close,
+            requests: r.requests.unwrap_or(0),
+            responses: r.responses.unwrap_or(0),
+            race: r
+                .verdicts
+                .as_ref()
+                .is_some_and(|v| v.race_request.is_some()),
+            violation: r.is_violation(),
+            unannounced: r.verdicts.as_ref().is_some_and(|v| v.unannounced_close),
+            dropped: r.verdicts.as_ref().map_or(0, |v| v.dropped_after_close),
             marks,
             more_marks,
         };
@@ -266,6 +271,7 @@ struct ServerData<'a> {
     server: String,
     id: String,
     charts: &'a ServerCharts,
+    margin: MarginChart,
 }
 
 fn server_id(server: &SocketAddr) -> String {
@@ -317,7 +323,7 @@ fn server_row(out: &mut String, r: &ServerRecord) {
     let _ = writeln!(
         out,
         r##"<tr data-server="{server}"><td><a href="#{id}">{server}</a></td><td class="verdict {verdict}">{verdict}</td><td>{software}</td><td>{conns}</td><td>{reqs}</td><td>{reuse:.1} / {reuse_max}</td><td>{timeouts}</td><td>{s2} / {s3} / {s4} / {s5}</td><td>{ttfb}</td><td>{avoided}</td><td>{saved}</td><td>{idle:.1}</td><td>{peak}</td><td>{races}</td></tr>"##,
-        server = esc(&r.server.to_string()),
+        server = esc(&r.name()),
         id = server_id(&r.server),
         software = esc(&r.server_software.join(", ")),
         conns = r.connections,
@@ -417,17 +423,19 @@ fn page(
 <p class="note">{note}. Lanes: grey = open, blue tick = request, green bar = response, dashed = advertised timeout after a response, end mark = first close (orange server, blue client, red RST); red lanes lost a request to a race, purple ones broke a promise. Hover for details.</p>
 <div class="timeline" data-for="{id}"></div>
 <div class="charts"><figure><figcaption>requests per connection</figcaption><div class="histogram" data-for="{id}"></div></figure>
-<figure><figcaption>idle before close vs advertised timeout</figcaption><div class="idle" data-for="{id}"></div></figure></div>
+<figure><figcaption>idle before close vs advertised timeout</figcaption><div class="idle" data-for="{id}"></div></figure>
+<figure><figcaption>the server's idle closes against the clients' reuse gaps</figcaption><div class="margin" data-for="{id}"></div></figure></div>
 </section>
 "#,
-            server = esc(&r.server.to_string()),
+            server = esc(&r.name()),
             verdict = r.verdict,
             note = esc(&note),
         );
         data.servers.push(ServerData {
-            server: r.server.to_string(),
+            server: r.name(),
             id,
             charts: c,
+            margin: MarginChart::of(r),
         });
     }
     // `</` cannot end the data block early once escaped.

@@ -6,6 +6,7 @@
 //! To add an output format, implement [`Sink`] in a file of its own here and push it onto
 //! the list the command line builds.
 
+mod behaviour;
 mod cells;
 mod clients;
 mod files;
@@ -18,20 +19,78 @@ mod servers;
 mod sightings;
 mod summary;
 mod table;
+mod text_table;
 
-use std::io;
+use std::io::{self, Write};
 
 use crate::pipeline::{Config, FrameCounts, Output, servers_budget};
 use crate::record::{ConnectionRecord, TransactionRecord};
 
-pub use cells::{Row, Style};
+pub use behaviour::{
+    AgentRecord, Agents, BehaviourText, ClientBehaviour, IdleTimeout, ServerBehaviour, agent_family,
+};
+pub use cells::{Row, Style, TimeFormat, rfc3339};
 pub use clients::{ClientRecord, Clients};
 pub use files::{Rows, RowsFile};
 pub use findings::{Finding, FindingKind, FindingsText, Measure, Severity, Subject};
 pub use html::HtmlReport;
 pub use servers::{ServerRecord, Servers, ServersTable};
 pub use summary::{SummaryText, Totals};
-pub use table::ConnectionTable;
+pub use table::{ConnectionTable, Only, SortKey, TableOptions};
+
+/// `1 connection`, `2 connections`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", noun(n, one, many))
+}
+
+/// `connection` for 1, `connections` for any other number.
+pub fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// What every column of the terminal tables shows (`--help`, the man page, docs/tables.md).
+pub fn legend() -> String {
+    format!(
+        "{}\n{}",
+        text_table::legend("Connection table columns", table::COLUMNS),
+        text_table::legend("Server table columns", servers::COLUMNS)
+    )
+}
+
+/// The headers of both terminal tables.
+pub fn table_headers() -> impl Iterator<Item = &'static str> {
+    table::COLUMNS
+        .iter()
+        .chain(servers::COLUMNS)
+        .map(|column| column.header)
+}
+
+/// An output that names itself in its errors, keeping their kind (a closed pipe stays
+/// [`io::ErrorKind::BrokenPipe`], which ends the program quietly).
+pub struct NamedOutput {
+    name: String,
+    inner: Box<dyn Write>,
+}
+
+impl NamedOutput {
+    pub fn new(name: String, inner: Box<dyn Write>) -> NamedOutput {
+        NamedOutput { name, inner }
+    }
+
+    fn named(&self, err: io::Error) -> io::Error {
+        io::Error::new(err.kind(), format!("{}: {err}", self.name))
+    }
+}
+
+impl Write for NamedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|err| self.named(err))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|err| self.named(err))
+    }
+}
 
 /// What every sink sees at the end of the run.
 pub struct RunEnd<'a> {
@@ -43,6 +102,8 @@ pub struct RunEnd<'a> {
     pub clients: &'a [ClientRecord],
     /// Most serious first.
     pub findings: &'a [Finding],
+    /// `User-Agent` families, most connections first.
+    pub agents: &'a [AgentRecord],
 }
 
 /// An output.
@@ -82,6 +143,7 @@ pub struct Report {
     totals: Totals,
     servers: Servers,
     clients: Clients,
+    agents: Agents,
 }
 
 /// Text from the wire made safe for a terminal: every control character (C0, DEL and the C1
@@ -110,6 +172,7 @@ impl Report {
             totals: Totals::default(),
             servers: Servers::new(servers_budget(Config::default().max_memory)),
             clients: Clients::default(),
+            agents: Agents::default(),
         }
     }
 
@@ -134,6 +197,7 @@ impl Report {
                 self.totals.add(&record);
                 self.servers.add(&record);
                 self.clients.add(&record);
+                self.agents.add(&record);
                 for sink in &mut self.sinks {
                     sink.connection(&record)?;
                 }
@@ -160,12 +224,14 @@ impl Report {
         let servers = self.servers.take_records();
         let clients = self.clients.records();
         let findings = findings::findings(&servers, &clients);
+        let agents = self.agents.records();
         let end = RunEnd {
             counts,
             totals: &self.totals,
             servers: &servers,
             clients: &clients,
             findings: &findings,
+            agents: &agents,
         };
         self.sinks.iter_mut().try_for_each(|sink| sink.finish(&end))
     }

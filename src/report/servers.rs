@@ -8,14 +8,15 @@ use std::net::SocketAddr;
 
 use crate::http::Protocol;
 use crate::named::Tally;
-use crate::record::{Closer, ConnectionRecord, TransactionRecord};
+use crate::record::{ConnectionRecord, TransactionRecord};
 use crate::verdict::{MaxVerdict, ServerVerdict, TimeoutVerdict};
 
+use super::behaviour::ServerBehaviour;
 use super::cells::seconds;
-use super::findings::plural;
 use super::samples::Samples;
 use super::sightings::{Seen, Sightings};
-use super::{RunEnd, Sink};
+use super::text_table::{Align, Column, ESSENTIAL, TextTable, hidden_note};
+use super::{RunEnd, Sink, noun, plural};
 
 /// Distinct values kept per server for a column, so one server cannot grow without bound.
 const MAX_DISTINCT: usize = 8;
@@ -89,6 +90,8 @@ pub struct ServerRecord {
     pub seen: Sightings,
     /// (first packet, last packet) of each connection, for the peak; emptied when finished.
     spans: Vec<(u64, u64)>,
+    /// What the server really did: idle timeout, request limit, clients' reuse gaps.
+    pub behaviour: ServerBehaviour,
 }
 
 impl ServerRecord {
@@ -130,6 +133,7 @@ impl ServerRecord {
             sent_after_close: 0,
             seen: Sightings::default(),
             spans: Vec::new(),
+            behaviour: ServerBehaviour::default(),
         }
     }
 
@@ -168,6 +172,7 @@ impl ServerRecord {
             .map(|samples| samples.heap_bytes())
             .sum::<usize>()
             + self.seen.heap_bytes()
+            + self.behaviour.heap_bytes()
             + self.spans.capacity() * std::mem::size_of::<(u64, u64)>()
             + 12 * MALLOC_OVERHEAD
     }
@@ -220,6 +225,7 @@ impl ServerRecord {
         self.dropped_after_close += other.dropped_after_close;
         self.sent_after_close += other.sent_after_close;
         self.seen.merge(&other.seen);
+        self.behaviour.merge(&other.behaviour);
         let room = MAX_SPANS.saturating_sub(self.spans.len());
         self.spans.extend(other.spans.iter().take(room));
     }
@@ -243,6 +249,8 @@ impl ServerRecord {
             .map(|rtt| rtt.saturating_mul(row.handshakes_avoided));
         row.peak_connections = peak(&self.spans);
         row.spans = Vec::new();
+        row.behaviour
+            .finish(row.idle_closes.values(), row.reuse_idle_max_ns);
         row
     }
 }
@@ -265,16 +273,22 @@ fn peak(spans: &[(u64, u64)]) -> u64 {
     most as u64
 }
 
-fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
+/// Adds `value` to a sorted list of distinct values, up to 8 of them.
+pub(super) fn keep_distinct<T: PartialEq + Ord>(values: &mut Vec<T>, value: T) {
     if !values.contains(&value) && values.len() < MAX_DISTINCT {
         values.push(value);
         values.sort();
     }
 }
 
-fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+pub(super) fn max_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    a.max(b)
+}
+
+/// The smaller of two values, either of which may be missing.
+pub(super) fn min_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
+        (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
@@ -321,11 +335,11 @@ impl Servers {
         }
         let (stats, before) = self.entry(record.server);
         let stream = record.stream;
-        let verdicts = &record.verdicts;
         stats.connections += 1;
-        stats.requests += u64::from(record.requests);
-        stats.reuse_max = stats.reuse_max.max(record.requests);
-        if record.pipeline_depth > 1 {
+        let requests = record.requests.unwrap_or(0);
+        stats.requests += u64::from(requests);
+        stats.reuse_max = stats.reuse_max.max(requests);
+        if record.pipeline_depth > Some(1) {
             stats.pipelined_connections += 1;
         }
         if !record.server_software.is_empty() {
@@ -343,10 +357,33 @@ impl Servers {
         if let Some(max) = record.keep_alive_max_first {
             keep_distinct(&mut stats.keep_alive_max_first, max);
         }
-        let server_closed = matches!(record.closer, Closer::ServerFin | Closer::ServerRst);
-        if server_closed
-            && record.close_announced_at.is_none()
-            && verdicts.dropped_after_close == 0
+        if let Some(rtt) = record.handshake_rtt_ns {
+            stats.handshake_rtts.push(rtt);
+        }
+        // Each request answered on a connection already open saved opening one; a request
+        // lost on it (a race) saved nothing.
+        let answered = requests.saturating_sub(record.unanswered_requests.unwrap_or(0));
+        stats.handshakes_avoided += u64::from(answered.saturating_sub(1));
+        stats.idle_ns = stats
+            .idle_ns
+            .saturating_add(record.idle_total_ns.unwrap_or(0));
+        if stats.spans.len() < MAX_SPANS {
+            stats.spans.push((record.first_ts, record.last_ts));
+        }
+        stats.reuse_idle_max_ns = max_option(stats.reuse_idle_max_ns, record.max_idle_ns);
+        if let Some(at) = record.close_announced_at {
+            keep_distinct(&mut stats.close_announced_at, at);
+        }
+        stats.sent_after_close += u64::from(record.requests_after_close_announced);
+
+        stats.behaviour.add(record);
+
+        // A one-sided row has no verdicts: it is counted above, not judged.
+        let Some(verdicts) = &record.verdicts else {
+            return;
+        };
+        let responses = record.responses.unwrap_or(0);
+        if verdicts.closed_for_idleness
             && let Some(idle) = verdicts.idle_close_ns
         {
             stats.idle_closes.push(idle);
@@ -357,21 +394,6 @@ impl Servers {
         stats.unannounced_closes += u64::from(verdicts.unannounced_close);
         stats.violations += u64::from(verdicts.is_violation());
         stats.kept += u64::from(verdicts.kept_something());
-
-        if let Some(rtt) = record.handshake_rtt_ns {
-            stats.handshake_rtts.push(rtt);
-        }
-        // Each request answered on a connection already open saved opening one; a request
-        // lost on it (a race) saved nothing.
-        let answered = record.requests.saturating_sub(record.unanswered_requests);
-        stats.handshakes_avoided += u64::from(answered.saturating_sub(1));
-        stats.idle_ns = stats
-            .idle_ns
-            .saturating_add(record.idle_total_ns.unwrap_or(0));
-        if stats.spans.len() < MAX_SPANS {
-            stats.spans.push((record.first_ts, record.last_ts));
-        }
-        stats.reuse_idle_max_ns = max_option(stats.reuse_idle_max_ns, record.max_idle_ns);
 
         let mut mark = |seen: Seen, set: bool| {
             if set {
@@ -394,13 +416,13 @@ impl Servers {
             verdicts.unannounced_close && verdicts.timeout != TimeoutVerdict::ClosedEarly,
         );
         mark(Seen::DroppedAfterClose, verdicts.dropped_after_close > 0);
-        mark(Seen::OneRequest, record.requests <= 1);
+        mark(Seen::OneRequest, requests <= 1);
         mark(
             Seen::AskedClose,
             super::clients::asked_close(record).is_some(),
         );
         if verdicts.race_request.is_some() {
-            stats.lost_to_races += u64::from(record.unanswered_requests);
+            stats.lost_to_races += u64::from(record.unanswered_requests.unwrap_or(0));
         }
         if verdicts.timeout == TimeoutVerdict::ClosedEarly {
             if let Some(idle) = verdicts.idle_close_ns {
@@ -414,13 +436,10 @@ impl Servers {
         {
             let worse = stats
                 .worst_excess
-                .is_none_or(|(responses, seen)| record.responses - limit > responses - seen);
+                .is_none_or(|(most, seen)| responses - limit > most - seen);
             if worse {
-                stats.worst_excess = Some((record.responses, limit));
+                stats.worst_excess = Some((responses, limit));
             }
-        }
-        if let Some(at) = record.close_announced_at {
-            keep_distinct(&mut stats.close_announced_at, at);
         }
         stats.dropped_after_close += u64::from(verdicts.dropped_after_close);
         stats.sent_after_close += u64::from(record.requests_after_close_announced);
@@ -492,15 +511,49 @@ impl Servers {
     }
 }
 
+/// The per-server table's columns, most important kept longest.
+pub const COLUMNS: &[Column] = &[
+    Column::new("server", Align::Left, ESSENTIAL).legend("server address:port"),
+    Column::new("conns", Align::Right, 8).legend("HTTP connections"),
+    Column::new("reqs", Align::Right, 7).legend("requests on them"),
+    Column::new("reuse", Align::Right, 6).legend("requests per connection: mean/max (5.0/5)"),
+    Column::new("pipe", Align::Right, 2).legend("connections with pipelined requests"),
+    Column::new("timeout=", Align::Left, 4)
+        .cut_to(8)
+        .legend("distinct Keep-Alive timeout= values advertised"),
+    Column::new("max=", Align::Left, 3)
+        .cut_to(5)
+        .legend("distinct max= values on each connection's first Keep-Alive header"),
+    Column::new("idle close min/med/max", Align::Left, 2)
+        .legend("idle time before the server's idle closes: least, median, most"),
+    Column::new("max: ok/over/untst", Align::Left, 4)
+        .legend("connections whose max= was honoured / exceeded / untested"),
+    Column::new("timeout: ok/early/untst", Align::Left, 5)
+        .legend("connections whose timeout= was honoured / closed early / untested"),
+    Column::new("races", Align::Right, 6).legend("connections with a keep-alive race"),
+    Column::new("unann.", Align::Right, 1).legend(
+        "unannounced closes: the server closed with no Connection: close, limit or timeout reached",
+    ),
+    Column::new("2xx/3xx/4xx/5xx", Align::Left, 4).legend("final responses by status class"),
+    Column::new("ttfb med/p95", Align::Left, 3)
+        .legend("time to first byte of the responses: median / 95th percentile"),
+    Column::new("verdict", Align::Left, ESSENTIAL).legend(
+        "what its connections add up to, worst first: broken (a promise violated), races \
+         (requests lost to its idle close), kept (a promise tested and held), untested",
+    ),
+];
+
 /// The per-server table at the end of the terminal report.
 pub struct ServersTable {
     out: Box<dyn Write>,
     limit: usize,
+    width: Option<usize>,
 }
 
 impl ServersTable {
-    pub fn new(out: Box<dyn Write>, limit: usize) -> ServersTable {
-        ServersTable { out, limit }
+    /// At most `limit` rows, fitted to `width` characters (`None`: every column).
+    pub fn new(out: Box<dyn Write>, limit: usize, width: Option<usize>) -> ServersTable {
+        ServersTable { out, limit, width }
     }
 }
 
@@ -510,26 +563,7 @@ impl Sink for ServersTable {
         if rows.is_empty() {
             return Ok(());
         }
-        let out = &mut self.out;
-        writeln!(out)?;
-        writeln!(
-            out,
-            "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {:<17} {:<17} verdict",
-            "server",
-            "conns",
-            "reqs",
-            "reuse",
-            "pipe",
-            "timeout=",
-            "max=",
-            "idle close min/med/max",
-            "max: ok/over/untst",
-            "timeout: ok/early/untst",
-            "races",
-            "unann.",
-            "2xx/3xx/4xx/5xx",
-            "ttfb med/p95"
-        )?;
+        let mut table = TextTable::new(COLUMNS);
         for r in rows.iter().take(self.limit) {
             let idle = match (
                 r.idle_closes.min(),
@@ -556,14 +590,12 @@ impl Sink for ServersTable {
                 (Some(median), Some(p95)) => format!("{}/{}", millis(median), millis(p95)),
                 _ => "-".to_string(),
             };
-            writeln!(
-                out,
-                "{:<28} {:>6} {:>7} {:>9} {:>5} {:<10} {:<12} {:<22} {:<20} {:<26} {:>5} {:>6} {:<17} {:<17} {}",
+            table.push(vec![
                 r.name(),
-                r.connections,
-                r.requests,
+                r.connections.to_string(),
+                r.requests.to_string(),
                 format!("{:.1}/{}", r.reuse_mean, r.reuse_max),
-                r.pipelined_connections,
+                r.pipelined_connections.to_string(),
                 list(&r.keep_alive_timeouts),
                 list(&r.keep_alive_max_first),
                 idle,
@@ -579,18 +611,25 @@ impl Sink for ServersTable {
                     timeout.get(TimeoutVerdict::ClosedEarly),
                     timeout.get(TimeoutVerdict::Untested)
                 ),
-                r.races,
-                r.unannounced_closes,
+                r.races.to_string(),
+                r.unannounced_closes.to_string(),
                 format!("{s2}/{s3}/{s4}/{s5}"),
                 ttfb,
-                r.verdict
-            )?;
+                r.verdict.to_string(),
+            ]);
+        }
+        let out = &mut self.out;
+        writeln!(out)?;
+        let hidden = table.write(out, self.width)?;
+        if let Some(note) = hidden_note(&hidden, self.width) {
+            write!(out, "{note}")?;
         }
         if rows.len() > self.limit {
+            let more = (rows.len() - self.limit) as u64;
             writeln!(
                 out,
-                "... {} more servers (see --servers-csv)",
-                rows.len() - self.limit
+                "... {more} more {} not shown (raise --rows, or see --servers-csv)",
+                noun(more, "server", "servers")
             )?;
         }
         if let Some(other) = rows.iter().find(|r| r.folded > 0) {

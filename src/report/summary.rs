@@ -6,7 +6,8 @@ use crate::http::Protocol;
 use crate::named::{Named, Tally};
 use crate::record::{Closer, ConnectionRecord, Flag};
 
-use super::{RunEnd, Sink};
+use super::cells::{rfc3339, seconds};
+use super::{RunEnd, Sink, plural};
 
 /// Reuse-count buckets of the summary histogram, by upper bound.
 pub(super) const REUSE_BUCKETS: [(u32, &str); 8] = [
@@ -29,7 +30,7 @@ pub(super) fn reuse_bucket(requests: u32) -> usize {
 }
 
 /// Totals over all connections, kept as counters.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Totals {
     pub connections: u64,
     pub http_connections: u64,
@@ -52,21 +53,29 @@ impl Totals {
         self.connections += 1;
         if record.protocol == Protocol::Http {
             self.http_connections += 1;
-            self.reuse_histogram[reuse_bucket(record.requests)] += 1;
+            self.reuse_histogram[reuse_bucket(record.requests.unwrap_or(0))] += 1;
         }
-        self.requests += u64::from(record.requests);
-        self.responses += u64::from(record.responses);
-        if record.pipeline_depth > 1 {
+        self.requests += u64::from(record.requests.unwrap_or(0));
+        self.responses += u64::from(record.responses.unwrap_or(0));
+        // One-sided rows have no depth and no verdicts: they stay out of those figures.
+        if record.pipeline_depth > Some(1) {
             self.pipelined_connections += 1;
         }
-        self.deepest_pipeline = self.deepest_pipeline.max(record.pipeline_depth);
+        self.deepest_pipeline = self
+            .deepest_pipeline
+            .max(record.pipeline_depth.unwrap_or(0));
         self.closers.add(record.closer);
         self.protocols.add(record.protocol);
         for flag in record.flags.iter() {
             self.flagged.add(flag);
         }
-        self.violations += u64::from(record.verdicts.is_violation());
-        self.races += u64::from(record.verdicts.race_request.is_some());
+        self.violations += u64::from(record.is_violation());
+        self.races += u64::from(
+            record
+                .verdicts
+                .as_ref()
+                .is_some_and(|v| v.race_request.is_some()),
+        );
     }
 }
 
@@ -95,14 +104,23 @@ impl Sink for SummaryText {
         let (totals, counts, out) = (end.totals, end.counts, &mut self.out);
         writeln!(
             out,
-            "{} connections ({} HTTP), {} requests, {} responses; {} frames, {} TCP segments",
-            totals.connections,
+            "{} ({} HTTP), {}, {}; {}, {}",
+            plural(totals.connections, "connection", "connections"),
             totals.http_connections,
-            totals.requests,
-            totals.responses,
-            counts.frames,
-            counts.tcp_segments
+            plural(totals.requests, "request", "requests"),
+            plural(totals.responses, "response", "responses"),
+            plural(counts.frames, "frame", "frames"),
+            plural(counts.tcp_segments, "TCP segment", "TCP segments")
         )?;
+        if let (Some(first), Some(last)) = (counts.first_ts, counts.last_ts) {
+            writeln!(
+                out,
+                "time: {} to {} ({:.3} s)",
+                rfc3339(first),
+                rfc3339(last),
+                seconds(last.saturating_sub(first))
+            )?;
+        }
         if totals.http_connections > 0 {
             let bars: Vec<String> = REUSE_BUCKETS
                 .iter()
@@ -136,9 +154,23 @@ impl Sink for SummaryText {
         if counts.shed_connections > 0 {
             writeln!(
                 out,
-                "memory budget reached: {} connections written out early (flag memory-budget); peak estimate {} MiB",
-                counts.shed_connections,
+                "memory budget reached: {} written out early (flag memory-budget); peak estimate {} MiB",
+                plural(counts.shed_connections, "connection", "connections"),
                 counts.peak_memory >> 20
+            )?;
+        }
+        if !counts.encapsulated.is_empty() {
+            writeln!(
+                out,
+                "tunnelled frames: {}",
+                tally_line(&counts.encapsulated)
+            )?;
+        }
+        if counts.damaged_segments > 0 {
+            writeln!(
+                out,
+                "TCP segments with an unusable header: {} (counted into their streams, flag bad-tcp-header)",
+                counts.damaged_segments
             )?;
         }
         let skipped = [
@@ -146,6 +178,7 @@ impl Sink for SummaryText {
             (counts.not_tcp, "not TCP"),
             (counts.fragments, "IP fragments (not reassembled)"),
             (counts.truncated, "cut inside a header"),
+            (counts.bad_ip_headers, "bad IP header"),
             (counts.unsupported_link, "unsupported link type"),
         ];
         let skipped: Vec<String> = skipped

@@ -1,9 +1,10 @@
 //! Live capture from a network interface through libpcap.
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use pcap::{Capture, Precision};
+use pcap::{Capture, Precision, Savefile};
 
 use super::{Delivery, Frame, FrameSource, Linktype, SourceError, SourceEvent, pcap_message};
 
@@ -15,11 +16,15 @@ pub struct LiveOptions {
     pub filter: Option<String>,
     pub snaplen: i32,
     pub promiscuous: bool,
+    /// Also save the captured packets to this pcap file (`-w`; `-` is standard output).
+    pub save: Option<PathBuf>,
 }
 
 /// A capture from a network interface.
 pub struct LiveSource {
     capture: Capture<pcap::Active>,
+    /// Where `-w` saves the packets, flushed at every tick.
+    savefile: Option<(Savefile, String)>,
     link_type: Linktype,
     interface: String,
     last_tick: Instant,
@@ -118,10 +123,23 @@ impl LiveSource {
                 let message = pcap_message(&err);
                 fail(privilege_hint(&message).unwrap_or_else(|| with_interfaces(message)))
             })?;
+        let savefile = match &options.save {
+            None => None,
+            Some(path) => {
+                let name = path.display().to_string();
+                let saving = path
+                    .to_str()
+                    .ok_or_else(|| "the name is not UTF-8".to_string())
+                    .and_then(|path| capture.savefile(path).map_err(|err| pcap_message(&err)))
+                    .map_err(|err| fail(format!("{name}: cannot write: {err}")))?;
+                Some((saving, name))
+            }
+        };
         let link_type = Linktype(capture.get_datalink().0);
         Ok(LiveSource {
             socket: capture.as_raw_fd(),
             capture,
+            savefile,
             link_type,
             interface: options.interface.clone(),
             last_tick: Instant::now(),
@@ -171,6 +189,12 @@ impl FrameSource for LiveSource {
                 self.drops_to_report = drops > self.kernel_drops;
                 self.kernel_drops = drops;
             }
+            if let Some((savefile, name)) = &mut self.savefile {
+                savefile.flush().map_err(|err| SourceError {
+                    input: name.clone(),
+                    message: format!("cannot write: {err}"),
+                })?;
+            }
             let now_ns = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
@@ -178,6 +202,9 @@ impl FrameSource for LiveSource {
         }
         match self.capture.next_packet() {
             Ok(packet) => {
+                if let Some((savefile, _)) = &mut self.savefile {
+                    savefile.write(&packet);
+                }
                 let header = packet.header;
                 self.delivery.wire_bytes += u64::from(header.len);
                 self.delivery.delivered_bytes += u64::from(header.caplen);

@@ -140,6 +140,17 @@ pub struct Delivery {
     pub delivered_bytes: u64,
 }
 
+/// libpcap's version line, e.g. `libpcap version 1.10.3 (with TPACKET_V3)`.
+pub fn libpcap_version() -> String {
+    unsafe extern "C" {
+        fn pcap_lib_version() -> *const std::ffi::c_char;
+    }
+    // SAFETY: libpcap returns a pointer to a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(pcap_lib_version()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Anything frames come from.
 pub trait FrameSource {
     /// The next event, or `None` when the input is over.

@@ -7,6 +7,7 @@
 //! connection. Which side is the client is a separate fact ([`ClientSide`]) because without a
 //! handshake it is only learned later, from the HTTP bytes.
 
+mod keepalive;
 mod reassembly;
 mod seq;
 #[cfg(test)]
@@ -15,6 +16,8 @@ mod testing;
 use std::net::SocketAddr;
 
 use crate::decode::{Flags, Segment};
+pub use keepalive::KeepAliveProbes;
+use keepalive::{KeepAlive, KeepAliveKind};
 use reassembly::Reassembler;
 use seq::SeqNumber;
 
@@ -125,6 +128,8 @@ pub struct Anomalies {
     pub buffer_overflows: u64,
     /// RSTs too far from the expected sequence number to be believed (RFC 5961).
     pub ignored_rsts: u64,
+    /// Segments with an unusable header, counted but not analysed.
+    pub damaged_segments: u64,
 }
 
 /// When each teardown flag of one direction was first seen, and how often.
@@ -151,6 +156,7 @@ pub struct TcpConnection {
     /// Who sent the first SYN.
     syn_dir: Option<Dir>,
     halves: [Reassembler; 2],
+    keepalive: KeepAlive,
     /// Wireshark's `base_seq` per direction: the SYN's sequence number, else the first
     /// sequence number seen minus one, else the peer's first acknowledgement minus one. A
     /// later SYN with another sequence number starts a new `tcp.stream`.
@@ -171,6 +177,7 @@ impl TcpConnection {
             handshake_ack_ts: None,
             syn_dir: None,
             halves: Default::default(),
+            keepalive: KeepAlive::default(),
             wireshark_base: [None; 2],
             buffer_limit,
         }
@@ -201,6 +208,11 @@ impl TcpConnection {
 
     pub fn teardown(&self, dir: Dir) -> Teardown {
         self.halves[dir.index()].teardown
+    }
+
+    /// The TCP keep-alive probes `dir` sent, and its ACKs to the peer's.
+    pub fn keepalive(&self, dir: Dir) -> KeepAliveProbes {
+        self.keepalive.of(dir)
     }
 
     pub fn packets(&self, dir: Dir) -> u64 {
@@ -264,7 +276,35 @@ impl TcpConnection {
         }
         self.learn_wireshark_bases(dir, segment);
         let limit = self.buffer_limit;
-        self.halves[dir.index()].on_segment(segment, limit, |event| emit(dir, event))
+        let half = &mut self.halves[dir.index()];
+        if self.keepalive.on_segment(dir, segment) == KeepAliveKind::Probe
+            && (!segment.payload.is_empty() || segment.missing > 0)
+        {
+            // The garbage byte of a probe repeats one already acknowledged: it is on the
+            // wire, but neither stream data nor a retransmission (as Wireshark counts them).
+            half.wire_bytes += segment.payload.len() as u64 + u64::from(segment.missing);
+            let bare = Segment {
+                payload: &[],
+                missing: 0,
+                ..*segment
+            };
+            return half.on_segment(&bare, limit, |event| emit(dir, event));
+        }
+        half.on_segment(segment, limit, |event| emit(dir, event))
+    }
+
+    /// A segment whose header could not be used (`segment` has its numbers and flags, no
+    /// payload): it is counted, and, when Wireshark takes its sequence numbers into account
+    /// (`sequenced`), so does the `tcp.stream` numbering; nothing else changes.
+    pub fn on_damaged_segment(&mut self, segment: &Segment<'_>, sequenced: bool) {
+        let dir = self.direction_of(segment);
+        self.last_ts = self.last_ts.max(segment.ts_ns);
+        let half = &mut self.halves[dir.index()];
+        half.packets += 1;
+        half.anomalies.damaged_segments += 1;
+        if sequenced {
+            self.learn_wireshark_bases(dir, segment);
+        }
     }
 
     fn learn_wireshark_bases(&mut self, dir: Dir, segment: &Segment<'_>) {
@@ -357,6 +397,22 @@ mod tests {
         let ack = segment(Dir::B, 1001, Some(8), 0, b"");
         assert_eq!(feed(&mut tcp, &ack), [(Dir::A, Event::Gap(5))]);
         assert_eq!(tcp.anomalies(Dir::A).gap_bytes, 5);
+    }
+
+    #[test]
+    fn a_probes_garbage_byte_is_neither_data_nor_a_retransmission() {
+        let mut tcp = after_handshake();
+        assert_eq!(
+            feed(&mut tcp, &segment(Dir::A, 1, Some(1001), 0, b"GET")),
+            [(Dir::A, Event::Data(b"GET".to_vec()))]
+        );
+        assert_eq!(feed(&mut tcp, &segment(Dir::A, 3, Some(1001), 0, b"T")), []);
+        assert_eq!(tcp.anomalies(Dir::A).retransmissions, 0);
+        assert_eq!(tcp.wire_bytes(Dir::A), 4);
+        assert_eq!(tcp.keepalive(Dir::A).probes, 1);
+        // The same byte again, now that the probe is past, is a retransmission.
+        feed(&mut tcp, &segment(Dir::A, 2, Some(1001), 0, b"ET"));
+        assert_eq!(tcp.anomalies(Dir::A).retransmissions, 1);
     }
 
     #[test]

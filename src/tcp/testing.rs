@@ -28,6 +28,7 @@ pub(super) fn segment(
         seq,
         ack: ack.unwrap_or(0),
         flags: Flags(flags | ack_flag),
+        window: 64240,
         payload,
         missing: 0,
         shed: false,

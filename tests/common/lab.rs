@@ -319,19 +319,18 @@ impl Lab {
     }
 
     /// Starts kascope capturing on the server-side veth, writing connections to `csv`.
-    pub fn start_kascope(&mut self, csv: &Path) -> u32 {
+    pub fn start_kascope(&mut self, csv: &Path, extra: &[&str]) -> u32 {
         let interface = self.server_if.clone();
-        self.start_in_server(
-            &[
-                KASCOPE,
-                "-i",
-                &interface,
-                "--no-progress",
-                "--csv",
-                csv.to_str().unwrap(),
-            ],
-            "capturing on",
-        )
+        let mut args = vec![
+            KASCOPE,
+            "-i",
+            &interface,
+            "--no-progress",
+            "--csv",
+            csv.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.start_in_server(&args, "capturing on")
     }
 
     pub fn wait_for(&mut self, pid: u32, limit: Duration) -> Option<i32> {

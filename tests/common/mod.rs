@@ -7,6 +7,7 @@ pub mod binary;
 pub mod lab;
 pub mod pcap;
 pub mod sql;
+pub mod tunnel;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,9 +16,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use kascope::driver::{self, Limits, Unobserved};
-use kascope::report::{Report, RunEnd, Sink};
+use kascope::report::{AgentRecord, ClientRecord, Report, RunEnd, ServerRecord, Sink, Totals};
 use kascope::source::FileSource;
-use kascope::{Analyzer, Config, ConnectionRecord, TransactionRecord};
+use kascope::verdict::Verdicts;
+use kascope::{Analyzer, Config, ConnectionRecord, FrameCounts, TransactionRecord};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -65,7 +67,28 @@ pub fn corpus() -> Option<PathBuf> {
 pub struct Analysis {
     pub connections: Vec<ConnectionRecord>,
     pub transactions: Vec<TransactionRecord>,
+    /// The per-server and per-client rows the report ended with.
+    pub servers: Vec<ServerRecord>,
+    pub clients: Vec<ClientRecord>,
+    pub agents: Vec<AgentRecord>,
     pub warnings: Vec<String>,
+    /// What happened to the frames (skipped, tunnelled, damaged).
+    pub counts: FrameCounts,
+    /// The summary's totals.
+    pub totals: Totals,
+}
+
+/// The verdicts of a row that has them: every row with both directions captured.
+pub trait Judged {
+    fn judged(&self) -> &Verdicts;
+}
+
+impl Judged for ConnectionRecord {
+    fn judged(&self) -> &Verdicts {
+        self.verdicts
+            .as_ref()
+            .expect("a row with both directions has verdicts")
+    }
 }
 
 /// The single connection of an analysis.
@@ -88,6 +111,9 @@ pub fn analyze(path: &Path) -> Analysis {
 struct Collected {
     connections: Vec<ConnectionRecord>,
     transactions: Vec<TransactionRecord>,
+    servers: Vec<ServerRecord>,
+    clients: Vec<ClientRecord>,
+    agents: Vec<AgentRecord>,
 }
 
 struct Collect(Rc<RefCell<Collected>>);
@@ -107,7 +133,11 @@ impl Sink for Collect {
         true
     }
 
-    fn finish(&mut self, _end: &RunEnd<'_>) -> std::io::Result<()> {
+    fn finish(&mut self, end: &RunEnd<'_>) -> std::io::Result<()> {
+        let mut collected = self.0.borrow_mut();
+        collected.servers = end.servers.to_vec();
+        collected.clients = end.clients.to_vec();
+        collected.agents = end.agents.to_vec();
         Ok(())
     }
 }
@@ -171,10 +201,14 @@ fn run_source(mut source: FileSource, config: Config, name: &str) -> (Analysis, 
         .finish(analyzer.counts())
         .expect("the collecting sink cannot fail");
     let took = thread_cpu_time() - started;
+    let totals = report.totals().clone();
     drop(report);
     let Collected {
         mut connections,
         transactions,
+        servers,
+        clients,
+        agents,
     } = Rc::try_unwrap(collected)
         .map_err(|_| "the report was dropped")
         .unwrap()
@@ -183,7 +217,12 @@ fn run_source(mut source: FileSource, config: Config, name: &str) -> (Analysis, 
     let analysis = Analysis {
         connections,
         transactions,
+        servers,
+        clients,
+        agents,
         warnings: stats.warnings,
+        counts: analyzer.counts().clone(),
+        totals,
     };
     (analysis, took)
 }
@@ -225,8 +264,9 @@ pub fn kascope_facts(
         entry
             .entry("server")
             .or_insert_with(|| r.server.to_string());
-        add(entry, "requests", r.requests.into());
-        add(entry, "responses", r.responses.into());
+        // A direction never captured has nothing tshark could count either.
+        add(entry, "requests", r.requests.unwrap_or(0).into());
+        add(entry, "responses", r.responses.unwrap_or(0).into());
         add(entry, "fin_client", r.fin_client.into());
         add(entry, "fin_server", r.fin_server.into());
         add(entry, "rst_client", r.rst_client.into());
@@ -236,7 +276,7 @@ pub fn kascope_facts(
             .map_or(0, |v| v.parse().unwrap());
         entry.insert(
             "pipeline_depth",
-            depth.max(r.pipeline_depth.into()).to_string(),
+            depth.max(r.pipeline_depth.unwrap_or(0).into()).to_string(),
         );
     }
     by_stream

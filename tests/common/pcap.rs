@@ -286,6 +286,13 @@ impl Conv {
         self
     }
 
+    /// Changes the bytes of the last frame in place (to damage a header).
+    pub fn edit_last(&mut self, edit: impl FnOnce(&mut [u8])) -> &mut Conv {
+        let at = self.last.expect("a frame to edit") + RECORD_HEADER;
+        edit(&mut self.pcap[at..]);
+        self
+    }
+
     fn last_wire_len(&self) -> usize {
         let at = self.last.expect("a frame");
         let field: [u8; 4] = self.pcap[at + 12..at + 16].try_into().unwrap();
@@ -312,6 +319,12 @@ impl Conv {
     /// The capture as a classic pcap file.
     pub fn pcap(&self) -> &[u8] {
         &self.pcap
+    }
+
+    /// The capture with each frame replaced by the frames `rewrite` returns for it (none to
+    /// leave it out; see [`rewrite_frames`]).
+    pub fn rewritten(&self, rewrite: impl FnMut(&[u8]) -> Vec<Vec<u8>>) -> Vec<u8> {
+        rewrite_frames(&self.pcap, rewrite)
     }
 
     /// The capture in a temporary file `….{name}.pcap`, removed when the path is dropped.
@@ -436,4 +449,21 @@ impl Pcapng {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+}
+
+/// A classic pcap (little-endian, as [`Conv`] writes it) with each frame's captured bytes
+/// replaced by the frames `rewrite` returns for it (captured and wire length both become
+/// their length; none leaves the frame out). Timestamps are kept.
+pub fn rewrite_frames(pcap: &[u8], mut rewrite: impl FnMut(&[u8]) -> Vec<Vec<u8>>) -> Vec<u8> {
+    let mut out = pcap[..PCAP_HEADER].to_vec();
+    for (ts_us, frame) in pcap_records(pcap) {
+        for new in rewrite(frame) {
+            out.extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(new.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(new.len() as u32).to_le_bytes());
+            out.extend_from_slice(&new);
+        }
+    }
+    out
 }
