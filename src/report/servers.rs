@@ -442,7 +442,6 @@ impl Servers {
             }
         }
         stats.dropped_after_close += u64::from(verdicts.dropped_after_close);
-        stats.sent_after_close += u64::from(record.requests_after_close_announced);
         self.changed(record.server, before);
     }
 
