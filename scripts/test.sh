@@ -12,3 +12,6 @@ echo "test.sh: repo=$(pwd) CI=${CI:-<unset>} corpus=$(cd ../shared/corpus 2>/dev
 run bash scripts/install-deps.sh test
 run cargo build --release --locked
 run cargo test --release --locked
+# The fuzz targets are run by hand on nightly (docs/fuzzing.md); type-checking them here on
+# stable keeps them in step with the library's interfaces.
+run cargo check --locked --manifest-path fuzz/Cargo.toml --bins

@@ -9,7 +9,7 @@
 //! 11c467f come back and block the search for other bugs; docs/fuzzing.md.)
 #![no_main]
 
-use kascope::http::{DEFAULT_MAX_HEAD, HttpConnection, HttpEvent};
+use kascope::http::{DEFAULT_MAX_HEAD, HttpConnection, HttpEvent, Keep};
 use kascope::tcp::{Dir, StreamEvent};
 use libfuzzer_sys::fuzz_target;
 
@@ -37,7 +37,7 @@ fuzz_target!(|input: &[u8]| {
     } else {
         DEFAULT_MAX_HEAD
     };
-    let mut http = HttpConnection::new(max_head, true);
+    let mut http = HttpConnection::new(max_head, Keep::Everything);
     let mut sink = |event: HttpEvent<'_>| {
         std::hint::black_box(format!("{event:?}"));
     };

@@ -12,12 +12,12 @@
 //! (docs/fuzzing.md, findings 3, 5, 6, 7).
 #![no_main]
 
-use kascope::http::{DEFAULT_MAX_HEAD, HttpConnection, HttpEvent};
+use kascope::http::{DEFAULT_MAX_HEAD, HttpConnection, HttpEvent, Keep};
 use kascope::tcp::{Dir, StreamEvent};
 use libfuzzer_sys::fuzz_target;
 
 fn run(client: Option<Dir>, chunks: &[(Dir, &[u8])]) -> Vec<String> {
-    let mut http = HttpConnection::new(DEFAULT_MAX_HEAD, true);
+    let mut http = HttpConnection::new(DEFAULT_MAX_HEAD, Keep::Everything);
     let mut events = Vec::new();
     let mut sink = |event: HttpEvent<'_>| events.push(format!("{event:?}"));
     for &(dir, chunk) in chunks {

@@ -139,6 +139,7 @@ fuzz_target!(|input: &[u8]| {
             window: u16::from(bits & 0x80 != 0) << 12,
             payload,
             missing,
+            shed: false,
         };
         analyzer.process_segment(&segment);
         if mode & 4 != 0 {
