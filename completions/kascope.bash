@@ -23,7 +23,7 @@ _kascope() {
 
     case "${cmd}" in
         kascope)
-            opts="-r -c -n -v -i -D -w -s -p -q -h -V --read --count --verbose --interface --list-interfaces --duration --write --snaplen --ebpf --no-promiscuous-mode --csv --transactions-csv --json --servers-csv --findings-json --html --parquet --transactions-parquet --servers-parquet --rotate --time-format --quiet --servers --rows --wide --only --sort --no-progress --fail-on --timeout-tolerance --race-window --reassembly-limit --idle-timeout --max-memory --help --version"
+            opts="-r -c -n -v -i -D -w -s -p -q -j -h -V --read --count --verbose --interface --list-interfaces --duration --write --snaplen --ebpf --no-promiscuous-mode --csv --transactions-csv --json --servers-csv --findings-json --html --parquet --transactions-parquet --servers-parquet --rotate --time-format --quiet --servers --rows --wide --only --sort --no-progress --fail-on --timeout-tolerance --race-window --reassembly-limit --idle-timeout --max-memory --threads --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +150,14 @@ _kascope() {
                     return 0
                     ;;
                 --max-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -230,6 +230,24 @@ pub struct Cli {
     #[arg(long, default_value = "512MiB", value_name = "SIZE", help_heading = "Analysis",
           value_parser = |s: &str| values::MEMORY.parse_size(s))]
     pub max_memory: usize,
+
+    /// Threads for reading capture files (1 to 256; default: the machine's cores, at most
+    /// 8). One reads and decodes, the others each analyse a share of the connections (by
+    /// address and port); the output is the same as with 1, unless --max-memory is reached
+    /// (each thread keeps to its share of it). Live capture uses one thread.
+    #[arg(short = 'j', long, value_name = "N", help_heading = "Analysis",
+          value_parser = |s: &str| values::THREADS.parse_integer(s), allow_negative_numbers = true)]
+    pub threads: Option<u64>,
+}
+
+impl Cli {
+    /// The threads `--threads` asks for, or the default: the machine's cores, at most 8.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            Some(threads) => threads as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::pipeline::Analyzer;
+use crate::pipeline::{Analyzer, FrameCounts};
 use crate::report::Report;
 use crate::source::{Delivery, FrameSource, SourceError, SourceEvent};
 
@@ -152,13 +152,6 @@ pub fn run(
     observer.done();
     stats.elapsed = started.elapsed();
     stats.delivery = source.delivery();
-    if stats.kernel_drops > 0 {
-        stats.warnings.push(format!(
-            "the kernel dropped {} packets: connections open meanwhile are flagged \
-             kernel-drops and their verdicts are uncertain",
-            stats.kernel_drops
-        ));
-    }
     let mut write_error = None;
     analyzer.finish_all(|output| {
         if let Err(err) = report.take(output)
@@ -171,7 +164,19 @@ pub fn run(
         return Err(RunError::Write(err));
     }
     report.flush().map_err(RunError::Write)?;
-    let counts = analyzer.counts();
+    end_of_run_warnings(&mut stats, analyzer.counts());
+    Ok(stats)
+}
+
+/// What the user must be told at the end of a run besides the damage met on the way.
+pub fn end_of_run_warnings(stats: &mut RunStats, counts: &FrameCounts) {
+    if stats.kernel_drops > 0 {
+        stats.warnings.push(format!(
+            "the kernel dropped {} packets: connections open meanwhile are flagged \
+             kernel-drops and their verdicts are uncertain",
+            stats.kernel_drops
+        ));
+    }
     if !counts.unsupported_link_types.is_empty() {
         let types: Vec<String> = counts
             .unsupported_link_types
@@ -184,5 +189,4 @@ pub fn run(
             types.join(", ")
         ));
     }
-    Ok(stats)
 }

@@ -29,6 +29,7 @@ pub mod http;
 pub mod pipeline;
 pub mod record;
 pub mod report;
+pub mod sharded;
 pub mod source;
 pub mod tcp;
 pub mod verdict;

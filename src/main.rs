@@ -19,6 +19,7 @@ use kascope::report::{
     BehaviourText, ConnectionTable, FindingsText, HtmlReport, NamedOutput, Report, Rows, RowsFile,
     ServersTable, Sink, SummaryText, TableOptions, plural,
 };
+use kascope::sharded;
 use kascope::source::{self, FileSource, FrameSource, LiveOptions, LiveSource, SourceError};
 use kascope::verdict::Tolerance;
 use kascope::{Analyzer, Config};
@@ -434,26 +435,40 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         },
         ..Config::default()
     };
-    let mut analyzer = Analyzer::new(config);
-    let stats = driver::run(
-        &mut *source,
-        &mut analyzer,
-        &mut report,
-        &limits,
-        &mut *observer,
-    )?;
+    let threads = if live { 1 } else { cli.threads() };
+    let (stats, counts) = if threads > 1 {
+        let shards = sharded::shards_for(threads);
+        sharded::run(
+            &mut *source,
+            &config,
+            shards,
+            &mut report,
+            &limits,
+            &mut *observer,
+        )?
+    } else {
+        let mut analyzer = Analyzer::new(config);
+        let stats = driver::run(
+            &mut *source,
+            &mut analyzer,
+            &mut report,
+            &limits,
+            &mut *observer,
+        )?;
+        (stats, analyzer.counts().clone())
+    };
     if live {
         say(&capture_summary(&stats));
     } else if cli.verbose > 0 {
         let seconds = stats.elapsed.as_secs_f64();
-        let megabytes = analyzer.counts().bytes as f64 / 1e6;
+        let megabytes = counts.bytes as f64 / 1e6;
         say(&format!(
             "read {} ({megabytes:.1} MB) in {seconds:.3} s ({:.0} MB/s)",
             plural(stats.frames, "frame", "frames"),
             megabytes / seconds.max(1e-9)
         ));
     }
-    report.finish(analyzer.counts())?;
+    report.finish(&counts)?;
     for warning in &stats.warnings {
         say(&format!("warning: {warning}"));
     }

@@ -235,15 +235,15 @@ impl RetiredSet {
         self.by_key.get(key).is_some_and(|r| r.closed)
     }
 
-    /// Forgets the connection retired the longest ago; false when none is left.
-    fn forget_oldest(&mut self) -> bool {
+    /// Forgets the connection retired the longest ago: its stream number; `None` when none
+    /// is left.
+    fn forget_oldest(&mut self) -> Option<u64> {
         while let Some((key, order)) = self.fifo.pop_front() {
             if self.by_key.get(&key).is_some_and(|r| r.order == order) {
-                self.by_key.remove(&key);
-                return true;
+                return self.by_key.remove(&key).map(|retired| retired.stream);
             }
         }
-        false
+        None
     }
 
     fn memory(&self) -> usize {
@@ -272,6 +272,94 @@ impl RetiredSet {
 /// without a packet: an advert of 2^32 s must not keep every connection forever.
 pub const MAX_ADVERTISED_IDLE_NS: u64 = 3_600_000_000_000;
 
+/// When the connection table is swept: at the first frame (or tick) at least a second after
+/// the last sweep. A function of the frames' times alone, so that the shards of `--threads`
+/// sweep where one analyzer would.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SweepClock {
+    last_ns: u64,
+}
+
+impl SweepClock {
+    /// Whether a sweep is due at `now_ns`; if so, it counts as done.
+    pub fn due(&mut self, now_ns: u64) -> bool {
+        let due = now_ns >= self.last_ns.saturating_add(SWEEP_INTERVAL_NS);
+        if due {
+            self.last_ns = now_ns;
+        }
+        due
+    }
+}
+
+/// Counts `frame` into `counts` and decodes it down to its TCP segment, if it has one: the
+/// part of the work that needs no connection state (the reader of `--threads` does it).
+pub fn decode_frame<'a>(
+    frame: &Frame<'a>,
+    counts: &mut FrameCounts,
+    kernel_shedding: bool,
+) -> Option<Tcp<'a>> {
+    counts.frames += 1;
+    counts.bytes += frame.data.len() as u64;
+    counts.first_ts.get_or_insert(frame.ts_ns);
+    counts.last_ts = Some(frame.ts_ns);
+    let mut encapsulations = Encapsulations::default();
+    let decoded = decode::decode(frame, &mut encapsulations);
+    if !encapsulations.is_empty() {
+        encapsulations
+            .iter()
+            .for_each(|encapsulation| counts.encapsulated.add(encapsulation));
+    }
+    match decoded {
+        Ok(Tcp::Segment(mut segment)) => {
+            counts.tcp_segments += 1;
+            // A shedding source cuts a frame exactly after its TCP header only to shed
+            // its payload (an empty payload with bytes missing is that cut).
+            segment.shed = kernel_shedding && segment.payload.is_empty() && segment.missing > 0;
+            return Some(Tcp::Segment(segment));
+        }
+        Ok(Tcp::Damaged(damaged)) => {
+            counts.damaged_segments += 1;
+            return Some(Tcp::Damaged(damaged));
+        }
+        Err(Skip::NotIp) => counts.not_ip += 1,
+        Err(Skip::NotTcp) => counts.not_tcp += 1,
+        Err(Skip::Fragment) => counts.fragments += 1,
+        Err(Skip::Truncated) => counts.truncated += 1,
+        Err(Skip::BadIpHeader) => counts.bad_ip_headers += 1,
+        Err(Skip::UnsupportedLink(link)) => {
+            counts.unsupported_link += 1;
+            if !counts.unsupported_link_types.contains(&link) {
+                counts.unsupported_link_types.push(link);
+            }
+        }
+    }
+    None
+}
+
+/// Which of `shards` connection tables the connection between `a` and `b` belongs to (either
+/// direction gives the same).
+pub fn shard_of(a: SocketAddr, b: SocketAddr, shards: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    FlowKey::new(a, b).hash(&mut hasher);
+    (hasher.finish() % shards as u64) as usize
+}
+
+/// How new streams get their `tcp.stream` numbers.
+enum Numbering {
+    /// In the order they start: the analyzer sees every frame.
+    Sequential { next: u64 },
+    /// A shard of `--threads` sees some of the frames. A stream is numbered by the index of
+    /// the frame that started it, which the merger turns into its rank among all streams;
+    /// it is told each start, and each number no packet can take any more (so that it can
+    /// forget it).
+    ByFrame {
+        frame: u64,
+        started: bool,
+        forgotten: Vec<u64>,
+    },
+}
+
 /// The whole pipeline from frames to records.
 pub struct Analyzer {
     config: Config,
@@ -279,10 +367,10 @@ pub struct Analyzer {
     /// slab moves pointers, not kilobyte-sized slots.
     table: Flows<FlowKey, Box<Slot>>,
     retired: RetiredSet,
-    next_stream: u64,
+    numbering: Numbering,
     counts: FrameCounts,
     output: Vec<Output>,
-    last_sweep_ns: u64,
+    sweeps: SweepClock,
     /// Largest `timeout=` advertised on any connection (bounded by
     /// [`MAX_ADVERTISED_IDLE_NS`]): idle eviction waits at least twice that, so it never cuts
     /// a connection the server still keeps.
@@ -301,18 +389,86 @@ impl Analyzer {
             config,
             table: Flows::default(),
             retired: RetiredSet::default(),
-            next_stream: 0,
+            numbering: Numbering::Sequential { next: 0 },
             counts: FrameCounts::default(),
             output: Vec::new(),
-            last_sweep_ns: 0,
+            sweeps: SweepClock::default(),
             largest_timeout_ns: 0,
             buffered: 0,
             hints: Vec::new(),
         }
     }
 
+    /// One shard of `--threads`: fed segments with their frame's index
+    /// ([`Analyzer::at_frame`]) and told when to sweep ([`Analyzer::sweep_shared`]); its
+    /// streams are numbered by the frame that started them.
+    pub fn shard(config: Config) -> Analyzer {
+        Analyzer {
+            numbering: Numbering::ByFrame {
+                frame: 0,
+                started: false,
+                forgotten: Vec::new(),
+            },
+            ..Analyzer::new(config)
+        }
+    }
+
     pub fn counts(&self) -> &FrameCounts {
         &self.counts
+    }
+
+    /// A shard: the index of the frame whose segment comes next.
+    pub fn at_frame(&mut self, index: u64) {
+        if let Numbering::ByFrame { frame, .. } = &mut self.numbering {
+            *frame = index;
+        }
+    }
+
+    /// A shard: whether the last frame started a stream (numbered by that frame's index).
+    pub fn take_started(&mut self) -> bool {
+        match &mut self.numbering {
+            Numbering::ByFrame { started, .. } => std::mem::take(started),
+            Numbering::Sequential { .. } => false,
+        }
+    }
+
+    /// A shard: the stream numbers that no packet can take any more since the last call.
+    pub fn take_forgotten(&mut self, each: impl FnMut(u64)) {
+        if let Numbering::ByFrame { forgotten, .. } = &mut self.numbering {
+            forgotten.drain(..).for_each(each);
+        }
+    }
+
+    /// A new stream's number.
+    fn start_stream(&mut self) -> u64 {
+        match &mut self.numbering {
+            Numbering::Sequential { next } => {
+                *next += 1;
+                *next - 1
+            }
+            Numbering::ByFrame { frame, started, .. } => {
+                *started = true;
+                *frame
+            }
+        }
+    }
+
+    /// No packet can take this stream number any more.
+    fn forget_stream(&mut self, stream: u64) {
+        if let Numbering::ByFrame { forgotten, .. } = &mut self.numbering {
+            forgotten.push(stream);
+        }
+    }
+
+    /// Forgets the connection retired the longest ago; false when none is left.
+    fn forget_oldest_retired(&mut self) -> bool {
+        match self.retired.forget_oldest() {
+            Some(stream) => {
+                self.forget_stream(stream);
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn open_connections(&self) -> usize {
@@ -330,45 +486,12 @@ impl Analyzer {
     }
 
     pub fn process_frame(&mut self, frame: &Frame<'_>) {
-        let counts = &mut self.counts;
-        counts.frames += 1;
-        counts.bytes += frame.data.len() as u64;
-        counts.first_ts.get_or_insert(frame.ts_ns);
-        counts.last_ts = Some(frame.ts_ns);
-        let mut encapsulations = Encapsulations::default();
-        let decoded = decode::decode(frame, &mut encapsulations);
-        if !encapsulations.is_empty() {
-            encapsulations
-                .iter()
-                .for_each(|encapsulation| counts.encapsulated.add(encapsulation));
+        match decode_frame(frame, &mut self.counts, self.config.kernel_shedding) {
+            Some(Tcp::Segment(segment)) => self.process_segment(&segment),
+            Some(Tcp::Damaged(damaged)) => self.process_damaged(&damaged),
+            None => {}
         }
-        match decoded {
-            Ok(Tcp::Segment(mut segment)) => {
-                counts.tcp_segments += 1;
-                // A shedding source cuts a frame exactly after its TCP header only to shed
-                // its payload (an empty payload with bytes missing is that cut).
-                segment.shed = self.config.kernel_shedding
-                    && segment.payload.is_empty()
-                    && segment.missing > 0;
-                self.process_segment(&segment);
-            }
-            Ok(Tcp::Damaged(damaged)) => {
-                counts.damaged_segments += 1;
-                self.process_damaged(&damaged);
-            }
-            Err(Skip::NotIp) => counts.not_ip += 1,
-            Err(Skip::NotTcp) => counts.not_tcp += 1,
-            Err(Skip::Fragment) => counts.fragments += 1,
-            Err(Skip::Truncated) => counts.truncated += 1,
-            Err(Skip::BadIpHeader) => counts.bad_ip_headers += 1,
-            Err(Skip::UnsupportedLink(link)) => {
-                counts.unsupported_link += 1;
-                if !counts.unsupported_link_types.contains(&link) {
-                    counts.unsupported_link_types.push(link);
-                }
-            }
-        }
-        if frame.ts_ns >= self.last_sweep_ns.saturating_add(SWEEP_INTERVAL_NS) {
+        if self.sweeps.due(frame.ts_ns) {
             self.sweep(frame.ts_ns);
         }
     }
@@ -380,7 +503,7 @@ impl Analyzer {
     /// A segment whose header could not be used: it takes its place in the stream numbering
     /// (its connection, a new one, or a new one for a SYN reusing the 4-tuple) as Wireshark
     /// gives it one, and is counted there, but nothing in it is analysed.
-    fn process_damaged(&mut self, damaged: &DamagedSegment) {
+    pub fn process_damaged(&mut self, damaged: &DamagedSegment) {
         self.process(&damaged.header, Some(damaged.sequenced));
     }
 
@@ -388,8 +511,7 @@ impl Analyzer {
     /// reused 4-tuple writes the old one out), or a continuation of a written-out one.
     /// `None` for a payload-less late packet of a connection that closed and was written out.
     fn slot_for(&mut self, key: FlowKey, segment: &Segment<'_>) -> Option<Id> {
-        let config = &self.config;
-        let new_slot = |stream, continued| {
+        let new_slot = |config: &Config, stream, continued| {
             Box::new(Slot {
                 tcp: TcpConnection::new(segment, stream, config.reassembly_limit),
                 client: ClientSide::default(),
@@ -403,13 +525,17 @@ impl Analyzer {
         };
         if let Some(id) = self.table.find(&key) {
             if self.table.get(id).tcp.is_reused_by(segment) {
-                let old = self.table.replace(id, new_slot(self.next_stream, false));
+                let stream = self.start_stream();
+                let old = self
+                    .table
+                    .replace(id, new_slot(&self.config, stream, false));
                 self.table.touch(id, List::Open);
                 self.buffered = self.buffered.saturating_sub(old.buffered_bytes());
-                self.next_stream += 1;
                 release_shed_hints(&old, &mut self.hints);
                 let reason = old.end_reason(EndReason::Superseded);
-                finish(old, reason, config, &mut self.output);
+                let old_stream = old.tcp.stream;
+                finish(old, reason, &self.config, &mut self.output);
+                self.forget_stream(old_stream);
             }
             return Some(id);
         }
@@ -422,10 +548,14 @@ impl Analyzer {
             return None;
         }
         let slot = match self.retired.take(&key) {
-            Some(retired) if !opens => new_slot(retired.stream, true),
-            _ => {
-                self.next_stream += 1;
-                new_slot(self.next_stream - 1, false)
+            Some(retired) if !opens => new_slot(&self.config, retired.stream, true),
+            forgotten => {
+                if let Some(retired) = forgotten {
+                    // A new connection on the 4-tuple: the old one's number is done with.
+                    self.forget_stream(retired.stream);
+                }
+                let stream = self.start_stream();
+                new_slot(&self.config, stream, false)
             }
         };
         Some(self.table.insert(key, slot, List::Open))
@@ -520,7 +650,7 @@ impl Analyzer {
     fn shed(&mut self) {
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
         let target = self.table_budget() / 4 * 3;
-        while self.memory_estimate() > target && self.retired.forget_oldest() {}
+        while self.memory_estimate() > target && self.forget_oldest_retired() {}
         self.retired.shrink();
         while self.memory_estimate() > target {
             // The longest idle of either list.
@@ -545,7 +675,7 @@ impl Analyzer {
         release_shed_hints(&slot, &mut self.hints);
         // Remembered within the budget: past half of it, the oldest are forgotten.
         while self.retired.memory() + RETIRED_COST > self.table_budget() / 2
-            && self.retired.forget_oldest()
+            && self.forget_oldest_retired()
         {}
         self.retired
             .insert(key, slot.tcp.stream, slot.closed_at.is_some());
@@ -554,9 +684,22 @@ impl Analyzer {
 
     /// Lets time pass without packets (live capture): connections due are written out.
     pub fn tick(&mut self, now_ns: u64) {
-        if now_ns >= self.last_sweep_ns.saturating_add(SWEEP_INTERVAL_NS) {
+        if self.sweeps.due(now_ns) {
             self.sweep(now_ns);
         }
+    }
+
+    /// The largest `timeout=` advertised on this analyzer's connections so far (bounded).
+    pub fn largest_timeout_ns(&self) -> u64 {
+        self.largest_timeout_ns
+    }
+
+    /// A shard's sweep at the point the reader chose ([`SweepClock`]), given the largest
+    /// `timeout=` advertised on any shard's connections so far: every shard then evicts after
+    /// the idle time one analyzer would.
+    pub fn sweep_shared(&mut self, now_ns: u64, largest_timeout_ns: u64) {
+        self.largest_timeout_ns = self.largest_timeout_ns.max(largest_timeout_ns);
+        self.sweep(now_ns);
     }
 
     /// Marks every open connection as affected by kernel packet drops.
@@ -576,7 +719,6 @@ impl Analyzer {
     /// Writes out connections that closed a while ago or went idle too long: taken from the
     /// front of their lists, so the work is what is written out.
     fn sweep(&mut self, now: u64) {
-        self.last_sweep_ns = now;
         self.counts.peak_memory = self.counts.peak_memory.max(self.memory_estimate());
         let mut expired = Vec::new();
         for (list, after) in [

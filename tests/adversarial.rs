@@ -41,13 +41,22 @@ impl Run {
 
 /// Runs the kascope binary under GNU time and reads back its connection CSV.
 fn run(capture: &Path, extra: &[&str]) -> Run {
+    run_threads(capture, extra, THREADED)
+}
+
+/// `--threads` of the runs that check the memory budget besides `--threads 1`: two analysis
+/// threads and the reader, so that the merger has two shards to wait on.
+const THREADED: &str = "3";
+
+/// [`run`] with `--threads threads`.
+fn run_threads(capture: &Path, extra: &[&str], threads: &str) -> Run {
     let csv = TempPath::new("connections.csv");
     let rss = TempPath::new("peak.rss");
     let output = Command::new("/usr/bin/time")
         .args(["-f", "%M", "-o", rss.arg()])
         .arg(KASCOPE)
         .arg(capture)
-        .args(["-q", "--csv", csv.arg()])
+        .args(["-q", "--csv", csv.arg(), "--threads", threads])
         .args(extra)
         .output()
         .expect("GNU time (/usr/bin/time) is installed by scripts/install-deps.sh");
@@ -509,8 +518,11 @@ fn a_tiny_run_fits_in_the_fixed_overhead() {
     c.handshake(1000, 5000)
         .send(C, b"GET / HTTP/1.1\r\n\r\n")
         .send(S, b"HTTP/1.1 204 No Content\r\n\r\n");
-    let result = run(&c.write("tiny"), &[]);
-    assert_within(&result, 0.0, "one exchange");
+    let capture = c.write("tiny");
+    for threads in ["1", THREADED] {
+        let result = run_threads(&capture, &[], threads);
+        assert_within(&result, 0.0, &format!("one exchange, --threads {threads}"));
+    }
 }
 
 #[test]
@@ -521,9 +533,12 @@ fn a_syn_flood_stays_within_the_budget() {
             .connection(client(n), SERVER)
             .syn(n.wrapping_mul(7919));
     }
-    let result = run(&flood.write("syn-flood-400k"), &["--max-memory", "64MiB"]);
-    assert_eq!(result.table.len(), 400_000, "every connection gets a row");
-    assert_within(&result, 64.0, "400k SYNs");
+    let capture = flood.write("syn-flood-400k");
+    for threads in ["1", THREADED] {
+        let result = run_threads(&capture, &["--max-memory", "64MiB"], threads);
+        assert_eq!(result.table.len(), 400_000, "every connection gets a row");
+        assert_within(&result, 64.0, &format!("400k SYNs, --threads {threads}"));
+    }
 }
 
 #[test]
@@ -543,17 +558,22 @@ fn kept_request_text_is_counted_in_the_budget() {
             .send_stream(C, &requests);
     }
     let transactions = TempPath::new("tx.csv");
-    let result = run(
-        &c.write("long-methods"),
-        &[
-            "--max-memory",
-            "16MiB",
-            "--transactions-csv",
-            transactions.arg(),
-        ],
-    );
-    assert_eq!(result.table.len(), 400);
-    assert_within(&result, 16.0, "40,000 requests with 2 KiB methods");
+    let capture = c.write("long-methods");
+    for threads in [THREADED, "1"] {
+        let result = run_threads(
+            &capture,
+            &[
+                "--max-memory",
+                "16MiB",
+                "--transactions-csv",
+                transactions.arg(),
+            ],
+            threads,
+        );
+        assert_eq!(result.table.len(), 400);
+        let what = format!("40,000 requests with 2 KiB methods, --threads {threads}");
+        assert_within(&result, 16.0, &what);
+    }
     let kept = Table::read(&transactions);
     assert_eq!(kept.len(), 40_000);
     assert_eq!(
@@ -581,11 +601,14 @@ fn servers_past_their_share_of_the_budget_are_folded_into_one_row() {
     }
     let servers_csv = TempPath::new("servers.csv");
     let capture = c.write("many-servers");
-    let result = run(
-        &capture,
-        &["--max-memory", "32MiB", "--servers-csv", servers_csv.arg()],
-    );
-    assert_within(&result, 32.0, "200k servers");
+    for threads in [THREADED, "1"] {
+        let result = run_threads(
+            &capture,
+            &["--max-memory", "32MiB", "--servers-csv", servers_csv.arg()],
+            threads,
+        );
+        assert_within(&result, 32.0, &format!("200k servers, --threads {threads}"));
+    }
     let rows = Table::read(&servers_csv);
     let last = rows.len() - 1;
     assert!(rows.len() < 100_000, "{} rows", rows.len());

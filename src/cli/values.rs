@@ -27,6 +27,8 @@ pub const ROWS: Bounds<u64> = Bounds {
     min: 1,
     max: 1_000_000,
 };
+/// `--threads`: at least the one that reads.
+pub const THREADS: Bounds<u64> = Bounds { min: 1, max: 256 };
 /// `--duration`: a moment the clock can represent.
 pub const DURATION: Bounds<Duration> = Bounds {
     min: Duration::from_millis(1),

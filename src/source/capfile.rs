@@ -5,9 +5,13 @@
 //! is what `dumpcap -i eth0 -i lo` and Wireshark merges write; this reader takes them.
 //!
 //! Records are read into one large buffer (1 MiB, grown only for a record larger than that)
-//! and handed out as slices of it: nothing is copied per packet and nothing allocated.
+//! and handed out as slices of it: nothing is copied per packet and nothing allocated. The
+//! buffer is shared ([`CaptureReader::buffer`]) so that `--threads` can hand the frames in it
+//! to other threads as they are; the reader then refills another buffer instead of writing
+//! over one still read elsewhere.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use super::input::read_full;
 use super::{Frame, Linktype};
@@ -21,6 +25,9 @@ pub(super) const MAX_RECORD: usize = 16 << 20;
 /// doubles as the input proves larger, up to `BUFFER`, before any growth for a larger record.
 const FIRST_BUFFER: usize = 64 << 10;
 const BUFFER: usize = 1 << 20;
+
+/// Buffers kept for reuse once every thread reading their frames lets go of them.
+const SPARE_BUFFERS: usize = 4;
 
 /// One interface of a pcapng section, or the one link of a pcap file.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +84,11 @@ struct Located {
 /// A capture file being read.
 pub(super) struct CaptureReader {
     input: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    /// Shared with the threads still reading frames in it (`--threads`); only written when
+    /// nobody else holds it.
+    buf: Arc<Vec<u8>>,
+    /// Earlier buffers, refilled once nobody holds them any more.
+    spare: Vec<Arc<Vec<u8>>>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -179,7 +190,8 @@ impl CaptureReader {
         let mut reader = CaptureReader {
             input,
             eof: end < buf.len() || error.is_some(),
-            buf,
+            buf: Arc::new(buf),
+            spare: Vec::new(),
             start: 0,
             end,
             error,
@@ -264,28 +276,66 @@ impl CaptureReader {
         if self.end - self.start >= len {
             return len;
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if len > self.buf.len() {
-            self.buf.resize(len.next_power_of_two().max(BUFFER), 0);
+        let unread = self.end - self.start;
+        let size = if len > self.buf.len() {
+            len.next_power_of_two().max(BUFFER)
         } else if self.buf.len() < BUFFER && !self.eof {
             // The input is larger than the buffer: read it in larger pieces.
-            self.buf.resize(self.buf.len() * 2, 0);
-        } else if self.buf.len() > BUFFER && len <= BUFFER && self.end <= BUFFER {
+            self.buf.len() * 2
+        } else if self.buf.len() > BUFFER && len <= BUFFER && unread <= BUFFER {
             // The large record that grew the buffer is gone: give the memory back.
-            self.buf.truncate(BUFFER);
-            self.buf.shrink_to_fit();
-        }
+            BUFFER
+        } else {
+            self.buf.len()
+        };
+        self.make_room(size);
+        // `make_room` left a buffer nobody else holds.
+        let buf = Arc::get_mut(&mut self.buf).expect("an unshared buffer");
         while !self.eof && self.end < len {
-            let (got, error) = read_full(&mut *self.input, &mut self.buf[self.end..]);
+            let (got, error) = read_full(&mut *self.input, &mut buf[self.end..]);
             self.end += got;
-            self.eof = got == 0 || self.end < self.buf.len() || error.is_some();
+            self.eof = got == 0 || self.end < buf.len() || error.is_some();
             self.error = error;
         }
         (self.end - self.start).min(len)
+    }
+
+    /// Moves the unread bytes to the front of a buffer of `size` bytes that no other thread
+    /// reads: this one when nobody else holds it (always, without `--threads`), else a spare
+    /// nobody holds any more, else a new one.
+    fn make_room(&mut self, size: usize) {
+        let unread = self.start..self.end;
+        let kept = unread.len();
+        if let Some(buf) = Arc::get_mut(&mut self.buf) {
+            buf.copy_within(unread, 0);
+            if buf.len() != size {
+                buf.resize(size, 0);
+                buf.shrink_to_fit();
+            }
+        } else {
+            let reusable = self
+                .spare
+                .iter_mut()
+                .position(|spare| spare.len() == size && Arc::get_mut(spare).is_some());
+            let mut fresh = match reusable {
+                Some(at) => self.spare.swap_remove(at),
+                None => Arc::new(vec![0u8; size]),
+            };
+            let target = Arc::get_mut(&mut fresh).expect("an unshared buffer");
+            target[..kept].copy_from_slice(&self.buf[unread]);
+            let old = std::mem::replace(&mut self.buf, fresh);
+            if self.spare.len() < SPARE_BUFFERS {
+                self.spare.push(old);
+            }
+        }
+        self.start = 0;
+        self.end = kept;
+    }
+
+    /// The buffer the frames handed out lie in, until the next call of
+    /// [`CaptureReader::next`]; a thread holding it keeps those bytes from being overwritten.
+    pub(super) fn buffer(&self) -> &Arc<Vec<u8>> {
+        &self.buf
     }
 
     /// Bytes `start..start + len` must be there: false at a clean end of the input; the

@@ -16,6 +16,7 @@ mod live;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use file::FileSource;
 pub use live::{LiveOptions, LiveSource, list_interfaces, live_filter};
@@ -166,6 +167,13 @@ pub trait FrameSource {
 
     /// Frame bytes seen on the wire and delivered so far (live sources).
     fn delivery(&self) -> Option<Delivery> {
+        None
+    }
+
+    /// The buffer the frame just handed out lies in, for a source whose frames may be read
+    /// by other threads later (`--threads`): holding it keeps the bytes in place. `None`
+    /// (live captures) when a frame's bytes are gone at the next call.
+    fn shared_buffer(&self) -> Option<&Arc<Vec<u8>>> {
         None
     }
 }

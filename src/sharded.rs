@@ -1,0 +1,717 @@
+//! `--threads N`: the connection table split over analysis threads (shards) by canonical
+//! 4-tuple, so that each connection's state lives on one thread; one reader feeds them, and
+//! the records are merged back into exactly the order, and with exactly the `tcp.stream`
+//! numbers, that one thread gives them.
+//!
+//! ```text
+//!            ┌ Batch ▶ shard 0: Analyzer::shard ┐
+//!  reader ───┤   …                              ├─ Results ▶ merger ▶ Report
+//!  (decode)  └ Batch ▶ shard n-1                ┘  (on the reader's thread)
+//! ```
+//!
+//! - The **reader** (the caller's thread) reads frames, counts and decodes them
+//!   ([`decode_frame`]), and hands each TCP segment to its connection's shard as a
+//!   [`Work`] item: the segment's header fields and where its payload lies in the reader's
+//!   buffer, which the batch holds a reference to — payload is not copied. It decides
+//!   when the tables are swept by the frames' times ([`SweepClock`], the rule one analyzer
+//!   follows) and sends every shard the sweep at the same place in the frame order.
+//! - A **shard** runs an [`Analyzer`] over its segments. A stream is numbered by the index
+//!   of the frame that started it; the shard notes each start and each number no packet can
+//!   take any more. At a sweep the shards agree on the largest `timeout=` any of them has
+//!   seen, which sets the idle eviction time ([`Agreement`]).
+//! - The **merger** orders every shard's notes by (frame, then a sweep's records by stream,
+//!   the end's records by stream) — the order one analyzer writes them in — and gives each
+//!   stream its rank among the starts as its number.
+//!
+//! Output is the same as with one thread, with one exception: each shard keeps within its
+//! share of `--max-memory`, so when the budget is reached, which connections are written out
+//! early (and which remembered numbers are forgotten) depends on how the connections fell
+//! into shards.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::decode::{DamagedSegment, Segment, Tcp};
+use crate::driver::{self, Limits, Observer, RunError, RunStats, Status};
+use crate::pipeline::{Analyzer, Config, FrameCounts, Output, SweepClock, decode_frame, shard_of};
+use crate::report::Report;
+use crate::source::{FrameSource, SourceError, SourceEvent};
+
+/// Frames the reader walks before it hands every shard its part (and the shards their
+/// progress to the merger), or fewer once they hold this many bytes: a batch keeps the
+/// reader's buffers its frames lie in alive, so the bytes bound what is held in flight.
+const BATCH_FRAMES: usize = 1024;
+const BATCH_BYTES: usize = 512 << 10;
+
+/// Batches waiting for each shard: what keeps the reader at most this far ahead of the
+/// slowest shard, and so bounds the buffers and notes in flight.
+const QUEUED_BATCHES: usize = 2;
+
+/// Records a shard sends at a time when it writes out its connections at the end.
+const END_NOTES: usize = 256;
+
+/// Which shard threads `threads` gives: the reader is one of them, and there is at least one
+/// shard.
+pub fn shards_for(threads: usize) -> usize {
+    threads.saturating_sub(1).max(1)
+}
+
+/// Each shard's share of `--max-memory`. The merger's map of stream numbers holds an entry
+/// for each connection the tables hold or remember, a seventh of the least a table spends
+/// on one (a remembered number); an eighth of the budget is left to it.
+fn shard_budget(max_memory: usize, shards: usize) -> usize {
+    (max_memory - max_memory / 8) / shards
+}
+
+/// One thing a shard does, in the frame order.
+enum Work {
+    Segment {
+        frame: u64,
+        /// The header fields, with an empty payload: the payload is `payload` of the batch's
+        /// `buffers[buffer]`.
+        header: Segment<'static>,
+        buffer: u32,
+        payload: (u32, u32),
+    },
+    Damaged {
+        frame: u64,
+        damaged: DamagedSegment,
+    },
+    /// Sweep the table at this capture time, after frame `frame`.
+    Sweep {
+        frame: u64,
+        now_ns: u64,
+    },
+    /// The kernel dropped packets: mark every open connection.
+    KernelDrops,
+}
+
+/// A shard's part of some frames.
+struct Batch {
+    /// The reader's buffers the payloads lie in.
+    buffers: Vec<Arc<Vec<u8>>>,
+    items: Vec<Work>,
+    /// Every frame before this index has been handed out.
+    done_before: u64,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            buffers: Vec::new(),
+            items: Vec::with_capacity(BATCH_FRAMES),
+            done_before: 0,
+        }
+    }
+
+    /// Where the `len` payload bytes at address `at` lie in `buffer` (the source's, pushed
+    /// when it is not the last one pushed): the buffer's index and the bytes' range. `None`
+    /// if they are not in it.
+    fn place(&mut self, buffer: &Arc<Vec<u8>>, at: usize, len: usize) -> Option<(u32, (u32, u32))> {
+        if len == 0 {
+            return Some((0, (0, 0)));
+        }
+        let offset = at.checked_sub(buffer.as_ptr() as usize)?;
+        if offset + len > buffer.len() {
+            return None;
+        }
+        if !self
+            .buffers
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, buffer))
+        {
+            self.buffers.push(Arc::clone(buffer));
+        }
+        let index = (self.buffers.len() - 1) as u32;
+        Some((index, (offset as u32, len as u32)))
+    }
+}
+
+/// Where a note falls in the order one analyzer writes its records in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    frame: u64,
+    /// 0: while its frame is analysed; 1: in the sweep after it; 2: at the end.
+    phase: u8,
+    /// In a sweep and at the end, records leave in stream order (provisional numbers
+    /// order like the final ones).
+    stream: u64,
+}
+
+const AT_END: u64 = u64::MAX;
+
+/// What a shard tells the merger.
+enum Note {
+    /// A stream started at the key's frame.
+    Started,
+    Output(Output),
+    /// This stream number will not be seen again.
+    Forgotten(u64),
+}
+
+/// A shard's notes for a batch, and how far it got.
+struct Results {
+    shard: usize,
+    notes: Vec<(Key, Note)>,
+    /// Every frame before this index is done.
+    done_before: u64,
+    /// The shard is finished: what only it counted.
+    counts: Option<FrameCounts>,
+}
+
+/// The shards' agreement at a sweep on the largest `timeout=` advertised so far. Two slots
+/// used in turn: a shard that is already at the next sweep cannot raise the value another
+/// one is still reading, since it cannot pass that next sweep before the other reaches it.
+struct Agreement {
+    largest: [AtomicU64; 2],
+    state: Mutex<Meeting>,
+    met: Condvar,
+    shards: usize,
+}
+
+struct Meeting {
+    arrived: usize,
+    generation: u64,
+    /// A shard panicked: nobody waits for it.
+    broken: bool,
+}
+
+impl Agreement {
+    fn new(shards: usize) -> Agreement {
+        Agreement {
+            largest: [AtomicU64::new(0), AtomicU64::new(0)],
+            state: Mutex::new(Meeting {
+                arrived: 0,
+                generation: 0,
+                broken: false,
+            }),
+            met: Condvar::new(),
+            shards,
+        }
+    }
+
+    /// The largest of every shard's `largest` at sweep number `sweep`.
+    fn largest_timeout(&self, sweep: u64, largest: u64) -> u64 {
+        let slot = &self.largest[(sweep % 2) as usize];
+        slot.fetch_max(largest, Ordering::AcqRel);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = state.generation;
+        state.arrived += 1;
+        if state.arrived == self.shards {
+            state.arrived = 0;
+            state.generation += 1;
+            self.met.notify_all();
+        } else {
+            while state.generation == generation && !state.broken {
+                state = self.met.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        slot.load(Ordering::Acquire)
+    }
+
+    fn break_off(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.broken = true;
+        self.met.notify_all();
+    }
+}
+
+/// Breaks the agreement when its shard ends, so that the others never wait for a shard that
+/// panicked or stopped early (the merger went away). A shard that ends normally has met the
+/// others at every sweep already.
+struct BreakOnExit<'a>(&'a Agreement);
+
+impl Drop for BreakOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.break_off();
+    }
+}
+
+/// One shard: its analyzer over every batch, its notes to the merger.
+fn shard_main(
+    shard: usize,
+    config: Config,
+    work: Receiver<Batch>,
+    results: SyncSender<Results>,
+    agreement: &Agreement,
+    open: &AtomicUsize,
+) {
+    let _guard = BreakOnExit(agreement);
+    let mut analyzer = Analyzer::shard(config);
+    let mut sweeps = 0u64;
+    for batch in work {
+        let mut notes = Vec::new();
+        for item in batch.items {
+            match item {
+                Work::Segment {
+                    frame,
+                    header,
+                    buffer,
+                    payload: (offset, len),
+                } => {
+                    analyzer.at_frame(frame);
+                    let payload = match len {
+                        0 => &[][..],
+                        _ => {
+                            &batch.buffers[buffer as usize]
+                                [offset as usize..(offset + len) as usize]
+                        }
+                    };
+                    analyzer.process_segment(&Segment { payload, ..header });
+                    collect(&mut analyzer, &mut notes, frame, 0);
+                }
+                Work::Damaged { frame, damaged } => {
+                    analyzer.at_frame(frame);
+                    analyzer.process_damaged(&damaged);
+                    collect(&mut analyzer, &mut notes, frame, 0);
+                }
+                Work::Sweep { frame, now_ns } => {
+                    let largest = agreement.largest_timeout(sweeps, analyzer.largest_timeout_ns());
+                    sweeps += 1;
+                    analyzer.sweep_shared(now_ns, largest);
+                    collect(&mut analyzer, &mut notes, frame, 1);
+                }
+                Work::KernelDrops => analyzer.mark_kernel_drops(),
+            }
+        }
+        open.store(analyzer.open_connections(), Ordering::Relaxed);
+        let results_sent = results.send(Results {
+            shard,
+            notes,
+            done_before: batch.done_before,
+            counts: None,
+        });
+        if results_sent.is_err() {
+            return;
+        }
+    }
+    // The connections still open leave a few at a time: the merger interleaves them with
+    // the other shards' by stream as they come, so none of them waits whole in memory.
+    let mut notes = Vec::with_capacity(END_NOTES);
+    let mut gone = false;
+    analyzer.finish_all(|output| {
+        let stream = stream_of(&output);
+        notes.push((key(AT_END, 2, stream), Note::Output(output)));
+        if notes.len() == END_NOTES && !gone {
+            let chunk = std::mem::replace(&mut notes, Vec::with_capacity(END_NOTES));
+            gone = results
+                .send(Results {
+                    shard,
+                    notes: chunk,
+                    done_before: AT_END,
+                    counts: None,
+                })
+                .is_err();
+        }
+    });
+    open.store(0, Ordering::Relaxed);
+    let _ = results.send(Results {
+        shard,
+        notes,
+        done_before: AT_END,
+        counts: Some(analyzer.counts().clone()),
+    });
+}
+
+fn key(frame: u64, phase: u8, stream: u64) -> Key {
+    Key {
+        frame,
+        phase,
+        stream,
+    }
+}
+
+fn stream_of(output: &Output) -> u64 {
+    match output {
+        Output::Connection(record) => record.stream,
+        Output::Transaction(record) => record.stream,
+    }
+}
+
+/// What the analyzer noted while it took the item of `frame`: a start first, then the
+/// records, then the numbers done with (forgetting later than needed is harmless).
+fn collect(analyzer: &mut Analyzer, notes: &mut Vec<(Key, Note)>, frame: u64, phase: u8) {
+    if analyzer.take_started() {
+        notes.push((key(frame, phase, 0), Note::Started));
+    }
+    for output in analyzer.take_output() {
+        let stream = if phase == 0 { 0 } else { stream_of(&output) };
+        notes.push((key(frame, phase, stream), Note::Output(output)));
+    }
+    let last = key(frame, phase, u64::MAX);
+    analyzer.take_forgotten(|stream| notes.push((last, Note::Forgotten(stream))));
+}
+
+/// Puts the shards' notes back in one analyzer's order and hands the records to the report.
+struct Merger {
+    /// Per shard, its results as they come (a few batches' worth at most: the shard waits
+    /// when the merger falls behind).
+    inbox: Vec<Receiver<Results>>,
+    queues: Vec<VecDeque<(Key, Note)>>,
+    /// Per shard, the frames before this index are done.
+    done_before: Vec<u64>,
+    /// Provisional stream number (the starting frame) → `tcp.stream`, for the streams
+    /// packets may still take.
+    streams: HashMap<u64, u64>,
+    next_stream: u64,
+    /// Per shard, once it is finished: what only it counted.
+    counts: Vec<Option<FrameCounts>>,
+}
+
+impl Merger {
+    fn new(inbox: Vec<Receiver<Results>>) -> Merger {
+        let shards = inbox.len();
+        Merger {
+            inbox,
+            queues: (0..shards).map(|_| VecDeque::new()).collect(),
+            done_before: vec![0; shards],
+            streams: HashMap::new(),
+            next_stream: 0,
+            counts: vec![None; shards],
+        }
+    }
+
+    fn absorb(&mut self, results: Results) {
+        let shard = results.shard;
+        self.queues[shard].extend(results.notes);
+        self.done_before[shard] = results.done_before;
+        if results.counts.is_some() {
+            self.counts[shard] = results.counts;
+        }
+    }
+
+    /// Takes whatever results are there and writes what can be written; returns the shard
+    /// whose notes are needed before anything more can be (`None`: all is written).
+    fn drain(&mut self, report: &mut Report) -> io::Result<Option<usize>> {
+        for shard in 0..self.inbox.len() {
+            while let Ok(results) = self.inbox[shard].try_recv() {
+                self.absorb(results);
+            }
+        }
+        self.emit(report)
+    }
+
+    /// Waits up to `timeout` for the results of `shard`, then drains. A shard that is gone
+    /// (it panicked; joining it says why) counts as finished.
+    fn wait(
+        &mut self,
+        shard: usize,
+        timeout: Duration,
+        report: &mut Report,
+    ) -> io::Result<Option<usize>> {
+        match self.inbox[shard].recv_timeout(timeout) {
+            Ok(results) => self.absorb(results),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                self.counts[shard].get_or_insert_with(FrameCounts::default);
+            }
+        }
+        self.drain(report)
+    }
+
+    /// After the input: everything the shards still send, in order.
+    fn finish(&mut self, report: &mut Report) -> io::Result<()> {
+        while let Some(shard) = self.drain(report)? {
+            match self.inbox[shard].recv() {
+                Ok(results) => self.absorb(results),
+                Err(_) => {
+                    self.counts[shard].get_or_insert_with(FrameCounts::default);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every record whose place in the order is known; returns the shard waited for.
+    fn emit(&mut self, report: &mut Report) -> io::Result<Option<usize>> {
+        loop {
+            // A shard with nothing queued may still have a note before the next one, unless
+            // it is past that note's frame or finished.
+            let next = (0..self.queues.len())
+                .filter_map(|s| self.queues[s].front().map(|(key, _)| (*key, s)))
+                .min();
+            let blocking = |frame: u64| {
+                (0..self.queues.len()).find(|&s| {
+                    self.queues[s].is_empty()
+                        && self.counts[s].is_none()
+                        && self.done_before[s] <= frame
+                })
+            };
+            let Some((key, shard)) = next else {
+                return Ok(blocking(AT_END));
+            };
+            if let Some(waited) = blocking(key.frame) {
+                return Ok(Some(waited));
+            }
+            let (_, note) = self.queues[shard].pop_front().expect("a queued note");
+            match note {
+                Note::Started => {
+                    self.streams.insert(key.frame, self.next_stream);
+                    self.next_stream += 1;
+                }
+                Note::Output(mut output) => {
+                    let provisional = stream_of(&output);
+                    let stream = *self
+                        .streams
+                        .get(&provisional)
+                        .expect("a stream is numbered when it starts");
+                    match &mut output {
+                        Output::Connection(record) => record.stream = stream,
+                        Output::Transaction(record) => record.stream = stream,
+                    }
+                    report.take(output)?;
+                }
+                Note::Forgotten(provisional) => {
+                    self.streams.remove(&provisional);
+                }
+            }
+        }
+    }
+
+    /// The frame counts of the reader with what only the shards counted.
+    fn counts(&self, mut read: FrameCounts) -> FrameCounts {
+        for counts in self.counts.iter().flatten() {
+            read.late_packets += counts.late_packets;
+            read.shed_connections += counts.shed_connections;
+            read.peak_memory += counts.peak_memory;
+        }
+        read
+    }
+}
+
+/// [`driver::run`] with the connection table split over `shards` threads. The source must
+/// lend its buffers ([`FrameSource::shared_buffer`]); `config.max_memory` is shared among
+/// the shards. Returns the run's statistics and the frame counts for the report.
+pub fn run(
+    source: &mut dyn FrameSource,
+    config: &Config,
+    shards: usize,
+    report: &mut Report,
+    limits: &Limits,
+    observer: &mut dyn Observer,
+) -> Result<(RunStats, FrameCounts), RunError> {
+    let started = Instant::now();
+    let shard_config = Config {
+        max_memory: shard_budget(config.max_memory, shards),
+        // Hints cannot flow back to a file; a shedding source is live and single-threaded.
+        kernel_shedding: false,
+        ..config.clone()
+    };
+    let agreement = Agreement::new(shards);
+    let open: Vec<AtomicUsize> = (0..shards).map(|_| AtomicUsize::new(0)).collect();
+    std::thread::scope(|scope| {
+        let mut work = Vec::with_capacity(shards);
+        let mut inbox = Vec::with_capacity(shards);
+        let mut threads = Vec::with_capacity(shards);
+        for shard in 0..shards {
+            let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUED_BATCHES);
+            work.push(tx);
+            let (results, results_rx) = mpsc::sync_channel::<Results>(QUEUED_BATCHES + 1);
+            inbox.push(results_rx);
+            let (config, agreement, open) = (shard_config.clone(), &agreement, &open[shard]);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("shard-{shard}"))
+                    .spawn_scoped(scope, move || {
+                        shard_main(shard, config, rx, results, agreement, open)
+                    })
+                    .expect("an analysis thread"),
+            );
+        }
+        let mut reader = Reader {
+            work,
+            batches: (0..shards).map(|_| Batch::new()).collect(),
+            counts: FrameCounts::default(),
+            sweeps: SweepClock::default(),
+            frames_in_batch: 0,
+            bytes_in_batch: 0,
+        };
+        let mut merger = Merger::new(inbox);
+        let read = reader.read(source, limits, observer, report, &mut merger, &open);
+        // End of input (or of a shard): the shards finish, the merger takes the rest.
+        drop(reader.work);
+        let write_error = merger.finish(report).err();
+        // A shard stuck sending to a merger that stopped (a write error) lets go.
+        merger.inbox.clear();
+        for thread in threads {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        let mut stats = read?;
+        if let Some(err) = write_error {
+            return Err(RunError::Write(err));
+        }
+        report.flush().map_err(RunError::Write)?;
+        let counts = merger.counts(reader.counts);
+        stats.elapsed = started.elapsed();
+        driver::end_of_run_warnings(&mut stats, &counts);
+        Ok((stats, counts))
+    })
+}
+
+/// The reader's side: frames into batches, batches to the shards.
+struct Reader {
+    work: Vec<SyncSender<Batch>>,
+    batches: Vec<Batch>,
+    counts: FrameCounts,
+    sweeps: SweepClock,
+    frames_in_batch: usize,
+    bytes_in_batch: usize,
+}
+
+impl Reader {
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &mut self,
+        source: &mut dyn FrameSource,
+        limits: &Limits,
+        observer: &mut dyn Observer,
+        report: &mut Report,
+        merger: &mut Merger,
+        open: &[AtomicUsize],
+    ) -> Result<RunStats, RunError> {
+        let mut stats = RunStats::default();
+        let shards = self.work.len();
+        let status = |stats: &RunStats, report: &Report, bytes| Status {
+            frames: stats.frames,
+            bytes,
+            open_connections: open.iter().map(|n| n.load(Ordering::Relaxed)).sum(),
+            finished_connections: report.totals().connections,
+            kernel_drops: stats.kernel_drops,
+        };
+        loop {
+            let frame_index = stats.frames;
+            let Some(event) = source.next_event().map_err(RunError::Source)? else {
+                break;
+            };
+            let mut stop = false;
+            match event {
+                SourceEvent::Frame(frame) => {
+                    stats.frames += 1;
+                    let (ts_ns, frame_len) = (frame.ts_ns, frame.data.len());
+                    match decode_frame(&frame, &mut self.counts, false) {
+                        Some(Tcp::Segment(segment)) => {
+                            let shard = shard_of(segment.src, segment.dst, shards);
+                            // The payload's address and length: the frame's borrow of the
+                            // source ends here, so that the source can lend its buffer.
+                            let (at, len) =
+                                (segment.payload.as_ptr() as usize, segment.payload.len());
+                            let header = Segment {
+                                payload: &[],
+                                ..segment
+                            };
+                            let batch = &mut self.batches[shard];
+                            let (buffer, payload) = source
+                                .shared_buffer()
+                                .and_then(|buffer| batch.place(buffer, at, len))
+                                .ok_or_else(|| {
+                                    RunError::Source(SourceError {
+                                        input: "--threads".into(),
+                                        message: "this input's frames cannot be shared with \
+                                                  other threads; use --threads 1"
+                                            .into(),
+                                    })
+                                })?;
+                            batch.items.push(Work::Segment {
+                                frame: frame_index,
+                                header,
+                                buffer,
+                                payload,
+                            });
+                        }
+                        Some(Tcp::Damaged(damaged)) => {
+                            let header = &damaged.header;
+                            let shard = shard_of(header.src, header.dst, shards);
+                            self.batches[shard].items.push(Work::Damaged {
+                                frame: frame_index,
+                                damaged,
+                            });
+                        }
+                        None => {}
+                    }
+                    if self.sweeps.due(ts_ns) {
+                        self.broadcast(|| Work::Sweep {
+                            frame: frame_index,
+                            now_ns: ts_ns,
+                        });
+                    }
+                    stop = limits.max_frames.is_some_and(|max| stats.frames >= max);
+                    self.frames_in_batch += 1;
+                    self.bytes_in_batch += frame_len;
+                    if self.frames_in_batch == BATCH_FRAMES || self.bytes_in_batch >= BATCH_BYTES {
+                        self.send(stats.frames, report, merger)?;
+                        observer.update(&status(&stats, report, source.progress()));
+                    }
+                }
+                SourceEvent::Tick(now_ns) => {
+                    if self.sweeps.due(now_ns) {
+                        // A tick falls after the frames before it.
+                        let frame = frame_index.saturating_sub(1);
+                        self.broadcast(|| Work::Sweep { frame, now_ns });
+                    }
+                    stop = limits
+                        .stop
+                        .as_ref()
+                        .is_some_and(|s| s.load(Ordering::Relaxed))
+                        || limits.deadline.is_some_and(|d| Instant::now() >= d);
+                }
+                SourceEvent::KernelDrops(total) => {
+                    stats.kernel_drops = total;
+                    self.broadcast(|| Work::KernelDrops);
+                }
+                SourceEvent::Damage(message) => stats.warnings.push(message),
+                SourceEvent::Pending => {}
+            }
+            if stop {
+                break;
+            }
+        }
+        self.send(stats.frames, report, merger)?;
+        observer.done();
+        stats.delivery = source.delivery();
+        Ok(stats)
+    }
+
+    fn broadcast(&mut self, item: impl Fn() -> Work) {
+        for batch in &mut self.batches {
+            batch.items.push(item());
+        }
+    }
+
+    /// Hands every shard its batch (an empty one too: it tells the merger how far the
+    /// frames went). While a shard's queue is full, the records coming back are merged and
+    /// written, so that they do not pile up.
+    fn send(
+        &mut self,
+        done_before: u64,
+        report: &mut Report,
+        merger: &mut Merger,
+    ) -> Result<(), RunError> {
+        self.frames_in_batch = 0;
+        self.bytes_in_batch = 0;
+        for (shard, batch) in self.batches.iter_mut().enumerate() {
+            let mut full = std::mem::replace(batch, Batch::new());
+            full.done_before = done_before;
+            loop {
+                match self.work[shard].try_send(full) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(back)) => {
+                        full = back;
+                        merger
+                            .wait(shard, Duration::from_micros(200), report)
+                            .map_err(RunError::Write)?;
+                    }
+                    // The shard is gone (it panicked): joining it says why.
+                    Err(TrySendError::Disconnected(_)) => return Ok(()),
+                }
+            }
+        }
+        merger.drain(report).map_err(RunError::Write)?;
+        Ok(())
+    }
+}
