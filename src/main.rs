@@ -435,7 +435,8 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         },
         ..Config::default()
     };
-    let threads = if live { 1 } else { cli.threads() };
+    // --ebpf: the table's hints on what to shed flow back to the one source, from one table.
+    let threads = if cli.ebpf { 1 } else { cli.threads() };
     let (stats, counts) = if threads > 1 {
         let shards = sharded::shards_for(threads);
         sharded::run(

@@ -67,12 +67,15 @@ fn shard_budget(max_memory: usize, shards: usize) -> usize {
     (max_memory - max_memory / 8) / shards
 }
 
+/// The `buffer` of a payload in the batch's own bytes.
+const OWN: u32 = u32::MAX;
+
 /// One thing a shard does, in the frame order.
 enum Work {
     Segment {
         frame: u64,
         /// The header fields, with an empty payload: the payload is `payload` of the batch's
-        /// `buffers[buffer]`.
+        /// `buffers[buffer]` (or of `own`).
         header: Segment<'static>,
         buffer: u32,
         payload: (u32, u32),
@@ -81,9 +84,10 @@ enum Work {
         frame: u64,
         damaged: DamagedSegment,
     },
-    /// Sweep the table at this capture time, after frame `frame`.
+    /// Sweep number `round` of the table, at this capture time, after frame `frame`.
     Sweep {
         frame: u64,
+        round: u64,
         now_ns: u64,
     },
     /// The kernel dropped packets: mark every open connection.
@@ -94,6 +98,8 @@ enum Work {
 struct Batch {
     /// The reader's buffers the payloads lie in.
     buffers: Vec<Arc<Vec<u8>>>,
+    /// Payloads copied, from a source that cannot lend its buffer (live capture).
+    own: Vec<u8>,
     items: Vec<Work>,
     /// Every frame before this index has been handed out.
     done_before: u64,
@@ -103,9 +109,17 @@ impl Batch {
     fn new() -> Batch {
         Batch {
             buffers: Vec::new(),
+            own: Vec::new(),
             items: Vec::with_capacity(BATCH_FRAMES),
             done_before: 0,
         }
+    }
+
+    /// A copy of `payload` in the batch's own bytes: where it lies.
+    fn copy(&mut self, payload: &[u8]) -> (u32, (u32, u32)) {
+        let offset = self.own.len();
+        self.own.extend_from_slice(payload);
+        (OWN, (offset as u32, payload.len() as u32))
     }
 
     /// Where the `len` payload bytes at address `at` lie in `buffer` (the source's, pushed
@@ -135,8 +149,10 @@ impl Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     frame: u64,
-    /// 0: while its frame is analysed; 1: in the sweep after it; 2: at the end.
+    /// 0: while its frame is analysed; 1: in a sweep after it; 2: at the end.
     phase: u8,
+    /// The sweep's number (two ticks may sweep after the same frame).
+    round: u64,
     /// In a sweep and at the end, records leave in stream order (provisional numbers
     /// order like the final ones).
     stream: u64,
@@ -242,7 +258,6 @@ fn shard_main(
 ) {
     let _guard = BreakOnExit(agreement);
     let mut analyzer = Analyzer::shard(config);
-    let mut sweeps = 0u64;
     for batch in work {
         let mut notes = Vec::new();
         for item in batch.items {
@@ -254,26 +269,28 @@ fn shard_main(
                     payload: (offset, len),
                 } => {
                     analyzer.at_frame(frame);
-                    let payload = match len {
-                        0 => &[][..],
-                        _ => {
-                            &batch.buffers[buffer as usize]
-                                [offset as usize..(offset + len) as usize]
-                        }
+                    let range = offset as usize..(offset + len) as usize;
+                    let payload = match (len, buffer) {
+                        (0, _) => &[][..],
+                        (_, OWN) => &batch.own[range],
+                        _ => &batch.buffers[buffer as usize][range],
                     };
                     analyzer.process_segment(&Segment { payload, ..header });
-                    collect(&mut analyzer, &mut notes, frame, 0);
+                    collect(&mut analyzer, &mut notes, key(frame, 0, 0, 0));
                 }
                 Work::Damaged { frame, damaged } => {
                     analyzer.at_frame(frame);
                     analyzer.process_damaged(&damaged);
-                    collect(&mut analyzer, &mut notes, frame, 0);
+                    collect(&mut analyzer, &mut notes, key(frame, 0, 0, 0));
                 }
-                Work::Sweep { frame, now_ns } => {
-                    let largest = agreement.largest_timeout(sweeps, analyzer.largest_timeout_ns());
-                    sweeps += 1;
+                Work::Sweep {
+                    frame,
+                    round,
+                    now_ns,
+                } => {
+                    let largest = agreement.largest_timeout(round, analyzer.largest_timeout_ns());
                     analyzer.sweep_shared(now_ns, largest);
-                    collect(&mut analyzer, &mut notes, frame, 1);
+                    collect(&mut analyzer, &mut notes, key(frame, 1, round, 0));
                 }
                 Work::KernelDrops => analyzer.mark_kernel_drops(),
             }
@@ -295,7 +312,7 @@ fn shard_main(
     let mut gone = false;
     analyzer.finish_all(|output| {
         let stream = stream_of(&output);
-        notes.push((key(AT_END, 2, stream), Note::Output(output)));
+        notes.push((key(AT_END, 2, 0, stream), Note::Output(output)));
         if notes.len() == END_NOTES && !gone {
             let chunk = std::mem::replace(&mut notes, Vec::with_capacity(END_NOTES));
             gone = results
@@ -317,10 +334,11 @@ fn shard_main(
     });
 }
 
-fn key(frame: u64, phase: u8, stream: u64) -> Key {
+fn key(frame: u64, phase: u8, round: u64, stream: u64) -> Key {
     Key {
         frame,
         phase,
+        round,
         stream,
     }
 }
@@ -332,17 +350,21 @@ fn stream_of(output: &Output) -> u64 {
     }
 }
 
-/// What the analyzer noted while it took the item of `frame`: a start first, then the
-/// records, then the numbers done with (forgetting later than needed is harmless).
-fn collect(analyzer: &mut Analyzer, notes: &mut Vec<(Key, Note)>, frame: u64, phase: u8) {
+/// What the analyzer noted while it took the item at `at`: a start first, then the
+/// records (a sweep's by stream), then the numbers done with (forgetting later than needed
+/// is harmless).
+fn collect(analyzer: &mut Analyzer, notes: &mut Vec<(Key, Note)>, at: Key) {
     if analyzer.take_started() {
-        notes.push((key(frame, phase, 0), Note::Started));
+        notes.push((at, Note::Started));
     }
     for output in analyzer.take_output() {
-        let stream = if phase == 0 { 0 } else { stream_of(&output) };
-        notes.push((key(frame, phase, stream), Note::Output(output)));
+        let stream = if at.phase == 0 { 0 } else { stream_of(&output) };
+        notes.push((Key { stream, ..at }, Note::Output(output)));
     }
-    let last = key(frame, phase, u64::MAX);
+    let last = Key {
+        stream: u64::MAX,
+        ..at
+    };
     analyzer.take_forgotten(|stream| notes.push((last, Note::Forgotten(stream))));
 }
 
@@ -527,6 +549,7 @@ pub fn run(
             batches: (0..shards).map(|_| Batch::new()).collect(),
             counts: FrameCounts::default(),
             sweeps: SweepClock::default(),
+            rounds: 0,
             frames_in_batch: 0,
             bytes_in_batch: 0,
         };
@@ -560,6 +583,8 @@ struct Reader {
     batches: Vec<Batch>,
     counts: FrameCounts,
     sweeps: SweepClock,
+    /// Sweeps sent so far.
+    rounds: u64,
     frames_in_batch: usize,
     bytes_in_batch: usize,
 }
@@ -577,6 +602,9 @@ impl Reader {
     ) -> Result<RunStats, RunError> {
         let mut stats = RunStats::default();
         let shards = self.work.len();
+        // A file's frames stay in the reader's buffers, which the batches hold; a live
+        // capture's are gone at the next packet, so their payload is copied.
+        let lends = source.shared_buffer().is_some();
         let status = |stats: &RunStats, report: &Report, bytes| Status {
             frames: stats.frames,
             bytes,
@@ -606,17 +634,21 @@ impl Reader {
                                 ..segment
                             };
                             let batch = &mut self.batches[shard];
-                            let (buffer, payload) = source
-                                .shared_buffer()
-                                .and_then(|buffer| batch.place(buffer, at, len))
-                                .ok_or_else(|| {
-                                    RunError::Source(SourceError {
-                                        input: "--threads".into(),
-                                        message: "this input's frames cannot be shared with \
-                                                  other threads; use --threads 1"
-                                            .into(),
-                                    })
-                                })?;
+                            let copied = (!lends).then(|| batch.copy(segment.payload));
+                            let (buffer, payload) = match copied {
+                                Some(placed) => placed,
+                                None => source
+                                    .shared_buffer()
+                                    .and_then(|buffer| batch.place(buffer, at, len))
+                                    .ok_or_else(|| {
+                                        RunError::Source(SourceError {
+                                            input: "--threads".into(),
+                                            message: "a frame's payload lies outside the \
+                                                      reader's buffer; use --threads 1"
+                                                .into(),
+                                        })
+                                    })?,
+                            };
                             batch.items.push(Work::Segment {
                                 frame: frame_index,
                                 header,
@@ -635,10 +667,7 @@ impl Reader {
                         None => {}
                     }
                     if self.sweeps.due(ts_ns) {
-                        self.broadcast(|| Work::Sweep {
-                            frame: frame_index,
-                            now_ns: ts_ns,
-                        });
+                        self.sweep(frame_index, ts_ns);
                     }
                     stop = limits.max_frames.is_some_and(|max| stats.frames >= max);
                     self.frames_in_batch += 1;
@@ -651,9 +680,15 @@ impl Reader {
                 SourceEvent::Tick(now_ns) => {
                     if self.sweeps.due(now_ns) {
                         // A tick falls after the frames before it.
-                        let frame = frame_index.saturating_sub(1);
-                        self.broadcast(|| Work::Sweep { frame, now_ns });
+                        self.sweep(frame_index.saturating_sub(1), now_ns);
                     }
+                    // Live: what the shards have is analysed and written at every tick.
+                    self.send(stats.frames, report, merger)?;
+                    if limits.flush_each {
+                        report.flush().map_err(RunError::Write)?;
+                    }
+                    report.tick(now_ns).map_err(RunError::Write)?;
+                    observer.update(&status(&stats, report, source.progress()));
                     stop = limits
                         .stop
                         .as_ref()
@@ -675,6 +710,16 @@ impl Reader {
         observer.done();
         stats.delivery = source.delivery();
         Ok(stats)
+    }
+
+    fn sweep(&mut self, frame: u64, now_ns: u64) {
+        let round = self.rounds;
+        self.rounds += 1;
+        self.broadcast(|| Work::Sweep {
+            frame,
+            round,
+            now_ns,
+        });
     }
 
     fn broadcast(&mut self, item: impl Fn() -> Work) {

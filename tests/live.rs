@@ -47,17 +47,25 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
     );
     // -w saves what kascope captured while it analyses it.
     let saved = lab.dir.join("saved.pcap");
-    let capturing = lab.start_kascope(&live_csv, &["-w", saved.to_str().unwrap()]);
+    let capturing = lab.start_kascope(
+        &live_csv,
+        &["-w", saved.to_str().unwrap(), "--threads", "1"],
+    );
+    // Beside it, the same capture analysed by two threads besides the capturing one.
+    let threaded_csv = lab.dir.join("threaded.csv");
+    let threaded = lab.start_kascope(&threaded_csv, &["--threads", "3"]);
 
     lab.reuse_traffic();
     std::thread::sleep(Duration::from_millis(1500));
 
-    signal(capturing, "INT");
-    assert_eq!(
-        lab.wait_for(capturing, Duration::from_secs(10)),
-        Some(0),
-        "kascope exit status after SIGINT"
-    );
+    for pid in [capturing, threaded] {
+        signal(pid, "INT");
+        assert_eq!(
+            lab.wait_for(pid, Duration::from_secs(10)),
+            Some(0),
+            "kascope exit status after SIGINT"
+        );
+    }
     signal(tcpdump, "INT");
     lab.wait_for(tcpdump, Duration::from_secs(10));
 
@@ -71,6 +79,7 @@ fn live_capture_matches_tcpdump_of_the_same_traffic() {
     let live = rows(&live_csv);
     let recorded = rows(&offline_csv);
     assert_eq!(live, recorded, "live and tcpdump-based analysis disagree");
+    assert_eq!(rows(&threaded_csv), live, "live capture with --threads 3");
     assert_eq!(live.len(), 4, "connections: {live:#?}");
     let depths: Vec<&str> = live.values().map(|r| r[2].as_str()).collect();
     assert!(depths.contains(&"5"), "the pipelined connection: {live:#?}");

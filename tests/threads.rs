@@ -140,10 +140,10 @@ fn response(header: &str) -> Vec<u8> {
     format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n{header}\r\nhello").into_bytes()
 }
 
-/// Many connections at once, spread over the shards, through every place they must agree.
-fn agreement_capture() -> Conv {
+/// `clients` connections at once, spread over the shards, through every place they must
+/// agree.
+fn agreement_capture(clients: u16) -> Conv {
     let mut c = Conv::new().spaced_us(50);
-    let clients = 120u16;
     // Each connection's next sequence numbers, to come back to it later.
     let mut next = vec![(0u32, 0u32); clients as usize];
     let resume = |c: &mut Conv, n: u16, next: &[(u32, u32)]| {
@@ -218,7 +218,7 @@ fn agreement_capture() -> Conv {
 
 #[test]
 fn shards_agree_on_numbers_sweeps_and_the_end() {
-    let capture = agreement_capture().write("agreement");
+    let capture = agreement_capture(120).write("agreement");
     let one = same_as_one_thread(&[&capture], &[]);
     // The capture does reach every place the shards must agree on.
     let csv = String::from_utf8(one.iter().find(|(w, _)| w == "--csv").unwrap().1.clone()).unwrap();
@@ -249,8 +249,21 @@ fn shards_agree_on_numbers_sweeps_and_the_end() {
 }
 
 #[test]
+fn a_large_generated_capture_comes_out_the_same() {
+    let capture = agreement_capture(12_000);
+    assert!(
+        capture.pcap().len() > 10 << 20,
+        "{} bytes",
+        capture.pcap().len()
+    );
+    let one = same_as_one_thread(&[&capture.write("large")], &[]);
+    let csv = &one.iter().find(|(w, _)| w == "--csv").unwrap().1;
+    assert!(csv.iter().filter(|&&b| b == b'\n').count() > 16_000);
+}
+
+#[test]
 fn several_files_compressed_files_and_a_count_come_out_the_same() {
-    let whole = agreement_capture();
+    let whole = agreement_capture(120);
     let first = whole.write("first");
     let recorded = common::recorded("race-nginx.pcap");
     same_as_one_thread(&[&first, &recorded], &[]);
