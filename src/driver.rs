@@ -61,6 +61,21 @@ pub struct RunStats {
     pub delivery: Option<Delivery>,
     /// Damage to the input and other things the user should know, one line each.
     pub warnings: Vec<String>,
+    /// `--threads`: the CPU time each thread spent, by name (the reader and merger first).
+    pub thread_cpu: Vec<(String, Duration)>,
+}
+
+/// The CPU time the calling thread has used so far.
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill in.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 #[derive(Debug)]

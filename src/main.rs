@@ -468,6 +468,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             plural(stats.frames, "frame", "frames"),
             megabytes / seconds.max(1e-9)
         ));
+        if !stats.thread_cpu.is_empty() {
+            let threads: Vec<String> = stats
+                .thread_cpu
+                .iter()
+                .map(|(name, cpu)| format!("{name} {:.3} s", cpu.as_secs_f64()))
+                .collect();
+            say(&format!("CPU time: {}", threads.join(", ")));
+        }
     }
     report.finish(&counts)?;
     for warning in &stats.warnings {

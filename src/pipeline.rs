@@ -5,12 +5,12 @@
 //! connection's tcp → http → analysis stages. Finished connections come out as records; idle
 //! ones are evicted, and past the memory budget the longest-idle ones are written out early.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
 use crate::decode::{self, DamagedSegment, Encapsulation, Encapsulations, Segment, Skip, Tcp};
-use crate::flows::{Flows, Id, List};
+use crate::flows::{Flows, Id, List, WireMap};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::named::Tally;
 use crate::record::{ConnectionRecord, Flag, TransactionRecord};
@@ -205,7 +205,7 @@ struct Retired {
 /// share of it, the oldest are forgotten first.
 #[derive(Default)]
 struct RetiredSet {
-    by_key: HashMap<FlowKey, Retired>,
+    by_key: WireMap<FlowKey, Retired>,
     /// Keys in the order they were retired, with their `order`; an entry whose key was
     /// retired again since (or came back) is stale and skipped.
     fifo: VecDeque<(FlowKey, u64)>,
@@ -337,12 +337,29 @@ pub fn decode_frame<'a>(
 }
 
 /// Which of `shards` connection tables the connection between `a` and `b` belongs to (either
-/// direction gives the same).
+/// direction gives the same). A cheap mix of the addresses and ports, not a keyed hash: the
+/// reader computes it for every segment, and 4-tuples chosen to fall on one shard only make
+/// that shard busier (each table's own hash map is keyed).
 pub fn shard_of(a: SocketAddr, b: SocketAddr, shards: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    FlowKey::new(a, b).hash(&mut hasher);
-    (hasher.finish() % shards as u64) as usize
+    fn fold(address: SocketAddr) -> u64 {
+        let ip = match address.ip() {
+            std::net::IpAddr::V4(ip) => u64::from(u32::from(ip)),
+            std::net::IpAddr::V6(ip) => {
+                let bits = u128::from(ip);
+                (bits as u64) ^ ((bits >> 64) as u64).rotate_left(17)
+            }
+        };
+        ip << 16 | u64::from(address.port())
+    }
+    // Symmetric in the two endpoints, then the splitmix64 finalizer.
+    let (x, y) = (fold(a), fold(b));
+    let mut h = x.min(y) ^ x.max(y).rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h % shards as u64) as usize
 }
 
 /// How new streams get their `tcp.stream` numbers.

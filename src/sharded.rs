@@ -29,6 +29,7 @@
 //! into shards.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -255,7 +256,7 @@ fn shard_main(
     results: SyncSender<Results>,
     agreement: &Agreement,
     open: &AtomicUsize,
-) {
+) -> Duration {
     let _guard = BreakOnExit(agreement);
     let mut analyzer = Analyzer::shard(config);
     for batch in work {
@@ -303,7 +304,7 @@ fn shard_main(
             counts: None,
         });
         if results_sent.is_err() {
-            return;
+            return driver::thread_cpu_time();
         }
     }
     // The connections still open leave a few at a time: the merger interleaves them with
@@ -326,12 +327,14 @@ fn shard_main(
         }
     });
     open.store(0, Ordering::Relaxed);
+    let cpu = driver::thread_cpu_time();
     let _ = results.send(Results {
         shard,
         notes,
         done_before: AT_END,
         counts: Some(analyzer.counts().clone()),
     });
+    cpu
 }
 
 fn key(frame: u64, phase: u8, round: u64, stream: u64) -> Key {
@@ -368,6 +371,27 @@ fn collect(analyzer: &mut Analyzer, notes: &mut Vec<(Key, Note)>, at: Key) {
     analyzer.take_forgotten(|stream| notes.push((last, Note::Forgotten(stream))));
 }
 
+/// Hashes frame indices, which the reader assigns (not the wire): a multiplication spreads
+/// them, no keyed hash is needed.
+#[derive(Default)]
+struct FrameIndexHasher(u64);
+
+impl Hasher for FrameIndexHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, index: u64) {
+        self.0 = (self.0 ^ index).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// Puts the shards' notes back in one analyzer's order and hands the records to the report.
 struct Merger {
     /// Per shard, its results as they come (a few batches' worth at most: the shard waits
@@ -378,7 +402,7 @@ struct Merger {
     done_before: Vec<u64>,
     /// Provisional stream number (the starting frame) → `tcp.stream`, for the streams
     /// packets may still take.
-    streams: HashMap<u64, u64>,
+    streams: HashMap<u64, u64, BuildHasherDefault<FrameIndexHasher>>,
     next_stream: u64,
     /// Per shard, once it is finished: what only it counted.
     counts: Vec<Option<FrameCounts>>,
@@ -391,7 +415,7 @@ impl Merger {
             inbox,
             queues: (0..shards).map(|_| VecDeque::new()).collect(),
             done_before: vec![0; shards],
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             next_stream: 0,
             counts: vec![None; shards],
         }
@@ -560,12 +584,15 @@ pub fn run(
         let write_error = merger.finish(report).err();
         // A shard stuck sending to a merger that stopped (a write error) lets go.
         merger.inbox.clear();
-        for thread in threads {
-            if let Err(panic) = thread.join() {
-                std::panic::resume_unwind(panic);
+        let mut thread_cpu = vec![("reader".to_string(), driver::thread_cpu_time())];
+        for (shard, thread) in threads.into_iter().enumerate() {
+            match thread.join() {
+                Ok(cpu) => thread_cpu.push((format!("shard-{shard}"), cpu)),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
         let mut stats = read?;
+        stats.thread_cpu = thread_cpu;
         if let Some(err) = write_error {
             return Err(RunError::Write(err));
         }

@@ -2,9 +2,9 @@
 //! (without port — one host opens many connections) with HTTP traffic, for the findings that
 //! are about clients (no reuse, `Connection: close`, HTTP/1.0).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::flows::WireMap;
 use crate::http::{ConnectionTokens, Protocol};
 use crate::record::{ConnectionRecord, HttpVersion};
 
@@ -50,7 +50,7 @@ pub fn asked_close(record: &ConnectionRecord) -> Option<Seen> {
 /// The per-client aggregation, fed one connection record at a time.
 #[derive(Debug, Default)]
 pub struct Clients {
-    by_client: HashMap<IpAddr, ClientRecord>,
+    by_client: WireMap<IpAddr, ClientRecord>,
 }
 
 impl Clients {

@@ -1,11 +1,11 @@
 //! Per-server aggregation over connection and transaction records: one [`ServerRecord`]
 //! per server address:port with HTTP traffic, and the terminal table of them.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
+use crate::flows::WireMap;
 use crate::http::Protocol;
 use crate::named::Tally;
 use crate::record::{ConnectionRecord, TransactionRecord};
@@ -297,7 +297,7 @@ pub(super) fn min_option<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
 /// the least-seen half of the servers is folded into one `other` row.
 #[derive(Debug)]
 pub struct Servers {
-    by_server: HashMap<SocketAddr, ServerRecord>,
+    by_server: WireMap<SocketAddr, ServerRecord>,
     /// The servers folded together so far, if any were.
     other: Option<ServerRecord>,
     /// Estimated memory of `by_server`, and what it may reach.
@@ -309,7 +309,7 @@ impl Servers {
     /// An aggregation that keeps within `budget` bytes (estimated).
     pub fn new(budget: usize) -> Servers {
         Servers {
-            by_server: HashMap::new(),
+            by_server: WireMap::default(),
             other: None,
             memory: 0,
             budget,

@@ -26,8 +26,9 @@ pub(super) const MAX_RECORD: usize = 16 << 20;
 const FIRST_BUFFER: usize = 64 << 10;
 const BUFFER: usize = 1 << 20;
 
-/// Buffers kept for reuse once every thread reading their frames lets go of them.
-const SPARE_BUFFERS: usize = 4;
+/// Buffers kept for reuse once every thread reading their frames lets go of them: more than
+/// `--threads` keeps in flight, so that none is allocated (and its pages faulted in) again.
+const SPARE_BUFFERS: usize = 16;
 
 /// One interface of a pcapng section, or the one link of a pcap file.
 #[derive(Debug, Clone, Copy)]
