@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Throughput benchmark: kascope vs tshark (HTTP parsing + TCP reassembly) on one big capture.
+# Throughput benchmark: kascope with 1 and more threads vs a plain read of the file and
+# tshark (HTTP parsing + TCP reassembly), on one big capture, in the same run.
 #
 # usage: bench/run.sh [--small]
 #   default  ~1.2 GB capture  (gen.sh OUT 1100 340 30 240), file ${BENCH_PCAP:-/var/tmp/kascope-bench.pcap}
 #   --small  ~50 MB capture   (gen.sh OUT 50 16 25 120),    file ${BENCH_PCAP:-/var/tmp/kascope-bench-small.pcap}
 # env:
 #   BENCH_PCAP    capture to use (generated there if missing)
-#   BENCH_RUNS    runs per tool, best (min) wall time is reported (default 3)
+#   BENCH_RUNS    runs per tool; the median and the best wall time are reported (default 3)
+#   BENCH_THREADS kascope --threads values to run (default "1 2")
 #   KASCOPE       kascope command (default target/release/kascope; release build runs first
-#                 only when this is left at the default), e.g. KASCOPE=cat KASCOPE_ARGS=
+#                 only when this is left at the default)
 #   KASCOPE_ARGS  arguments after the capture path (default --quiet)
 #   BENCH_TSHARK  set to 0 to skip the tshark runs
 #   BENCH_GEN     capture generator (default ../shared/bench/gen.sh next to the repo)
@@ -24,7 +26,7 @@ MODE=big
 for a in "$@"; do
   case "$a" in
     --small) MODE=small ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -90,7 +92,8 @@ if [ "$((BYTES / 1024))" -gt "$avail_kb" ]; then log "warning: capture larger th
 run cat "$PCAP" > /dev/null
 
 # ---- runs
-# bench_tool NAME CMD...   -> appends "NAME best_s max_rss_kb user_s sys_s all_times" to $WORK/results
+# bench_tool NAME CMD...   -> appends "NAME best_s max_rss_kb user_s sys_s all_times median_s"
+# to $WORK/results
 bench_tool() {
   local name=$1; shift
   local best="" rss=0 times="" i t0 t1 s r bu="" bs=""
@@ -112,7 +115,9 @@ bench_tool() {
       mv -f "$WORK/out" "$WORK/out.$name"
     fi
   done
-  echo "$name $best $rss $bu $bs $times" >> "$WORK/results"
+  local median
+  median=$(echo "$times" | tr , '\n' | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+  echo "$name $best $rss $bu $bs $times $median" >> "$WORK/results"
   local sz; sz=$(stat -c %s "$WORK/out.$name")
   if [ "$sz" -le 8192 ]; then
     echo "---- $name output (best run)" >&2; cat "$WORK/out.$name" >&2
@@ -125,16 +130,19 @@ bench_tool() {
 
 read -r -a kascope_cmd <<< "$KASCOPE"
 read -r -a kascope_args <<< "$KASCOPE_ARGS"
-bench_tool kascope "${kascope_cmd[@]}" "$PCAP" "${kascope_args[@]}"
+bench_tool read dd if="$PCAP" of=/dev/null bs=1M status=none
+for threads in ${BENCH_THREADS:-1 2}; do
+  bench_tool "kascope-j$threads" "${kascope_cmd[@]}" "$PCAP" --threads "$threads" "${kascope_args[@]}"
+done
 if [ "${BENCH_TSHARK:-1}" != 0 ]; then
   bench_tool tshark tshark -n -r "$PCAP" -q -z http,tree
 fi
 
 # ---- report
 echo
-echo "capture: $PCAP  ($(awk -v b="$BYTES" 'BEGIN {printf "%.1f MB", b / 1e6}'), $PACKETS packets)  runs: $RUNS (best wall time)"
-echo "kascope command: $KASCOPE <capture> $KASCOPE_ARGS"
+echo "capture: $PCAP  ($(awk -v b="$BYTES" 'BEGIN {printf "%.1f MB", b / 1e6}'), $PACKETS packets)  runs: $RUNS; MB/s from the median wall time"
+echo "kascope command: $KASCOPE <capture> --threads N $KASCOPE_ARGS; read: dd bs=1M to /dev/null"
 awk -v bytes="$BYTES" -v pk="$PACKETS" '
-  BEGIN { printf "%-8s %9s %9s %12s %13s %9s  %s\n", "tool", "seconds", "MB/s", "packets/s", "peak RSS MB", "CPU s", "all runs (s)" }
-  { printf "%-8s %9.3f %9.1f %12.0f %13.1f %9.2f  %s\n", $1, $2, bytes / 1e6 / $2, pk / $2, $3 / 1024, $4 + $5, $6 }
+  BEGIN { printf "%-12s %9s %9s %9s %12s %13s %9s  %s\n", "tool", "median s", "best s", "MB/s", "packets/s", "peak RSS MB", "CPU s", "all runs (s)" }
+  { printf "%-12s %9.3f %9.3f %9.1f %12.0f %13.1f %9.2f  %s\n", $1, $7, $2, bytes / 1e6 / $7, pk / $7, $3 / 1024, $4 + $5, $6 }
 ' "$WORK/results"
