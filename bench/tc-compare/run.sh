@@ -13,6 +13,10 @@
 #   none     nothing attached (the system-CPU baseline)
 #   pcap     kascope -i VETH -q                  (libpcap, classic BPF "tcp")
 #   sockf    kascope -i VETH -q --ebpf           (the shipped socket filter, shed_bodies)
+#   sockf0   sockf-null.c: shed_bodies on a libpcap socket, frames only counted (the socket
+#            filter's transport without kascope's analysis; its shed map stays empty),
+#            libpcap in immediate mode as kascope uses it: a wake-up per packet
+#   sockf0b  sockf0 in libpcap's buffered mode, 1 ms timeout (blocks, like tc-poll's timer)
 #   tc-hdr   consumer + tc.bpf.c, headers-only records (64 bytes)
 #   tc-256   consumer + tc.bpf.c, headers + first 256 payload bytes (320-byte records)
 #   tc-poll  tc-hdr with BPF_RB_NO_WAKEUP, the consumer draining every millisecond
@@ -30,7 +34,7 @@
 # and wrk run on the same two cores).
 #
 # env: KASCOPE (default target/release/kascope, built with cargo), TC_DURATION (default 8),
-#      TC_DESIGNS (default "none pcap sockf tc-hdr tc-256 tc-poll"), TC_RESULTS (also write the TSV here)
+#      TC_DESIGNS (default "none pcap sockf sockf0 sockf0b tc-hdr tc-256 tc-poll"), TC_RESULTS (also write the TSV here)
 set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 export LC_ALL=C
@@ -92,6 +96,8 @@ for n in 0 256; do
 done
 clang -O2 -g -target bpf $INC -DPAYLOAD_MAX=0 -DSUBMIT_FLAGS=BPF_RB_NO_WAKEUP -c "$HERE/tc.bpf.c" -o "$WORK/tc-nw.o"
 cc -O2 -Wall -Wextra -o "$WORK/consumer" "$HERE/consumer.c" -lbpf -lelf -lz
+clang -O2 -g -target bpf $INC -c "$ROOT/src/bpf/shed.bpf.c" -o "$WORK/shed.o"
+cc -O2 -Wall -Wextra -o "$WORK/sockf-null" "$HERE/sockf-null.c" -lpcap -lbpf -lelf -lz
 
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1   # global: other BPF programs pay a clock read too
@@ -193,6 +199,10 @@ run() {
         SOCKF_ID=$(comm -13 <(echo "$ids_before") <(shed_ids))
         [ "$(echo "$SOCKF_ID" | wc -w)" -eq 1 ] || die "cannot tell kascope's shed_bodies program (new ids: $SOCKF_ID)"
       fi ;;
+    sockf0|sockf0b)
+      local batch=(); [ "$design" = sockf0b ] && batch=(batch)
+      ip netns exec "$NS_S" "$WORK/sockf-null" "$WORK/shed.o" "$VETH_S" "${batch[@]}" > "$out" 2> "$err" &
+      CAP_PID=$!; wait_for "$err" 'capturing on' "$CAP_PID" ;;
     tc-hdr|tc-256|tc-poll)
       local args=("$WORK/tc-0.o" "$VETH_S")
       [ "$design" = tc-256 ] && args=("$WORK/tc-256.o" "$VETH_S")
@@ -229,6 +239,8 @@ run() {
       if [ "$design" = sockf ]; then
         cnt=$(( ${s1% *} - ${s0% *} )); ns=$(( ${s1#* } - ${s0#* } ))
       fi ;;
+    sockf0|sockf0b)
+      read -r _ seen _ rbytes _ cnt _ ns _ drops < "$out" ;;
     tc-*)
       grep 'egress records' "$err" | sed 's/^/tc-compare:   /' >&2
       read -r _ seen _ rbytes _ _ _ _ _ drops _ cnt _ ns < "$out" ;;
@@ -238,7 +250,7 @@ run() {
   log "$workload $design: $(tail -1 "$WORK/results.tsv" | cut -f3-)"
 }
 
-DESIGNS=${TC_DESIGNS:-none pcap sockf tc-hdr tc-256 tc-poll}
+DESIGNS=${TC_DESIGNS:-none pcap sockf sockf0 sockf0b tc-hdr tc-256 tc-poll}
 for design in $DESIGNS; do run small 16 /tiny.txt "$design"; done
 for design in $DESIGNS; do run large 4 /1m.bin "$design"; done
 
