@@ -5,7 +5,8 @@
 #               pkg-config, libpcap-dev, liblzma-dev (xz input), a C compiler and linker
 #               for rustc and the zstd decoder (gcc, libc6-dev)
 #   test:       the above, and
-#     build:    for the eBPF capture path (cargo feature `ebpf`, on by default) clang,
+#     build:    g++ (libFuzzer, compiled when scripts/test.sh type-checks fuzz/);
+#               for the eBPF capture path (cargo feature `ebpf`, on by default) clang,
 #               libbpf-dev, libelf-dev, zlib1g-dev, make (tests/ebpf.rs also compiles a small
 #               TC program with clang and attaches it with tc)
 #     tests:    tshark (oracle; also provides capinfos via wireshark-common), tcpdump,
@@ -31,7 +32,7 @@ case "$profile" in
     OPTIONAL=()
     ;;
   test)
-    REQUIRED=("${BUILD[@]}" clang libbpf-dev libelf-dev zlib1g-dev make tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium man-db)
+    REQUIRED=("${BUILD[@]}" g++ clang libbpf-dev libelf-dev zlib1g-dev make tcpdump tshark curl wrk iproute2 ethtool python3 time apache2 chromium man-db)
     OPTIONAL=(hyperfine)
     ;;
   *)

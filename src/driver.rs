@@ -25,6 +25,14 @@ pub struct Limits {
     pub flush_each: bool,
 }
 
+impl Limits {
+    /// A signal came, or the deadline passed (checked at each tick).
+    pub fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
 /// Where a run stands, for a progress bar or status line.
 #[derive(Debug, Clone, Copy)]
 pub struct Status {
@@ -132,11 +140,7 @@ pub fn run(
                 analyzer.tick(now_ns);
                 tick = Some(now_ns);
                 observer.update(&status(&stats, analyzer, report, source.progress()));
-                stop = limits
-                    .stop
-                    .as_ref()
-                    .is_some_and(|s| s.load(Ordering::Relaxed))
-                    || limits.deadline.is_some_and(|d| Instant::now() >= d);
+                stop = limits.stop_requested();
             }
             SourceEvent::KernelDrops(total) => {
                 stats.kernel_drops = total;

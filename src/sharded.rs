@@ -716,11 +716,7 @@ impl Reader {
                     }
                     report.tick(now_ns).map_err(RunError::Write)?;
                     observer.update(&status(&stats, report, source.progress()));
-                    stop = limits
-                        .stop
-                        .as_ref()
-                        .is_some_and(|s| s.load(Ordering::Relaxed))
-                        || limits.deadline.is_some_and(|d| Instant::now() >= d);
+                    stop = limits.stop_requested();
                 }
                 SourceEvent::KernelDrops(total) => {
                     stats.kernel_drops = total;
