@@ -28,7 +28,9 @@ pub struct Limits {
 impl Limits {
     /// A signal came, or the deadline passed (checked at each tick).
     pub fn stop_requested(&self) -> bool {
-        self.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
             || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }

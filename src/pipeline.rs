@@ -116,6 +116,30 @@ pub struct FrameCounts {
     pub last_ts: Option<u64>,
 }
 
+impl FrameCounts {
+    /// Adds what a shard counted (`--threads`): what its frames were, late packets, shed
+    /// connections, its peak memory; frames, bytes and times are the reader's.
+    pub fn add_shard(&mut self, shard: &FrameCounts) {
+        self.tcp_segments += shard.tcp_segments;
+        self.not_ip += shard.not_ip;
+        self.not_tcp += shard.not_tcp;
+        self.fragments += shard.fragments;
+        self.truncated += shard.truncated;
+        self.bad_ip_headers += shard.bad_ip_headers;
+        self.damaged_segments += shard.damaged_segments;
+        self.encapsulated.merge(&shard.encapsulated);
+        self.unsupported_link += shard.unsupported_link;
+        for link in &shard.unsupported_link_types {
+            if !self.unsupported_link_types.contains(link) {
+                self.unsupported_link_types.push(*link);
+            }
+        }
+        self.late_packets += shard.late_packets;
+        self.shed_connections += shard.shed_connections;
+        self.peak_memory += shard.peak_memory;
+    }
+}
+
 /// Canonical 4-tuple: the lower endpoint first, so both directions share a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FlowKey(SocketAddr, SocketAddr);
@@ -291,17 +315,21 @@ impl SweepClock {
     }
 }
 
-/// Counts `frame` into `counts` and decodes it down to its TCP segment, if it has one: the
-/// part of the work that needs no connection state (the reader of `--threads` does it).
+/// Counts a frame read: its bytes and time (`--threads`: by the reader, for every frame).
+pub fn count_frame(frame: &Frame<'_>, counts: &mut FrameCounts) {
+    counts.frames += 1;
+    counts.bytes += frame.data.len() as u64;
+    counts.first_ts.get_or_insert(frame.ts_ns);
+    counts.last_ts = Some(frame.ts_ns);
+}
+
+/// Decodes `frame` down to its TCP segment, if it has one, counting what it turned out to
+/// be into `counts`: the part of the work that needs no connection state.
 pub fn decode_frame<'a>(
     frame: &Frame<'a>,
     counts: &mut FrameCounts,
     kernel_shedding: bool,
 ) -> Option<Tcp<'a>> {
-    counts.frames += 1;
-    counts.bytes += frame.data.len() as u64;
-    counts.first_ts.get_or_insert(frame.ts_ns);
-    counts.last_ts = Some(frame.ts_ns);
     let mut encapsulations = Encapsulations::default();
     let decoded = decode::decode(frame, &mut encapsulations);
     if !encapsulations.is_empty() {
@@ -503,13 +531,20 @@ impl Analyzer {
     }
 
     pub fn process_frame(&mut self, frame: &Frame<'_>) {
+        count_frame(frame, &mut self.counts);
+        self.decode_and_process(frame);
+        if self.sweeps.due(frame.ts_ns) {
+            self.sweep(frame.ts_ns);
+        }
+    }
+
+    /// Decodes a frame and runs its segment through the table, counting what it was but not
+    /// the frame itself (a shard: the reader counted it) and sweeping nothing.
+    pub fn decode_and_process(&mut self, frame: &Frame<'_>) {
         match decode_frame(frame, &mut self.counts, self.config.kernel_shedding) {
             Some(Tcp::Segment(segment)) => self.process_segment(&segment),
             Some(Tcp::Damaged(damaged)) => self.process_damaged(&damaged),
             None => {}
-        }
-        if self.sweeps.due(frame.ts_ns) {
-            self.sweep(frame.ts_ns);
         }
     }
 

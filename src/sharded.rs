@@ -36,11 +36,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::decode::{DamagedSegment, Segment, Tcp};
+use crate::decode::{DamagedSegment, Segment, Tcp, plain_tcp_endpoints};
 use crate::driver::{self, Limits, Observer, RunError, RunStats, Status};
-use crate::pipeline::{Analyzer, Config, FrameCounts, Output, SweepClock, decode_frame, shard_of};
+use crate::pipeline::{
+    Analyzer, Config, FrameCounts, Output, SweepClock, count_frame, decode_frame, shard_of,
+};
 use crate::report::Report;
-use crate::source::{FrameSource, SourceError, SourceEvent};
+use crate::source::{Frame, FrameSource, Linktype, SourceError, SourceEvent};
 
 /// Frames the reader walks before it hands every shard its part (and the shards their
 /// progress to the merger), or fewer once they hold this many bytes: a batch keeps the
@@ -50,7 +52,7 @@ const BATCH_BYTES: usize = 512 << 10;
 
 /// Batches waiting for each shard: what keeps the reader at most this far ahead of the
 /// slowest shard, and so bounds the buffers and notes in flight.
-const QUEUED_BATCHES: usize = 2;
+const QUEUED_BATCHES: usize = 4;
 
 /// Records a shard sends at a time when it writes out its connections at the end.
 const END_NOTES: usize = 256;
@@ -73,6 +75,14 @@ const OWN: u32 = u32::MAX;
 
 /// One thing a shard does, in the frame order.
 enum Work {
+    /// A plain Ethernet + IPv4 + TCP frame, which the shard decodes: its bytes are `bytes`
+    /// of the batch's `buffers[buffer]` (or of `own`).
+    Frame {
+        frame: u64,
+        ts_ns: u64,
+        buffer: u32,
+        bytes: (u32, u32),
+    },
     Segment {
         frame: u64,
         /// The header fields, with an empty payload: the payload is `payload` of the batch's
@@ -113,6 +123,16 @@ impl Batch {
             own: Vec::new(),
             items: Vec::with_capacity(BATCH_FRAMES),
             done_before: 0,
+        }
+    }
+
+    /// The bytes at `(offset, len)` of `buffer`.
+    fn bytes(&self, buffer: u32, (offset, len): (u32, u32)) -> &[u8] {
+        let range = offset as usize..(offset + len) as usize;
+        match (len, buffer) {
+            (0, _) => &[],
+            (_, OWN) => &self.own[range],
+            _ => &self.buffers[buffer as usize][range],
         }
     }
 
@@ -259,10 +279,25 @@ fn shard_main(
 ) -> Duration {
     let _guard = BreakOnExit(agreement);
     let mut analyzer = Analyzer::shard(config);
-    for batch in work {
+    for mut batch in work {
         let mut notes = Vec::new();
-        for item in batch.items {
+        let items = std::mem::take(&mut batch.items);
+        for item in items {
             match item {
+                Work::Frame {
+                    frame,
+                    ts_ns,
+                    buffer,
+                    bytes,
+                } => {
+                    analyzer.at_frame(frame);
+                    analyzer.decode_and_process(&Frame {
+                        ts_ns,
+                        link_type: Linktype::ETHERNET,
+                        data: batch.bytes(buffer, bytes),
+                    });
+                    collect(&mut analyzer, &mut notes, key(frame, 0, 0, 0));
+                }
                 Work::Segment {
                     frame,
                     header,
@@ -270,12 +305,7 @@ fn shard_main(
                     payload: (offset, len),
                 } => {
                     analyzer.at_frame(frame);
-                    let range = offset as usize..(offset + len) as usize;
-                    let payload = match (len, buffer) {
-                        (0, _) => &[][..],
-                        (_, OWN) => &batch.own[range],
-                        _ => &batch.buffers[buffer as usize][range],
-                    };
+                    let payload = batch.bytes(buffer, (offset, len));
                     analyzer.process_segment(&Segment { payload, ..header });
                     collect(&mut analyzer, &mut notes, key(frame, 0, 0, 0));
                 }
@@ -518,12 +548,10 @@ impl Merger {
         }
     }
 
-    /// The frame counts of the reader with what only the shards counted.
+    /// The frame counts of the reader with what the shards counted.
     fn counts(&self, mut read: FrameCounts) -> FrameCounts {
         for counts in self.counts.iter().flatten() {
-            read.late_packets += counts.late_packets;
-            read.shed_connections += counts.shed_connections;
-            read.peak_memory += counts.peak_memory;
+            read.add_shard(counts);
         }
         read
     }
@@ -604,6 +632,17 @@ pub fn run(
     })
 }
 
+/// Where the reader sends a frame.
+enum Routed {
+    /// Whole, for the shard to decode.
+    Frame,
+    /// Decoded: the segment's header fields (its payload follows separately).
+    Segment(Segment<'static>),
+    Damaged(DamagedSegment),
+    /// Nowhere: not TCP (counted by the reader).
+    Nothing,
+}
+
 /// The reader's side: frames into batches, batches to the shards.
 struct Reader {
     work: Vec<SyncSender<Batch>>,
@@ -649,49 +688,77 @@ impl Reader {
                 SourceEvent::Frame(frame) => {
                     stats.frames += 1;
                     let (ts_ns, frame_len) = (frame.ts_ns, frame.data.len());
-                    match decode_frame(&frame, &mut self.counts, false) {
-                        Some(Tcp::Segment(segment)) => {
-                            let shard = shard_of(segment.src, segment.dst, shards);
-                            // The payload's address and length: the frame's borrow of the
-                            // source ends here, so that the source can lend its buffer.
-                            let (at, len) =
-                                (segment.payload.as_ptr() as usize, segment.payload.len());
-                            let header = Segment {
-                                payload: &[],
-                                ..segment
-                            };
-                            let batch = &mut self.batches[shard];
-                            let copied = (!lends).then(|| batch.copy(segment.payload));
-                            let (buffer, payload) = match copied {
-                                Some(placed) => placed,
-                                None => source
-                                    .shared_buffer()
-                                    .and_then(|buffer| batch.place(buffer, at, len))
-                                    .ok_or_else(|| {
-                                        RunError::Source(SourceError {
-                                            input: "--threads".into(),
-                                            message: "a frame's payload lies outside the \
-                                                      reader's buffer; use --threads 1"
-                                                .into(),
-                                        })
-                                    })?,
-                            };
-                            batch.items.push(Work::Segment {
+                    count_frame(&frame, &mut self.counts);
+                    // A plain frame goes whole, to be decoded by its shard; the reader
+                    // decodes the others (tunnels, VLANs, other link layers, IPv6) to find
+                    // their connection.
+                    let mut payload: &[u8] = &[];
+                    let (shard, routed) = match plain_tcp_endpoints(&frame) {
+                        Some((a, b)) => (shard_of(a, b, shards), Routed::Frame),
+                        None => match decode_frame(&frame, &mut self.counts, false) {
+                            Some(Tcp::Segment(segment)) => {
+                                payload = segment.payload;
+                                (
+                                    shard_of(segment.src, segment.dst, shards),
+                                    Routed::Segment(Segment {
+                                        payload: &[],
+                                        ..segment
+                                    }),
+                                )
+                            }
+                            Some(Tcp::Damaged(damaged)) => {
+                                let header = &damaged.header;
+                                (
+                                    shard_of(header.src, header.dst, shards),
+                                    Routed::Damaged(damaged),
+                                )
+                            }
+                            None => (0, Routed::Nothing),
+                        },
+                    };
+                    // Where the bytes the shard reads lie: the frame's, or the payload's.
+                    let lent_bytes = match &routed {
+                        Routed::Frame => frame.data,
+                        _ => payload,
+                    };
+                    let (at, len) = (lent_bytes.as_ptr() as usize, lent_bytes.len());
+                    let batch = &mut self.batches[shard];
+                    let copied = (!lends).then(|| batch.copy(lent_bytes));
+                    if !matches!(routed, Routed::Nothing | Routed::Damaged(_)) {
+                        let (buffer, bytes) = match copied {
+                            Some(placed) => placed,
+                            None => source
+                                .shared_buffer()
+                                .and_then(|buffer| batch.place(buffer, at, len))
+                                .ok_or_else(|| {
+                                    RunError::Source(SourceError {
+                                        input: "--threads".into(),
+                                        message: "a frame lies outside the reader's buffer; \
+                                                  use --threads 1"
+                                            .into(),
+                                    })
+                                })?,
+                        };
+                        batch.items.push(match routed {
+                            Routed::Frame => Work::Frame {
+                                frame: frame_index,
+                                ts_ns,
+                                buffer,
+                                bytes,
+                            },
+                            Routed::Segment(header) => Work::Segment {
                                 frame: frame_index,
                                 header,
                                 buffer,
-                                payload,
-                            });
-                        }
-                        Some(Tcp::Damaged(damaged)) => {
-                            let header = &damaged.header;
-                            let shard = shard_of(header.src, header.dst, shards);
-                            self.batches[shard].items.push(Work::Damaged {
-                                frame: frame_index,
-                                damaged,
-                            });
-                        }
-                        None => {}
+                                payload: bytes,
+                            },
+                            _ => unreachable!("routed above"),
+                        });
+                    } else if let Routed::Damaged(damaged) = routed {
+                        batch.items.push(Work::Damaged {
+                            frame: frame_index,
+                            damaged,
+                        });
                     }
                     if self.sweeps.due(ts_ns) {
                         self.sweep(frame_index, ts_ns);
