@@ -436,7 +436,13 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         ..Config::default()
     };
     // --ebpf: the table's hints on what to shed flow back to the one source, from one table.
-    let threads = if cli.ebpf { 1 } else { cli.threads() };
+    // Live, one thread unless asked: at the rates measured (docs/live-benchmark.md) one
+    // keeps up, and a second costs more CPU than it saves.
+    let threads = match (cli.ebpf, live) {
+        (true, _) => 1,
+        (false, true) => cli.threads.map_or(1, |threads| threads as usize),
+        (false, false) => cli.threads(),
+    };
     let (stats, counts) = if threads > 1 {
         let shards = sharded::shards_for(threads);
         sharded::run(
