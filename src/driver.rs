@@ -75,17 +75,19 @@ pub struct RunStats {
     pub thread_cpu: Vec<(String, Duration)>,
 }
 
-/// The CPU time the calling thread has used so far.
-pub fn thread_cpu_time() -> Duration {
+/// The CPU time the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`, to the
+/// nanosecond): unlike the wall clock it does not grow while other processes have the CPU.
+/// `None` if the clock cannot be read.
+pub fn thread_cpu_time() -> Option<Duration> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `now` is a valid timespec for the call to fill in.
     if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
-        return Duration::ZERO;
+        return None;
     }
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    Some(Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
 }
 
 #[derive(Debug)]

@@ -334,7 +334,7 @@ fn shard_main(
             counts: None,
         });
         if results_sent.is_err() {
-            return driver::thread_cpu_time();
+            return driver::thread_cpu_time().unwrap_or_default();
         }
     }
     // The connections still open leave a few at a time: the merger interleaves them with
@@ -357,7 +357,7 @@ fn shard_main(
         }
     });
     open.store(0, Ordering::Relaxed);
-    let cpu = driver::thread_cpu_time();
+    let cpu = driver::thread_cpu_time().unwrap_or_default();
     let _ = results.send(Results {
         shard,
         notes,
@@ -612,7 +612,10 @@ pub fn run(
         let write_error = merger.finish(report).err();
         // A shard stuck sending to a merger that stopped (a write error) lets go.
         merger.inbox.clear();
-        let mut thread_cpu = vec![("reader".to_string(), driver::thread_cpu_time())];
+        let mut thread_cpu = vec![(
+            "reader".to_string(),
+            driver::thread_cpu_time().unwrap_or_default(),
+        )];
         for (shard, thread) in threads.into_iter().enumerate() {
             match thread.join() {
                 Ok(cpu) => thread_cpu.push((format!("shard-{shard}"), cpu)),

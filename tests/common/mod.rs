@@ -149,26 +149,9 @@ pub fn analyze_with(path: &Path, config: Config) -> Analysis {
     run_source(source, config, &path.display().to_string()).0
 }
 
-/// CPU time this thread has run (`CLOCK_THREAD_CPUTIME_ID`, to the nanosecond): unlike the
-/// wall clock it does not grow while other processes have the CPU (a busy test machine).
+/// CPU time this thread has run: the library's clock, which must be readable here.
 pub fn thread_cpu_time() -> Duration {
-    #[repr(C)]
-    struct Timespec {
-        tv_sec: i64,
-        tv_nsec: i64,
-    }
-    unsafe extern "C" {
-        fn clock_gettime(clock: i32, now: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut now = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec, which `now` is (64-bit Linux layout).
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    kascope::driver::thread_cpu_time().expect("clock_gettime(CLOCK_THREAD_CPUTIME_ID)")
 }
 
 /// Runs the library over a capture held in memory; also says how much CPU time the
