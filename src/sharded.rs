@@ -52,10 +52,10 @@ const BATCH_BYTES: usize = 512 << 10;
 
 /// Batches waiting for each shard: what keeps the reader at most this far ahead of the
 /// slowest shard, and so bounds the buffers and notes in flight.
-const QUEUED_BATCHES: usize = 4;
+const QUEUED_BATCHES: usize = 2;
 
 /// Records a shard sends at a time when it writes out its connections at the end.
-const END_NOTES: usize = 256;
+const END_NOTES: usize = 64;
 
 /// Which shard threads `threads` gives: the reader is one of them, and there is at least one
 /// shard.
@@ -65,9 +65,10 @@ pub fn shards_for(threads: usize) -> usize {
 
 /// Each shard's share of `--max-memory`. The merger's map of stream numbers holds an entry
 /// for each connection the tables hold or remember, a seventh of the least a table spends
-/// on one (a remembered number); an eighth of the budget is left to it.
+/// on one (a remembered number), and half as much again while the map grows (old and new
+/// buckets side by side); a quarter of the budget is left to it and the records in flight.
 fn shard_budget(max_memory: usize, shards: usize) -> usize {
-    (max_memory - max_memory / 8) / shards
+    (max_memory - max_memory / 4) / shards
 }
 
 /// The `buffer` of a payload in the batch's own bytes.
