@@ -58,6 +58,7 @@ esac
 
 log() { printf 'live: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+. "$HERE/lab.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (network namespaces and packet capture)"
 for tool in ip ethtool nginx wrk curl; do
@@ -130,74 +131,16 @@ if [ "$busy" -gt 20 ]; then
   log "warning: the CPUs are already ${busy}% busy; other processes will distort the numbers"
 fi
 
-# ---- network
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-ip link add "$VETH_S" netns "$NS_S" type veth peer name "$VETH_C" netns "$NS_C"
-for side in S C; do
-  ns_var=NS_$side veth_var=VETH_$side ip_var=IP_$side
-  ns=${!ns_var} veth=${!veth_var} addr=${!ip_var}
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set "$veth" mtu 1500
-  ip -n "$ns" addr add "$addr/24" dev "$veth"
-  ip netns exec "$ns" ethtool -K "$veth" tso off gso off gro off
-  ip -n "$ns" link set "$veth" up
-done
-
-# ---- nginx
-mkdir -p "$WORK/www" "$WORK/tmp"
-head -c 199 /dev/zero | tr '\0' 'a' > "$WORK/www/tiny.txt"; echo >> "$WORK/www/tiny.txt"
-head -c 4095 /dev/zero | tr '\0' 'b' > "$WORK/www/4k.txt"; echo >> "$WORK/www/4k.txt"
-head -c 1048576 /dev/urandom > "$WORK/www/1m.bin"
-chmod 644 "$WORK/www/"*
-cat > "$WORK/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type text/plain;
-    sendfile on;
-    keepalive_timeout 15 10;
-    keepalive_requests 1000;
-    client_body_temp_path $WORK/tmp/body;
-    proxy_temp_path $WORK/tmp/proxy;
-    fastcgi_temp_path $WORK/tmp/fastcgi;
-    uwsgi_temp_path $WORK/tmp/uwsgi;
-    scgi_temp_path $WORK/tmp/scgi;
-    limit_req_zone \$server_name zone=paced:1m rate=$((PACED_RATE > 0 ? PACED_RATE : 1))r/s;
-    server {
-        listen $IP_S:80;
-        server_name kascope-live-bench;
-        root $WORK/www;
-        location /paced/ {
-            alias $WORK/www/;
-            limit_req zone=paced burst=1000;
-        }
-    }
-}
-EOF
-ip netns exec "$NS_S" nginx -p "$WORK/" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" \
-  > "$WORK/nginx.out" 2>&1 &
-NGINX_PID=$!
-for ((i = 0; i < 50; i++)); do
-  ip netns exec "$NS_C" curl -fsS -o /dev/null "http://$IP_S/tiny.txt" 2>/dev/null && break
-  kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/nginx.out" "$WORK/nginx-error.log" >&2; die "nginx exited"; }
-  sleep 0.1
-done
-[ "$i" -lt 50 ] || die "nginx does not answer on http://$IP_S/tiny.txt"
+# ---- network and nginx (bench/lab.sh)
+lab_network
+lab_nginx "limit_req_zone \$server_name zone=paced:1m rate=$((PACED_RATE > 0 ? PACED_RATE : 1))r/s;" \
+  "server_name kascope-live-bench; location /paced/ { alias $WORK/www/; limit_req zone=paced burst=1000; }"
 for p in /tiny.txt /4k.txt /1m.bin /paced/tiny.txt; do
   size=$(ip netns exec "$NS_C" curl -fsS "http://$IP_S$p" | wc -c)
   log "GET $p -> $size bytes"
 done
 
 # ---- measurement helpers
-now() { date +%s.%N; }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 wire_packets() {
   ip netns exec "$NS_S" cat "/sys/class/net/$VETH_S/statistics/rx_packets" \
     "/sys/class/net/$VETH_S/statistics/tx_packets" | awk '{s += $1} END {print s}'
