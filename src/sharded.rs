@@ -137,24 +137,28 @@ impl Batch {
         }
     }
 
-    /// A copy of `payload` in the batch's own bytes: where it lies.
-    fn copy(&mut self, payload: &[u8]) -> (u32, (u32, u32)) {
-        let offset = self.own.len();
-        self.own.extend_from_slice(payload);
-        (OWN, (offset as u32, payload.len() as u32))
-    }
-
-    /// Where the `len` payload bytes at address `at` lie in `buffer` (the source's, pushed
-    /// when it is not the last one pushed): the buffer's index and the bytes' range. `None`
-    /// if they are not in it.
-    fn place(&mut self, buffer: &Arc<Vec<u8>>, at: usize, len: usize) -> Option<(u32, (u32, u32))> {
-        if len == 0 {
-            return Some((0, (0, 0)));
+    /// Where `bytes` (of `frame`) lie for the shard: in the frame's shared buffer (pushed
+    /// when it is not the last one pushed), or, for a frame without one (live capture), in a
+    /// copy in the batch's own bytes. The buffer's index and the bytes' range.
+    fn lend(&mut self, frame: &Frame<'_>, bytes: &[u8]) -> Result<(u32, (u32, u32)), RunError> {
+        let len = bytes.len() as u32;
+        let Some(buffer) = frame.buffer else {
+            let offset = self.own.len() as u32;
+            self.own.extend_from_slice(bytes);
+            return Ok((OWN, (offset, len)));
+        };
+        if bytes.is_empty() {
+            return Ok((0, (0, 0)));
         }
-        let offset = at.checked_sub(buffer.as_ptr() as usize)?;
-        if offset + len > buffer.len() {
-            return None;
-        }
+        let offset = (bytes.as_ptr() as usize)
+            .checked_sub(buffer.as_ptr() as usize)
+            .filter(|offset| offset + bytes.len() <= buffer.len())
+            .ok_or_else(|| {
+                RunError::Source(SourceError {
+                    input: "--threads".into(),
+                    message: "a frame lies outside the reader's buffer; use --threads 1".into(),
+                })
+            })?;
         if !self
             .buffers
             .last()
@@ -162,8 +166,7 @@ impl Batch {
         {
             self.buffers.push(Arc::clone(buffer));
         }
-        let index = (self.buffers.len() - 1) as u32;
-        Some((index, (offset as u32, len as u32)))
+        Ok(((self.buffers.len() - 1) as u32, (offset as u32, len)))
     }
 }
 
@@ -296,6 +299,7 @@ fn shard_main(
                         ts_ns,
                         link_type: Linktype::ETHERNET,
                         data: batch.bytes(buffer, bytes),
+                        buffer: None,
                     });
                     collect(&mut analyzer, &mut notes, key(frame, 0, 0, 0));
                 }
@@ -558,9 +562,9 @@ impl Merger {
     }
 }
 
-/// [`driver::run`] with the connection table split over `shards` threads. The source must
-/// lend its buffers ([`FrameSource::shared_buffer`]); `config.max_memory` is shared among
-/// the shards. Returns the run's statistics and the frame counts for the report.
+/// [`driver::run`] with the connection table split over `shards` threads. Frames that name
+/// their buffer ([`Frame::buffer`]) are lent to the shards, others copied;
+/// `config.max_memory` is shared among the shards. Returns the run's statistics and the frame counts for the report.
 pub fn run(
     source: &mut dyn FrameSource,
     config: &Config,
@@ -637,14 +641,12 @@ pub fn run(
 }
 
 /// Where the reader sends a frame.
-enum Routed {
+enum Routed<'a> {
     /// Whole, for the shard to decode.
     Frame,
-    /// Decoded: the segment's header fields (its payload follows separately).
-    Segment(Segment<'static>),
+    /// Decoded: the segment, whose header fields and payload go separately.
+    Segment(Segment<'a>),
     Damaged(DamagedSegment),
-    /// Nowhere: not TCP (counted by the reader).
-    Nothing,
 }
 
 /// The reader's side: frames into batches, batches to the shards.
@@ -672,9 +674,6 @@ impl Reader {
     ) -> Result<RunStats, RunError> {
         let mut stats = RunStats::default();
         let shards = self.work.len();
-        // A file's frames stay in the reader's buffers, which the batches hold; a live
-        // capture's are gone at the next packet, so their payload is copied.
-        let lends = source.shared_buffer().is_some();
         let status = |stats: &RunStats, report: &Report, bytes| Status {
             frames: stats.frames,
             bytes,
@@ -696,73 +695,50 @@ impl Reader {
                     // A plain frame goes whole, to be decoded by its shard; the reader
                     // decodes the others (tunnels, VLANs, other link layers, IPv6) to find
                     // their connection.
-                    let mut payload: &[u8] = &[];
-                    let (shard, routed) = match plain_tcp_endpoints(&frame) {
-                        Some((a, b)) => (shard_of(a, b, shards), Routed::Frame),
+                    let routed = match plain_tcp_endpoints(&frame) {
+                        Some((a, b)) => Some((shard_of(a, b, shards), Routed::Frame)),
                         None => match decode_frame(&frame, &mut self.counts, false) {
-                            Some(Tcp::Segment(segment)) => {
-                                payload = segment.payload;
-                                (
-                                    shard_of(segment.src, segment.dst, shards),
-                                    Routed::Segment(Segment {
-                                        payload: &[],
-                                        ..segment
-                                    }),
-                                )
-                            }
-                            Some(Tcp::Damaged(damaged)) => {
-                                let header = &damaged.header;
-                                (
-                                    shard_of(header.src, header.dst, shards),
-                                    Routed::Damaged(damaged),
-                                )
-                            }
-                            None => (0, Routed::Nothing),
+                            Some(Tcp::Segment(segment)) => Some((
+                                shard_of(segment.src, segment.dst, shards),
+                                Routed::Segment(segment),
+                            )),
+                            Some(Tcp::Damaged(damaged)) => Some((
+                                shard_of(damaged.header.src, damaged.header.dst, shards),
+                                Routed::Damaged(damaged),
+                            )),
+                            None => None,
                         },
                     };
-                    // Where the bytes the shard reads lie: the frame's, or the payload's.
-                    let lent_bytes = match &routed {
-                        Routed::Frame => frame.data,
-                        _ => payload,
-                    };
-                    let (at, len) = (lent_bytes.as_ptr() as usize, lent_bytes.len());
-                    let batch = &mut self.batches[shard];
-                    let copied = (!lends).then(|| batch.copy(lent_bytes));
-                    if !matches!(routed, Routed::Nothing | Routed::Damaged(_)) {
-                        let (buffer, bytes) = match copied {
-                            Some(placed) => placed,
-                            None => source
-                                .shared_buffer()
-                                .and_then(|buffer| batch.place(buffer, at, len))
-                                .ok_or_else(|| {
-                                    RunError::Source(SourceError {
-                                        input: "--threads".into(),
-                                        message: "a frame lies outside the reader's buffer; \
-                                                  use --threads 1"
-                                            .into(),
-                                    })
-                                })?,
+                    if let Some((shard, routed)) = routed {
+                        let batch = &mut self.batches[shard];
+                        let item = match routed {
+                            Routed::Frame => {
+                                let (buffer, bytes) = batch.lend(&frame, frame.data)?;
+                                Work::Frame {
+                                    frame: frame_index,
+                                    ts_ns,
+                                    buffer,
+                                    bytes,
+                                }
+                            }
+                            Routed::Segment(segment) => {
+                                let (buffer, payload) = batch.lend(&frame, segment.payload)?;
+                                Work::Segment {
+                                    frame: frame_index,
+                                    header: Segment {
+                                        payload: &[],
+                                        ..segment
+                                    },
+                                    buffer,
+                                    payload,
+                                }
+                            }
+                            Routed::Damaged(damaged) => Work::Damaged {
+                                frame: frame_index,
+                                damaged,
+                            },
                         };
-                        batch.items.push(match routed {
-                            Routed::Frame => Work::Frame {
-                                frame: frame_index,
-                                ts_ns,
-                                buffer,
-                                bytes,
-                            },
-                            Routed::Segment(header) => Work::Segment {
-                                frame: frame_index,
-                                header,
-                                buffer,
-                                payload: bytes,
-                            },
-                            _ => unreachable!("routed above"),
-                        });
-                    } else if let Routed::Damaged(damaged) = routed {
-                        batch.items.push(Work::Damaged {
-                            frame: frame_index,
-                            damaged,
-                        });
+                        batch.items.push(item);
                     }
                     if self.sweeps.due(ts_ns) {
                         self.sweep(frame_index, ts_ns);

@@ -333,12 +333,6 @@ impl CaptureReader {
         self.end = kept;
     }
 
-    /// The buffer the frames handed out lie in, until the next call of
-    /// [`CaptureReader::next`]; a thread holding it keeps those bytes from being overwritten.
-    pub(super) fn buffer(&self) -> &Arc<Vec<u8>> {
-        &self.buf
-    }
-
     /// Bytes `start..start + len` must be there: false at a clean end of the input; the
     /// `Err` is the damage message.
     fn need(&mut self, len: usize) -> Result<bool, String> {
@@ -377,6 +371,7 @@ impl CaptureReader {
                             ts_ns,
                             link_type,
                             data: &self.buf[from..to],
+                            buffer: Some(&self.buf),
                         });
                     }
                 }

@@ -308,8 +308,4 @@ impl FrameSource for FileSource {
             .map_or(0, |opened| opened.raw_read.load(Ordering::Relaxed));
         (self.bytes_done + current, self.total_bytes)
     }
-
-    fn shared_buffer(&self) -> Option<&Arc<Vec<u8>>> {
-        self.current.as_ref().map(|opened| opened.reader.buffer())
-    }
 }

@@ -214,6 +214,7 @@ impl FrameSource for LiveSource {
                         .wrapping_add(header.ts.tv_usec as u64),
                     link_type: self.link_type,
                     data: packet.data,
+                    buffer: None,
                 })))
             }
             Err(pcap::Error::TimeoutExpired) => {

@@ -76,6 +76,10 @@ pub struct Frame<'a> {
     pub link_type: Linktype,
     /// The captured bytes (possibly fewer than were on the wire: snaplen).
     pub data: &'a [u8],
+    /// The shared buffer `data` lies in, for a source whose frames may be read by other
+    /// threads later (`--threads`: holding it keeps the bytes in place); `None` (live
+    /// captures) when the bytes are gone at the next frame.
+    pub buffer: Option<&'a Arc<Vec<u8>>>,
 }
 
 /// What a source reports.
@@ -167,13 +171,6 @@ pub trait FrameSource {
 
     /// Frame bytes seen on the wire and delivered so far (live sources).
     fn delivery(&self) -> Option<Delivery> {
-        None
-    }
-
-    /// The buffer the frame just handed out lies in, for a source whose frames may be read
-    /// by other threads later (`--threads`): holding it keeps the bytes in place. `None`
-    /// (live captures) when a frame's bytes are gone at the next call.
-    fn shared_buffer(&self) -> Option<&Arc<Vec<u8>>> {
         None
     }
 }
