@@ -36,7 +36,7 @@ complete -c kascope -l race-window -d 'An unanswered request sent up to this lon
 complete -c kascope -l reassembly-limit -d 'Out-of-order bytes buffered per direction before a hole is given up (16KiB to 1GiB)' -r
 complete -c kascope -l idle-timeout -d 'Time without packets after which an open connection is written out as evicted (1s to 365 days; plain numbers are seconds)' -r
 complete -c kascope -l max-memory -d 'Memory the connection table may use (8MiB to 1TiB; e.g. 512MiB, 2G); past it the connections idle the longest are written out early, flagged memory-budget' -r
-complete -c kascope -s j -l threads -d 'Threads (1 to 256; default for files: the machine\'s cores, at most 8; live: 1). One reads or captures, the others each analyse a share of the connections (by address and port); the output is the same as with 1, unless --max-memory is reached (each thread keeps to its share of it). --ebpf uses one' -r
+complete -c kascope -s j -l threads -d 'Threads (1 to 256; default for files: the machine\'s cores, at most 8; live: 1). Files: one reads ahead, one analyses, or (3 and more) one routes frames to the others, each analysing a share of the connections (by address and port); live: one captures. The output is the same as with 1, unless --max-memory is reached (each analysing thread keeps to its share of it). --ebpf uses one' -r
 complete -c kascope -s n -d 'Accepted for tcpdump\'s sake: kascope never resolves addresses or ports to names'
 complete -c kascope -s v -l verbose -d 'Say on standard error what is read (files, filter) and how fast'
 complete -c kascope -s D -l list-interfaces -d 'List the interfaces that can be captured on, and exit'

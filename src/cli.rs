@@ -231,10 +231,11 @@ pub struct Cli {
           value_parser = |s: &str| values::MEMORY.parse_size(s))]
     pub max_memory: usize,
 
-    /// Threads (1 to 256; default for files: the machine's cores, at most 8; live: 1). One
-    /// reads or captures, the others each analyse a share of the connections (by address
-    /// and port); the output is the same as with 1, unless --max-memory is reached (each
-    /// thread keeps to its share of it). --ebpf uses one.
+    /// Threads (1 to 256; default for files: the machine's cores, at most 8; live: 1). Files:
+    /// one reads ahead, one analyses, or (3 and more) one routes frames to the others, each
+    /// analysing a share of the connections (by address and port); live: one captures. The
+    /// output is the same as with 1, unless --max-memory is reached (each analysing thread
+    /// keeps to its share of it). --ebpf uses one.
     #[arg(short = 'j', long, value_name = "N", help_heading = "Analysis",
           value_parser = |s: &str| values::THREADS.parse_integer(s), allow_negative_numbers = true)]
     pub threads: Option<u64>,

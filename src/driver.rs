@@ -71,7 +71,7 @@ pub struct RunStats {
     pub delivery: Option<Delivery>,
     /// Damage to the input and other things the user should know, one line each.
     pub warnings: Vec<String>,
-    /// `--threads`: the CPU time each thread spent, by name (the reader and merger first).
+    /// The CPU time each thread of the run spent, by name (the reader and merger first).
     pub thread_cpu: Vec<(String, Duration)>,
 }
 
@@ -188,6 +188,7 @@ pub fn run(
     }
     report.flush().map_err(RunError::Write)?;
     end_of_run_warnings(&mut stats, analyzer.counts());
+    stats.thread_cpu = vec![("analysis".into(), thread_cpu_time().unwrap_or_default())];
     Ok(stats)
 }
 

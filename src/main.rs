@@ -382,6 +382,14 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
     }
     let outputs = plan_outputs(cli, &inputs)?;
     let show_progress = !cli.no_progress && io::stderr().is_terminal();
+    // --ebpf: the table's hints on what to shed flow back to the one source, from one table.
+    // Live, one thread unless asked: at the rates measured (docs/live-benchmark.md) one
+    // keeps up, and a second costs more CPU than it saves.
+    let threads = match (cli.ebpf, live) {
+        (true, _) => 1,
+        (false, true) => cli.threads.map_or(1, |threads| threads as usize),
+        (false, false) => cli.threads(),
+    };
     // The input is opened before any output is created, so a bad input leaves no file.
     let (mut source, limits, mut observer): (Box<dyn FrameSource>, Limits, Box<dyn Observer>) =
         if live {
@@ -393,8 +401,11 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             (source, limits, observer)
         } else {
             let filter = inputs.filter.clone();
-            let source = FileSource::open(inputs.files.clone(), filter.clone())
+            let mut source = FileSource::open(inputs.files.clone(), filter.clone())
                 .map_err(|err| open_error(err, filter.as_deref()))?;
+            if threads > 1 {
+                source.read_ahead();
+            }
             let observer: Box<dyn Observer> = match source.progress().1 {
                 Some(total) if show_progress => Box::new(FileProgress::new(total)),
                 _ => Box::new(Unobserved),
@@ -435,16 +446,15 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
         },
         ..Config::default()
     };
-    // --ebpf: the table's hints on what to shed flow back to the one source, from one table.
-    // Live, one thread unless asked: at the rates measured (docs/live-benchmark.md) one
-    // keeps up, and a second costs more CPU than it saves.
-    let threads = match (cli.ebpf, live) {
-        (true, _) => 1,
-        (false, true) => cli.threads.map_or(1, |threads| threads as usize),
-        (false, false) => cli.threads(),
+    // Files: with two threads or more one reads the input ahead (docs/threads.md); of the
+    // others one runs the analysis, or one takes the records and routes them to the rest.
+    let analysis_threads = if live {
+        threads
+    } else {
+        threads.saturating_sub(1).max(1)
     };
-    let (stats, counts) = if threads > 1 {
-        let shards = sharded::shards_for(threads);
+    let (stats, counts) = if analysis_threads > 1 {
+        let shards = sharded::shards_for(analysis_threads);
         sharded::run(
             &mut *source,
             &config,
@@ -474,9 +484,12 @@ fn run(cli: &Cli) -> Result<ExitCode, Failure> {
             plural(stats.frames, "frame", "frames"),
             megabytes / seconds.max(1e-9)
         ));
-        if !stats.thread_cpu.is_empty() {
-            let threads: Vec<String> = stats
-                .thread_cpu
+        let read_ahead = source
+            .read_ahead_cpu()
+            .map(|cpu| ("read-ahead".to_string(), cpu));
+        let thread_cpu: Vec<_> = read_ahead.into_iter().chain(stats.thread_cpu).collect();
+        if thread_cpu.len() > 1 {
+            let threads: Vec<String> = thread_cpu
                 .iter()
                 .map(|(name, cpu)| format!("{name} {:.3} s", cpu.as_secs_f64()))
                 .collect();

@@ -44,9 +44,9 @@ fn run(capture: &Path, extra: &[&str]) -> Run {
     run_threads(capture, extra, THREADED)
 }
 
-/// `--threads` of the runs that check the memory budget besides `--threads 1`: two analysis
-/// threads and the reader, so that the merger has two shards to wait on.
-const THREADED: &str = "3";
+/// `--threads` of the runs that check the memory budget besides `--threads 1`: the thread
+/// reading ahead, the reader and two shards, so that the merger has two to wait on.
+const THREADED: &str = "4";
 
 /// [`run`] with `--threads threads`.
 fn run_threads(capture: &Path, extra: &[&str], threads: &str) -> Run {

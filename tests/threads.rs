@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use common::binary::{Table, TempPath, kascope, stderr};
 use common::pcap::{C, Conv, Endpoint, S};
 
-/// Thread counts compared with 1: one analysis thread beside the reader, two (the merger
-/// waits on two shards), and more shards than this machine has cores.
-const THREADS: [&str; 3] = ["2", "3", "6"];
+/// Thread counts compared with 1: the file read ahead beside one analysis thread; read
+/// ahead, with a reader routing frames to one shard, to two (the merger waits on two), and to
+/// more shards than this machine has cores.
+const THREADS: [&str; 4] = ["2", "3", "4", "6"];
 
 /// Every output kascope writes for `capture` with `--threads threads` (and `extra`), as
 /// (what, bytes); the summary on standard output included.
@@ -267,7 +268,7 @@ fn several_files_compressed_files_and_a_count_come_out_the_same() {
     let first = whole.write("first");
     let recorded = common::recorded("race-nginx.pcap");
     same_as_one_thread(&[&first, &recorded], &[]);
-    // Standard input and compressed input are read into the same shared buffers.
+    // Compressed input is read (and inflated ahead) into the same shared buffers.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, whole.pcap()).unwrap();
     let compressed = TempPath::with("agreement.pcap.gz", &gz.finish().unwrap());
@@ -318,8 +319,34 @@ fn over_the_memory_budget_every_connection_still_gets_a_row() {
         (text.contains("memory-budget"), streams)
     };
     let (shed_one, one) = rows("1");
-    let (shed_three, three) = rows("3");
-    assert!(shed_one && shed_three, "the budget is reached");
+    let (shed_four, four) = rows("4");
+    assert!(shed_one && shed_four, "the budget is reached");
     assert_eq!(one.len(), 30_000);
-    assert_eq!(one, three, "the same streams, each once");
+    assert_eq!(one, four, "the same streams, each once");
+}
+
+#[test]
+fn standard_input_comes_out_the_same() {
+    // A pipe is read ahead like a file.
+    let capture = agreement_capture(3000).write("stdin");
+    let size = std::fs::metadata(&capture).unwrap().len();
+    assert!(size > 2 << 20, "{size} bytes: several pieces read ahead");
+    let run = |threads: &str| {
+        let csv = TempPath::new("stdin.csv");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kascope"))
+            .args(["-", "--wide", "--csv", csv.arg(), "--threads", threads])
+            .stdin(std::fs::File::open(&capture).unwrap())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        (output.stdout, std::fs::read(&csv).unwrap())
+    };
+    let one = run("1");
+    assert!(one.1.len() > 10_000, "{} bytes of CSV", one.1.len());
+    for threads in THREADS {
+        assert!(
+            run(threads) == one,
+            "--threads {threads} from standard input"
+        );
+    }
 }

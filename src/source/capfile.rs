@@ -6,14 +6,16 @@
 //!
 //! Records are read into one large buffer (1 MiB, grown only for a record larger than that)
 //! and handed out as slices of it: nothing is copied per packet and nothing allocated. The
-//! buffer is shared ([`CaptureReader::buffer`]) so that `--threads` can hand the frames in it
-//! to other threads as they are; the reader then refills another buffer instead of writing
-//! over one still read elsewhere.
+//! buffer is shared ([`Frame::buffer`]) so that `--threads` can hand the frames in it to
+//! other threads as they are; the reader then refills another buffer instead of writing
+//! over one still read elsewhere. With [`CaptureReader::read_ahead`] the buffers are read
+//! by a thread of its own ([`ReadAhead`]) and taken as they come.
 
 use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::input::read_full;
+use super::readahead::{self, Chunk, ReadAhead};
 use super::{Frame, Linktype};
 
 /// The largest record accepted. libpcap's limit is 256 KiB of packet; GRO/BIG TCP captures
@@ -82,13 +84,22 @@ struct Located {
     wire_len: u32,
 }
 
+/// Where a reader's bytes come from.
+enum Bytes {
+    /// Read on the reader's thread, into its own buffer.
+    Here(Box<dyn Read + Send>),
+    /// Read by a thread of its own, into buffers that become the reader's.
+    Ahead(ReadAhead),
+}
+
 /// A capture file being read.
 pub(super) struct CaptureReader {
-    input: Box<dyn Read + Send>,
+    input: Bytes,
     /// Shared with the threads still reading frames in it (`--threads`); only written when
     /// nobody else holds it.
     buf: Arc<Vec<u8>>,
-    /// Earlier buffers, refilled once nobody holds them any more.
+    /// Earlier buffers, refilled (or, reading ahead, handed back to be) once nobody holds
+    /// them any more.
     spare: Vec<Arc<Vec<u8>>>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
@@ -189,7 +200,7 @@ impl CaptureReader {
             (Err(reason), None) => return Err(OpenError::NotACapture(reason)),
         };
         let mut reader = CaptureReader {
-            input,
+            input: Bytes::Here(input),
             eof: end < buf.len() || error.is_some(),
             buf: Arc::new(buf),
             spare: Vec::new(),
@@ -271,14 +282,69 @@ impl CaptureReader {
         }
     }
 
+    /// From now on the input is read ahead by a thread of its own, unless it is read to its
+    /// end already or no thread can start (then it goes on being read here).
+    pub(super) fn read_ahead(&mut self) {
+        self.read_ahead_in(readahead::HEAD_ROOM, readahead::CHUNK);
+    }
+
+    /// [`CaptureReader::read_ahead`] into buffers of other sizes (the tests cut records at
+    /// every place with small ones).
+    fn read_ahead_in(&mut self, head_room: usize, chunk: usize) {
+        if self.eof {
+            return;
+        }
+        let placeholder = Bytes::Here(Box::new(io::empty()));
+        self.input = match std::mem::replace(&mut self.input, placeholder) {
+            Bytes::Here(input) => match ReadAhead::spawn(input, head_room, chunk) {
+                Ok(ahead) => Bytes::Ahead(ahead),
+                Err((input, _)) => Bytes::Here(input),
+            },
+            ahead => ahead,
+        };
+    }
+
+    /// CPU time spent by the thread reading ahead, if there is one.
+    pub(super) fn read_ahead_cpu(&self) -> Option<std::time::Duration> {
+        match &self.input {
+            Bytes::Here(_) => None,
+            Bytes::Ahead(ahead) => Some(ahead.cpu()),
+        }
+    }
+
     /// Makes `len` bytes available at `start`, reading (and growing the buffer up to
     /// [`MAX_RECORD`]) as needed. Returns how many are there if the input ends first.
     fn fill(&mut self, len: usize) -> usize {
         if self.end - self.start >= len {
             return len;
         }
+        if let Bytes::Here(_) = self.input {
+            let size = self.size_for(len);
+            self.make_room(size);
+        }
+        while !self.eof && self.end - self.start < len {
+            match &mut self.input {
+                Bytes::Here(input) => {
+                    // `make_room` left a buffer nobody else holds.
+                    let buf = Arc::get_mut(&mut self.buf).expect("an unshared buffer");
+                    let (got, error) = read_full(&mut **input, &mut buf[self.end..]);
+                    self.end += got;
+                    self.eof = got == 0 || self.end < buf.len() || error.is_some();
+                    self.error = error;
+                }
+                Bytes::Ahead(ahead) => {
+                    let chunk = ahead.next();
+                    self.take(chunk);
+                }
+            }
+        }
+        (self.end - self.start).min(len)
+    }
+
+    /// The size of buffer to read `len` bytes into, reading here.
+    fn size_for(&self, len: usize) -> usize {
         let unread = self.end - self.start;
-        let size = if len > self.buf.len() {
+        if len > self.buf.len() {
             len.next_power_of_two().max(BUFFER)
         } else if self.buf.len() < BUFFER && !self.eof {
             // The input is larger than the buffer: read it in larger pieces.
@@ -288,17 +354,56 @@ impl CaptureReader {
             BUFFER
         } else {
             self.buf.len()
-        };
-        self.make_room(size);
-        // `make_room` left a buffer nobody else holds.
-        let buf = Arc::get_mut(&mut self.buf).expect("an unshared buffer");
-        while !self.eof && self.end < len {
-            let (got, error) = read_full(&mut *self.input, &mut buf[self.end..]);
-            self.end += got;
-            self.eof = got == 0 || self.end < buf.len() || error.is_some();
-            self.error = error;
         }
-        (self.end - self.start).min(len)
+    }
+
+    /// Reads on from bytes read ahead. The chunk becomes the buffer, the unread bytes put
+    /// in its head room in front of what was read; a record too large for the head room is
+    /// gathered in a buffer of its own, the chunk's bytes copied after it.
+    fn take(&mut self, mut chunk: Chunk) {
+        let unread = self.end - self.start;
+        self.eof = chunk.last;
+        self.error = chunk.error.take();
+        if unread <= chunk.head_room {
+            let at = chunk.head_room - unread;
+            chunk.bytes[at..chunk.head_room].copy_from_slice(&self.buf[self.start..self.end]);
+            let done = std::mem::replace(&mut self.buf, Arc::new(chunk.bytes));
+            self.start = at;
+            self.end = chunk.head_room + chunk.len;
+            if self.spare.len() < SPARE_BUFFERS {
+                self.spare.push(done);
+            }
+        } else {
+            let len = chunk.len;
+            if self.buf.len() - self.end < len || Arc::get_mut(&mut self.buf).is_none() {
+                self.make_room((unread + len).next_power_of_two());
+            }
+            let buf = Arc::get_mut(&mut self.buf).expect("an unshared buffer");
+            buf[self.end..self.end + len].copy_from_slice(chunk.data());
+            self.end += len;
+            if let Bytes::Ahead(ahead) = &self.input {
+                ahead.give_back(chunk.bytes);
+            }
+        }
+        self.give_back_spares();
+    }
+
+    /// Hands the buffers nobody reads any more back to the thread reading ahead.
+    fn give_back_spares(&mut self) {
+        let Bytes::Ahead(ahead) = &self.input else {
+            return;
+        };
+        let mut at = 0;
+        while at < self.spare.len() {
+            if Arc::get_mut(&mut self.spare[at]).is_some() {
+                let free = self.spare.swap_remove(at);
+                if let Ok(bytes) = Arc::try_unwrap(free) {
+                    ahead.give_back(bytes);
+                }
+            } else {
+                at += 1;
+            }
+        }
     }
 
     /// Moves the unread bytes to the front of a buffer of `size` bytes that no other thread
@@ -569,5 +674,173 @@ fn read_interface_options(mut options: &[u8], big_endian: bool, interface: &mut 
             _ => {}
         }
         options = options.get(4 + len.next_multiple_of(4)..).unwrap_or(&[]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Captured lengths mixing the empty, the small, the usual and the large (larger than
+    /// the head rooms and pieces below, so that they are gathered by copying).
+    fn lengths() -> Vec<usize> {
+        (0..300)
+            .map(|i| [0, 1, 54, 60, 1514, 77, 9000, 3000, 66][i % 9] + i % 5)
+            .collect()
+    }
+
+    /// The bytes of packet `i`, told apart from every other.
+    fn packet(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|b| (b * 31 + i * 7) as u8).collect()
+    }
+
+    /// A classic pcap, microseconds, little-endian, Ethernet.
+    fn pcap(lengths: &[usize]) -> Vec<u8> {
+        let mut file = Vec::new();
+        for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+            file.extend_from_slice(&word.to_le_bytes());
+        }
+        for (i, &len) in lengths.iter().enumerate() {
+            let wire = len as u32 + 3;
+            for word in [i as u32, (i * 7) as u32, len as u32, wire] {
+                file.extend_from_slice(&word.to_le_bytes());
+            }
+            file.extend_from_slice(&packet(i, len));
+        }
+        file
+    }
+
+    /// A pcapng: a section, an Ethernet interface, enhanced packet blocks.
+    fn pcapng(lengths: &[usize]) -> Vec<u8> {
+        let words = |file: &mut Vec<u8>, words: &[u32]| {
+            for word in words {
+                file.extend_from_slice(&word.to_le_bytes());
+            }
+        };
+        let mut file = Vec::new();
+        words(
+            &mut file,
+            &[PCAPNG_SHB, 28, PCAPNG_BYTE_ORDER, 1, u32::MAX, u32::MAX, 28],
+        );
+        words(&mut file, &[IDB, 20, 1, 0, 20]);
+        for (i, &len) in lengths.iter().enumerate() {
+            let total = 32 + len.next_multiple_of(4) as u32;
+            words(
+                &mut file,
+                &[ENHANCED_PACKET, total, 0, 0, i as u32, len as u32, 9000],
+            );
+            file.extend_from_slice(&packet(i, len));
+            file.resize(file.len() + len.next_multiple_of(4) - len, 0);
+            words(&mut file, &[total]);
+        }
+        file
+    }
+
+    /// Bytes that end in a read error after `good` of them.
+    struct FailingAfter {
+        bytes: Cursor<Vec<u8>>,
+        good: u64,
+    }
+
+    impl Read for FailingAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let left = self.good - self.bytes.position();
+            if left == 0 {
+                return Err(io::Error::other("the disk is on fire"));
+            }
+            let take = buf.len().min(left as usize);
+            self.bytes.read(&mut buf[..take])
+        }
+    }
+
+    /// Every frame a reader hands out (time, wire length, bytes), then how the input ended.
+    /// `held` frames at a time are held on to by their buffer, as `--threads` holds them, and
+    /// each is checked to be unchanged when let go: no buffer is read into while held.
+    fn read_all(mut reader: CaptureReader, held: usize) -> (Vec<(u64, Vec<u8>)>, String) {
+        let mut frames = Vec::new();
+        let mut holding = std::collections::VecDeque::new();
+        let unchanged = |(buffer, at, bytes): (Arc<Vec<u8>>, usize, Vec<u8>)| {
+            assert_eq!(
+                buffer[at..at + bytes.len()],
+                bytes[..],
+                "a held buffer changed"
+            );
+        };
+        let end = loop {
+            match reader.next(|_, _, _| true) {
+                Next::Frame(frame) => {
+                    let buffer = Arc::clone(frame.buffer.expect("files name their buffer"));
+                    let at = frame.data.as_ptr() as usize - buffer.as_ptr() as usize;
+                    holding.push_back((buffer, at, frame.data.to_vec()));
+                    if holding.len() > held {
+                        unchanged(holding.pop_front().expect("a held frame"));
+                    }
+                    frames.push((frame.ts_ns, frame.data.to_vec()));
+                }
+                Next::End => break "the end".to_string(),
+                Next::Damage(message) => break message,
+            }
+        };
+        holding.into_iter().for_each(unchanged);
+        (frames, end)
+    }
+
+    fn open(bytes: impl Read + Send + 'static) -> CaptureReader {
+        CaptureReader::open(Box::new(bytes))
+            .ok()
+            .expect("a capture")
+    }
+
+    /// Read ahead in pieces of any size, with any head room, records cut at every place:
+    /// the same frames and the same end as reading on one thread.
+    #[test]
+    fn reading_ahead_hands_out_what_reading_here_does() {
+        let lengths = lengths();
+        let pcap = pcap(&lengths);
+        // A name, the bytes, and after how many of them a read fails, if one does.
+        let cases = [
+            ("pcap", pcap.clone(), None),
+            ("pcapng", pcapng(&lengths), None),
+            ("cut short", pcap[..pcap.len() - 2000].to_vec(), None),
+            ("read error", pcap, Some(400_000)),
+        ];
+        for (name, bytes, good) in &cases {
+            let input = || -> Box<dyn Read + Send> {
+                let bytes = Cursor::new(bytes.clone());
+                match *good {
+                    None => Box::new(bytes),
+                    Some(good) => Box::new(FailingAfter { bytes, good }),
+                }
+            };
+            let here = read_all(open(input()), 0);
+            assert!(here.0.len() > 100, "{name}: {} frames", here.0.len());
+            let damaged = *name == "cut short" || *name == "read error";
+            assert_eq!(here.1 != "the end", damaged, "{name}: {}", here.1);
+            for head_room in [0, 16, 1600, 20_000] {
+                for chunk in [5, 333, 4096, 65_536] {
+                    for held in [0, 50] {
+                        let mut reader = open(input());
+                        reader.read_ahead_in(head_room, chunk);
+                        assert!(reader.read_ahead_cpu().is_some(), "{name}: reading ahead");
+                        let ahead = read_all(reader, held);
+                        assert_eq!(ahead.1, here.1, "{name}, {head_room} + {chunk}, {held}");
+                        assert!(
+                            ahead.0 == here.0,
+                            "{name}, {head_room} + {chunk}, {held}: frames differ"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A file read to its end when it opens starts no thread.
+    #[test]
+    fn a_small_file_is_not_read_ahead() {
+        let mut reader = open(Box::new(Cursor::new(pcap(&[60, 60]))));
+        reader.read_ahead();
+        assert!(reader.read_ahead_cpu().is_none());
+        assert_eq!(read_all(reader, 0).0.len(), 2);
     }
 }

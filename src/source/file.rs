@@ -14,6 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use pcap::{BpfProgram, Capture};
 
@@ -34,6 +35,10 @@ pub struct FileSource {
     total_bytes: Option<u64>,
     /// A warning to hand out before the next frame.
     warning: Option<String>,
+    /// Each file is read ahead by a thread of its own ([`FileSource::read_ahead`]).
+    read_ahead: bool,
+    /// CPU time the threads reading the files done so far ahead spent.
+    read_ahead_cpu_done: Duration,
 }
 
 struct Opened {
@@ -149,6 +154,8 @@ impl FileSource {
             bytes_done: 0,
             total_bytes,
             warning: None,
+            read_ahead: false,
+            read_ahead_cpu_done: Duration::ZERO,
         };
         source.open_next()?;
         Ok(source)
@@ -166,9 +173,19 @@ impl FileSource {
         Ok(source)
     }
 
+    /// From now on (the file being read included) each file is read ahead by a thread of
+    /// its own, while the caller's thread takes the records: `--threads` 2 and more.
+    pub fn read_ahead(&mut self) {
+        self.read_ahead = true;
+        if let Some(opened) = &mut self.current {
+            opened.reader.read_ahead();
+        }
+    }
+
     fn open_next(&mut self) -> Result<(), SourceError> {
         if let Some(done) = self.current.take() {
             self.bytes_done += done.raw_read.load(Ordering::Relaxed);
+            self.read_ahead_cpu_done += done.reader.read_ahead_cpu().unwrap_or_default();
         }
         if let Some(path) = self.inputs.get(self.next_input).cloned() {
             self.next_input += 1;
@@ -189,7 +206,7 @@ impl FileSource {
             message,
         };
         let compression = input.compression;
-        let reader = CaptureReader::open(input.bytes).map_err(|err| {
+        let mut reader = CaptureReader::open(input.bytes).map_err(|err| {
             fail(match (err, compression) {
                 (OpenError::NotACapture(reason), Compression::None) => {
                     format!("not a readable pcap/pcapng capture: {reason}")
@@ -217,6 +234,9 @@ impl FileSource {
                     ))
                 })?;
             }
+        }
+        if self.read_ahead {
+            reader.read_ahead();
         }
         Ok(Opened {
             name,
@@ -307,5 +327,14 @@ impl FrameSource for FileSource {
             .as_ref()
             .map_or(0, |opened| opened.raw_read.load(Ordering::Relaxed));
         (self.bytes_done + current, self.total_bytes)
+    }
+
+    fn read_ahead_cpu(&self) -> Option<Duration> {
+        let current = self
+            .current
+            .as_ref()
+            .and_then(|opened| opened.reader.read_ahead_cpu());
+        self.read_ahead
+            .then(|| self.read_ahead_cpu_done + current.unwrap_or_default())
     }
 }

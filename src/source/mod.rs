@@ -13,10 +13,12 @@ mod ebpf;
 mod file;
 mod input;
 mod live;
+mod readahead;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use file::FileSource;
 pub use live::{LiveOptions, LiveSource, list_interfaces, live_filter};
@@ -171,6 +173,11 @@ pub trait FrameSource {
 
     /// Frame bytes seen on the wire and delivered so far (live sources).
     fn delivery(&self) -> Option<Delivery> {
+        None
+    }
+
+    /// CPU time spent so far by threads of the source's own that read its input ahead.
+    fn read_ahead_cpu(&self) -> Option<Duration> {
         None
     }
 }
