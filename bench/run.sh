@@ -92,32 +92,35 @@ if [ "$((BYTES / 1024))" -gt "$avail_kb" ]; then log "warning: capture larger th
 run cat "$PCAP" > /dev/null
 
 # ---- runs
-# bench_tool NAME CMD...   -> appends "NAME best_s max_rss_kb user_s sys_s all_times median_s"
-# to $WORK/results
-bench_tool() {
+# The tools take turns, one run each per round, so that a slower minute of this shared
+# machine falls on all of them alike rather than on whichever ran then.
+# run_once NAME CMD...   -> appends the run's wall time to $WORK/NAME.times, its peak RSS
+# (KB) to $WORK/NAME.rss and "wall user sys" to $WORK/NAME.cpu; keeps the output of the
+# best run in $WORK/out.NAME
+run_once() {
   local name=$1; shift
-  local best="" rss=0 times="" i t0 t1 s r bu="" bs=""
-  for ((i = 1; i <= RUNS; i++)); do
-    printf '+ [%s %d/%d] %s\n' "$name" "$i" "$RUNS" "$*" >&2
-    t0=$(date +%s%N)
-    if ! /usr/bin/time -v -o "$WORK/time" "$@" > "$WORK/out" 2> "$WORK/err"; then
-      log "$name failed:"; tail -20 "$WORK/err" >&2; exit 1
-    fi
-    t1=$(date +%s%N)
-    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
-    r=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$WORK/time")
-    times="$times${times:+,}$s"
-    [ "$r" -gt "$rss" ] && rss=$r
-    if [ -z "$best" ] || awk -v a="$s" -v b="$best" 'BEGIN {exit !(a < b)}'; then
-      best=$s
-      bu=$(awk -F': ' '/User time/ {print $2}' "$WORK/time")
-      bs=$(awk -F': ' '/System time/ {print $2}' "$WORK/time")
-      mv -f "$WORK/out" "$WORK/out.$name"
-    fi
-  done
-  local median
-  median=$(echo "$times" | tr , '\n' | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
-  echo "$name $best $rss $bu $bs $times $median" >> "$WORK/results"
+  local t0 t1 s
+  printf '+ [%s %d/%d] %s\n' "$name" "$ROUND" "$RUNS" "$*" >&2
+  t0=$(date +%s%N)
+  if ! /usr/bin/time -v -o "$WORK/time" "$@" > "$WORK/out" 2> "$WORK/err"; then
+    log "$name failed:"; tail -20 "$WORK/err" >&2; exit 1
+  fi
+  t1=$(date +%s%N)
+  s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+  echo "$s" >> "$WORK/$name.times"
+  awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$WORK/time" >> "$WORK/$name.rss"
+  echo "$s $(awk -F': ' '/User time/ {u = $2} /System time/ {y = $2} END {print u, y}' "$WORK/time")" >> "$WORK/$name.cpu"
+  if [ "$(sort -g "$WORK/$name.times" | head -1)" = "$s" ]; then mv -f "$WORK/out" "$WORK/out.$name"; fi
+}
+
+# summarize NAME -> "NAME best_s max_rss_kb user_s sys_s all_times median_s" (CPU of the best run)
+summarize() {
+  local name=$1 times median best cpu
+  times=$(paste -sd, "$WORK/$name.times")
+  median=$(sort -g "$WORK/$name.times" | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+  best=$(sort -g "$WORK/$name.times" | head -1)
+  cpu=$(sort -g "$WORK/$name.cpu" | head -1 | cut -d' ' -f2-)
+  echo "$name $best $(sort -n "$WORK/$name.rss" | tail -1) $cpu $times $median" >> "$WORK/results"
   local sz; sz=$(stat -c %s "$WORK/out.$name")
   if [ "$sz" -le 8192 ]; then
     echo "---- $name output (best run)" >&2; cat "$WORK/out.$name" >&2
@@ -130,13 +133,19 @@ bench_tool() {
 
 read -r -a kascope_cmd <<< "$KASCOPE"
 read -r -a kascope_args <<< "$KASCOPE_ARGS"
-bench_tool read dd if="$PCAP" of=/dev/null bs=1M status=none
-for threads in ${BENCH_THREADS:-1 2}; do
-  bench_tool "kascope-j$threads" "${kascope_cmd[@]}" "$PCAP" --threads "$threads" "${kascope_args[@]}"
+TOOLS=(read)
+for threads in ${BENCH_THREADS:-1 2}; do TOOLS+=("kascope-j$threads"); done
+if [ "${BENCH_TSHARK:-1}" != 0 ]; then TOOLS+=(tshark); fi
+for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
+  for name in "${TOOLS[@]}"; do
+    case $name in
+      read) run_once read dd if="$PCAP" of=/dev/null bs=1M status=none ;;
+      kascope-j*) run_once "$name" "${kascope_cmd[@]}" "$PCAP" --threads "${name#kascope-j}" "${kascope_args[@]}" ;;
+      tshark) run_once tshark tshark -n -r "$PCAP" -q -z http,tree ;;
+    esac
+  done
 done
-if [ "${BENCH_TSHARK:-1}" != 0 ]; then
-  bench_tool tshark tshark -n -r "$PCAP" -q -z http,tree
-fi
+for name in "${TOOLS[@]}"; do summarize "$name"; done
 
 # ---- report
 echo
