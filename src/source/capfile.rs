@@ -835,6 +835,54 @@ mod tests {
         }
     }
 
+    /// Damage in record headers (a captured length made larger, smaller or absurd, so that
+    /// reading goes on out of step, runs off the end or stops) ends reading ahead where and
+    /// as it ends reading here.
+    #[test]
+    fn reading_ahead_meets_damage_where_reading_here_does() {
+        let lengths = lengths();
+        let file = pcap(&lengths);
+        let headers: Vec<usize> = lengths
+            .iter()
+            .scan(24, |at, len| {
+                let header = *at;
+                *at += 16 + len;
+                Some(header)
+            })
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let mut ends = std::collections::BTreeSet::new();
+        for round in 0..24 {
+            let mut damaged = file.clone();
+            let at = headers[random(headers.len())] + 8;
+            let caplen = u32_at(&damaged, at, false) as usize;
+            let wrong = match round % 3 {
+                0 => caplen + 1 + random(3000),
+                1 => caplen.saturating_sub(1 + random(60)),
+                _ => MAX_RECORD / 2 + random(MAX_RECORD),
+            };
+            damaged[at..at + 4].copy_from_slice(&(wrong as u32).to_le_bytes());
+            let input = || -> Box<dyn Read + Send> { Box::new(Cursor::new(damaged.clone())) };
+            let here = read_all(open(input()), 0);
+            ends.insert(here.1.split(' ').take(3).collect::<Vec<_>>().join(" "));
+            for (head_room, chunk) in [(0, 4096), (1600, 1000), (20_000, 65_536)] {
+                let mut reader = open(input());
+                reader.read_ahead_in(head_room, chunk);
+                let ahead = read_all(reader, 50);
+                assert_eq!(ahead.1, here.1, "round {round}, {head_room} + {chunk}");
+                assert!(ahead.0 == here.0, "round {round}, {head_room} + {chunk}");
+            }
+        }
+        // Every kind of end was met: cut short, a record claiming too much, the clean end.
+        assert_eq!(ends.len(), 3, "{ends:?}");
+    }
+
     /// A file read to its end when it opens starts no thread.
     #[test]
     fn a_small_file_is_not_read_ahead() {
