@@ -99,7 +99,7 @@ fn parquet_holds_the_rows_of_the_csv_as_typed_columns() {
 }
 
 #[test]
-fn a_parquet_file_without_rows_still_has_every_typed_column() {
+fn files_without_rows_still_have_every_column() {
     // One connection that never carried HTTP: no transactions, no servers.
     let mut conv = Conv::new();
     conv.handshake(1000, 5000).close_by(Side::Client);
@@ -107,24 +107,31 @@ fn a_parquet_file_without_rows_still_has_every_typed_column() {
     let http = repo().join("captures/pipeline-5.pcap");
     let dir = TempDir::new("parquet-empty");
     for (input, name) in [(pcap.arg(), "empty"), (arg(&http), "like")] {
-        let (t, s) = (
-            dir.glob(&format!("{name}-t.parquet")),
-            dir.glob(&format!("{name}-s.parquet")),
-        );
-        run(&[
-            input,
-            "-q",
-            "--transactions-parquet",
-            &t,
-            "--servers-parquet",
-            &s,
-        ]);
+        let mut args = vec![input.to_string(), "-q".to_string()];
+        for (flag, file) in [
+            ("--transactions-parquet", "t.parquet"),
+            ("--servers-parquet", "s.parquet"),
+            ("--transactions-csv", "t.csv"),
+            ("--servers-csv", "s.csv"),
+        ] {
+            args.extend([flag.to_string(), dir.glob(&format!("{name}-{file}"))]);
+        }
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
     for kind in ["t", "s"] {
         let empty = dir.glob(&format!("empty-{kind}.parquet"));
         let like = dir.glob(&format!("like-{kind}.parquet"));
         if let Some(summary) = check(&["schema", &empty, &like]) {
             assert!(summary.starts_with("schema: 0 rows; "), "{summary}");
+        }
+        // The CSV without rows names its columns: a header line, the Parquet file's columns.
+        let csv = dir.glob(&format!("empty-{kind}.csv"));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(text.lines().count(), 1, "{csv}: {text}");
+        let like_csv = std::fs::read_to_string(dir.glob(&format!("like-{kind}.csv"))).unwrap();
+        assert_eq!(text.lines().next(), like_csv.lines().next(), "{csv}");
+        if let Some(summary) = check(&["roundtrip", &csv, &empty]) {
+            assert!(summary.starts_with("roundtrip: 0 rows x "), "{summary}");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! as JSON lines or as Parquet. The columns are those of [`super::cells`].
 
 use std::io::{self, BufWriter, Write};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,8 +10,9 @@ use serde::Serialize;
 
 use crate::record::{ConnectionRecord, TransactionRecord};
 
-use super::cells::{Columns, Row, Style, TimeFormat};
+use super::cells::{self, Column, Columns, Row, Style, TimeFormat};
 use super::parquet::ParquetFile;
+use super::servers::ServerRecord;
 use super::{RunEnd, Sink};
 
 /// Which records a file holds.
@@ -26,8 +28,29 @@ pub enum Rows {
     Findings,
 }
 
+impl Rows {
+    /// The columns of a row type; findings have none (they are JSON lines only).
+    pub(super) fn columns(self) -> Option<Vec<Column>> {
+        Some(match self {
+            Rows::Connections => cells::schema(&ConnectionRecord::blank()),
+            Rows::Transactions => cells::schema(&TransactionRecord::blank()),
+            Rows::Servers => cells::schema(&ServerRecord::new(SocketAddr::from((
+                Ipv4Addr::UNSPECIFIED,
+                0,
+            )))),
+            Rows::Findings => return None,
+        })
+    }
+}
+
 enum Encoder {
-    Csv(Box<csv::Writer<Box<dyn Write>>>, TimeFormat),
+    /// The header line is written before the first row, or at the end when there is none,
+    /// so that a run without rows still leaves a file that names its columns.
+    Csv {
+        writer: Box<csv::Writer<Box<dyn Write>>>,
+        times: TimeFormat,
+        header_written: bool,
+    },
     JsonLines(BufWriter<Box<dyn Write>>),
     Parquet(Box<ParquetFile>),
 }
@@ -42,7 +65,15 @@ impl RowsFile {
     pub fn csv(rows: Rows, out: Box<dyn Write>, times: TimeFormat) -> RowsFile {
         RowsFile {
             rows,
-            encoder: Encoder::Csv(Box::new(csv::Writer::from_writer(out)), times),
+            encoder: Encoder::Csv {
+                writer: Box::new(
+                    csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(out),
+                ),
+                times,
+                header_written: false,
+            },
         }
     }
 
@@ -76,8 +107,9 @@ impl RowsFile {
     where
         for<'a> Row<'a, R>: Serialize,
     {
+        self.write_csv_header()?;
         match &mut self.encoder {
-            Encoder::Csv(writer, times) => writer
+            Encoder::Csv { writer, times, .. } => writer
                 .serialize(Row {
                     record,
                     style: Style::Csv(*times),
@@ -93,6 +125,28 @@ impl RowsFile {
             }
             Encoder::Parquet(_) => Err(io::Error::other("these rows have no Parquet form")),
         }
+    }
+}
+
+impl RowsFile {
+    /// The CSV header line, once.
+    fn write_csv_header(&mut self) -> io::Result<()> {
+        let Encoder::Csv {
+            writer,
+            header_written,
+            ..
+        } = &mut self.encoder
+        else {
+            return Ok(());
+        };
+        if !*header_written {
+            *header_written = true;
+            if let Some(columns) = self.rows.columns() {
+                let names = columns.iter().map(|column| column.name);
+                writer.write_record(names).map_err(io_error)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -128,7 +182,7 @@ impl Sink for RowsFile {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.encoder {
-            Encoder::Csv(writer, _) => writer.flush(),
+            Encoder::Csv { writer, .. } => writer.flush(),
             Encoder::JsonLines(writer) => writer.flush(),
             // Parquet rows become readable when the file closes.
             Encoder::Parquet(_) => Ok(()),
@@ -148,6 +202,7 @@ impl Sink for RowsFile {
             Rows::Findings => end.findings.iter().try_for_each(|f| self.write_text(f))?,
             Rows::Connections | Rows::Transactions => {}
         }
+        self.write_csv_header()?;
         match &mut self.encoder {
             Encoder::Parquet(file) => file.close(),
             _ => self.flush(),

@@ -11,7 +11,6 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,11 +26,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::ser::{self, Impossible, Serialize};
 
-use crate::record::{ConnectionRecord, TransactionRecord};
-
-use super::cells::{self, Cell, Cells, Column, Columns, Kind, Row, Style};
+use super::cells::{Cell, Cells, Column, Columns, Kind, Row, Style};
 use super::files::Rows;
-use super::servers::ServerRecord;
 
 /// Rows gathered before they are handed to the Parquet writer as one record batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -65,19 +61,6 @@ pub fn arrow_schema(columns: &[Column]) -> Schema {
             .map(|column| Field::new(column.name, data_type(&column.kind), column.nullable))
             .collect::<Vec<_>>(),
     )
-}
-
-/// The columns of a row type; findings have none (they are JSON lines only).
-fn columns_of(rows: Rows) -> Option<Vec<Column>> {
-    Some(match rows {
-        Rows::Connections => cells::schema(&ConnectionRecord::blank()),
-        Rows::Transactions => cells::schema(&TransactionRecord::blank()),
-        Rows::Servers => cells::schema(&ServerRecord::new(SocketAddr::from((
-            Ipv4Addr::UNSPECIFIED,
-            0,
-        )))),
-        Rows::Findings => return None,
-    })
 }
 
 /// One column's values of the batch being gathered.
@@ -463,7 +446,8 @@ pub struct ParquetFile {
 impl ParquetFile {
     /// Creates `path` (with `rotate`: the first file of the series named after `path`).
     pub fn create(rows: Rows, path: &Path, rotate: Option<Duration>) -> io::Result<ParquetFile> {
-        let columns = columns_of(rows)
+        let columns = rows
+            .columns()
             .ok_or_else(|| io::Error::other(format!("{rows:?} have no Parquet form")))?;
         let mut file = ParquetFile {
             path: path.to_path_buf(),
@@ -570,7 +554,7 @@ impl ParquetFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Flag, FlagSet};
+    use crate::record::{ConnectionRecord, Flag, FlagSet, TransactionRecord};
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, TimestampNanosecondType};
     use arrow_array::{Array, ListArray};
@@ -596,7 +580,7 @@ mod tests {
 
         let file = File::open(&path).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let expected = arrow_schema(&columns_of(Rows::Connections).unwrap());
+        let expected = arrow_schema(&Rows::Connections.columns().unwrap());
         assert_eq!(reader.schema().fields(), expected.fields());
         let batch = reader.build().unwrap().next().unwrap().unwrap();
         std::fs::remove_file(&path).unwrap();
