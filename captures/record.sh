@@ -39,7 +39,7 @@ ALL=(nginx-keepalive-curl connection-close pipeline-5 chunked head-304
      python-http-server chunked-trailer
      noncompliant-server race-apache race-nginx http10-keepalive
      tcp-keepalive pool-safe pool-risk pool-race
-     malformed-heads-nginx malformed-heads-apache smtp-python)
+     malformed-heads-nginx malformed-heads-apache smtp-python fragments-vxlan-python)
 
 die()  { echo "record.sh: ERROR: $*" >&2; exit 1; }
 warn() { echo "record.sh: WARNING: $*" >&2; }
@@ -540,6 +540,34 @@ if want noncompliant-server; then
   client "${SEQ[@]}" /tiny.txt 1 --host $SIP --port 8002 --keepalive --idle 4
   cap_stop
   py_stop
+fi
+
+if want fragments-vxlan-python; then
+  # A VXLAN overlay given the underlay's MTU (1500, not 1450; no lower device named, so the
+  # kernel allows it) between the two namespaces,
+  # with path-MTU discovery off on the server (its segments leave DF clear): each full-size
+  # segment makes a VXLAN packet 50 bytes too large for the veth, which the kernel sends as
+  # two IPv4 fragments, as a misconfigured overlay does. Python's http.server on the overlay.
+  VX=ksVx$$; SVX=10.202.0.1; CVX=10.202.0.2
+  ip -n $S link add $VX type vxlan id 42 dstport 4789 local $SIP remote $CIP
+  ip -n $C link add $VX type vxlan id 42 dstport 4789 local $CIP remote $SIP
+  ip -n $S addr add $SVX/24 dev $VX
+  ip -n $C addr add $CVX/24 dev $VX
+  for ns in $S $C; do
+    ip -n $ns link set $VX mtu 1500 up
+    ip netns exec $ns ethtool -K $VX tso off gso off gro off tx off >/dev/null 2>&1 || true
+  done
+  ip netns exec $S sysctl -qw net.ipv4.ip_no_pmtu_disc=1
+  ip -n $S neigh replace $CVX lladdr "$(ip netns exec $C cat /sys/class/net/$VX/address)" dev $VX nud permanent
+  ip -n $C neigh replace $SVX lladdr "$(ip netns exec $S cat /sys/class/net/$VX/address)" dev $VX nud permanent
+  py_start 8003 "$PY" -m http.server 8003 --bind $SVX --directory "$TMP/www"
+  cap_start fragments-vxlan-python
+  client curl -sS -w "$CW" -o /dev/null -o /dev/null http://$SVX:8003/page.html http://$SVX:8003/big.txt
+  cap_stop
+  py_stop
+  ip netns exec $S sysctl -qw net.ipv4.ip_no_pmtu_disc=0
+  ip -n $S link del $VX
+  ip -n $C link del $VX
 fi
 
 if want smtp-python; then

@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::analysis::{CloseKind, EndReason, Ledger, transaction_record};
-use crate::decode::{self, DamagedSegment, Encapsulation, Encapsulations, Segment, Skip, Tcp};
+use crate::decode::{
+    self, DamagedSegment, Defragmenter, Encapsulation, Encapsulations, Segment, Skip, Tcp,
+};
 use crate::flows::{Flows, Id, List, WireMap};
 use crate::http::{self, HttpConnection, HttpEvent};
 use crate::named::Tally;
@@ -94,7 +96,12 @@ pub struct FrameCounts {
     pub tcp_segments: u64,
     pub not_ip: u64,
     pub not_tcp: u64,
+    /// IP fragments that did not complete a datagram themselves (held, or lost).
     pub fragments: u64,
+    /// IP datagrams put back together from fragments.
+    pub reassembled: u64,
+    /// IP fragments of datagrams never completed (or that could not be part of one).
+    pub fragments_lost: u64,
     pub truncated: u64,
     /// IP headers that cannot be right (bad version, header or total length).
     pub bad_ip_headers: u64,
@@ -117,6 +124,12 @@ pub struct FrameCounts {
 }
 
 impl FrameCounts {
+    /// What became of the IP fragments `defragmenter` was given, at the end.
+    pub fn add_defragmented(&mut self, defragmenter: &Defragmenter) {
+        self.reassembled += defragmenter.reassembled;
+        self.fragments_lost += defragmenter.fragments_lost;
+    }
+
     /// Adds what a shard counted (`--threads`): what its frames were, late packets, shed
     /// connections, its peak memory; frames, bytes and times are the reader's.
     pub fn add_shard(&mut self, shard: &FrameCounts) {
@@ -124,6 +137,8 @@ impl FrameCounts {
         self.not_ip += shard.not_ip;
         self.not_tcp += shard.not_tcp;
         self.fragments += shard.fragments;
+        self.reassembled += shard.reassembled;
+        self.fragments_lost += shard.fragments_lost;
         self.truncated += shard.truncated;
         self.bad_ip_headers += shard.bad_ip_headers;
         self.damaged_segments += shard.damaged_segments;
@@ -328,10 +343,11 @@ pub fn count_frame(frame: &Frame<'_>, counts: &mut FrameCounts) {
 pub fn decode_frame<'a>(
     frame: &Frame<'a>,
     counts: &mut FrameCounts,
+    defragmenter: &'a mut Defragmenter,
     kernel_shedding: bool,
 ) -> Option<Tcp<'a>> {
     let mut encapsulations = Encapsulations::default();
-    let decoded = decode::decode(frame, &mut encapsulations);
+    let decoded = decode::decode(frame, &mut encapsulations, defragmenter);
     if !encapsulations.is_empty() {
         encapsulations
             .iter()
@@ -424,6 +440,8 @@ pub struct Analyzer {
     buffered: usize,
     /// Hints for the source since the last [`Analyzer::take_shed_hints`].
     hints: Vec<ShedHint>,
+    /// IP datagrams waiting for fragments.
+    defragmenter: Defragmenter,
 }
 
 const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
@@ -441,6 +459,7 @@ impl Analyzer {
             largest_timeout_ns: 0,
             buffered: 0,
             hints: Vec::new(),
+            defragmenter: Defragmenter::default(),
         }
     }
 
@@ -541,11 +560,16 @@ impl Analyzer {
     /// Decodes a frame and runs its segment through the table, counting what it was but not
     /// the frame itself (a shard: the reader counted it) and sweeping nothing.
     pub fn decode_and_process(&mut self, frame: &Frame<'_>) {
-        match decode_frame(frame, &mut self.counts, self.config.kernel_shedding) {
+        // A reassembled datagram's segment borrows the defragmenter while the table takes
+        // it: the defragmenter steps out of `self` meanwhile (it holds a pointer).
+        let mut defragmenter = std::mem::take(&mut self.defragmenter);
+        let shedding = self.config.kernel_shedding;
+        match decode_frame(frame, &mut self.counts, &mut defragmenter, shedding) {
             Some(Tcp::Segment(segment)) => self.process_segment(&segment),
             Some(Tcp::Damaged(damaged)) => self.process_damaged(&damaged),
             None => {}
         }
+        self.defragmenter = defragmenter;
     }
 
     pub fn process_segment(&mut self, segment: &Segment<'_>) {
@@ -695,6 +719,7 @@ impl Analyzer {
             + self.table.footprint()
             + self.retired.memory()
             + self.buffered
+            + self.defragmenter.held()
     }
 
     /// Over the memory budget: forget written-out connections first (the oldest first), then
@@ -816,6 +841,8 @@ impl Analyzer {
         }
         self.table = Flows::default();
         self.buffered = 0;
+        self.defragmenter.finish();
+        self.counts.add_defragmented(&self.defragmenter);
     }
 }
 

@@ -36,13 +36,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::decode::{DamagedSegment, Segment, Tcp, plain_tcp_endpoints};
+use crate::decode::{DamagedSegment, Defragmenter, Segment, Tcp, plain_tcp_endpoints};
 use crate::driver::{self, Limits, Observer, RunError, RunStats, Status};
 use crate::pipeline::{
     Analyzer, Config, FrameCounts, Output, SweepClock, count_frame, decode_frame, shard_of,
 };
 use crate::report::Report;
-use crate::source::{Frame, FrameSource, Linktype, SourceError, SourceEvent};
+use crate::source::{Frame, FrameSource, Linktype, SourceEvent};
 
 /// Frames the reader walks before it hands every shard its part (and the shards their
 /// progress to the merger), or fewer once they hold this many bytes: a batch keeps the
@@ -137,28 +137,28 @@ impl Batch {
         }
     }
 
-    /// Where `bytes` (of `frame`) lie for the shard: in the frame's shared buffer (pushed
-    /// when it is not the last one pushed), or, for a frame without one (live capture), in a
-    /// copy in the batch's own bytes. The buffer's index and the bytes' range.
-    fn lend(&mut self, frame: &Frame<'_>, bytes: &[u8]) -> Result<(u32, (u32, u32)), RunError> {
+    /// Where `bytes` lie for the shard: in `frame`'s shared buffer (pushed when it is not
+    /// the last one pushed), or, when they are not in one (a live capture's frame, an IP
+    /// datagram put back together from fragments), in a copy in the batch's own bytes. The
+    /// buffer's index and the bytes' range.
+    fn lend(&mut self, frame: &Frame<'_>, bytes: &[u8]) -> (u32, (u32, u32)) {
         let len = bytes.len() as u32;
-        let Some(buffer) = frame.buffer else {
+        if bytes.is_empty() {
+            return (0, (0, 0));
+        }
+        let offset_in = |buffer: &Arc<Vec<u8>>| {
+            (bytes.as_ptr() as usize)
+                .checked_sub(buffer.as_ptr() as usize)
+                .filter(|offset| offset + bytes.len() <= buffer.len())
+        };
+        let lent = frame
+            .buffer
+            .and_then(|buffer| Some((buffer, offset_in(buffer)?)));
+        let Some((buffer, offset)) = lent else {
             let offset = self.own.len() as u32;
             self.own.extend_from_slice(bytes);
-            return Ok((OWN, (offset, len)));
+            return (OWN, (offset, len));
         };
-        if bytes.is_empty() {
-            return Ok((0, (0, 0)));
-        }
-        let offset = (bytes.as_ptr() as usize)
-            .checked_sub(buffer.as_ptr() as usize)
-            .filter(|offset| offset + bytes.len() <= buffer.len())
-            .ok_or_else(|| {
-                RunError::Source(SourceError {
-                    input: "--threads".into(),
-                    message: "a frame lies outside the reader's buffer; use --threads 1".into(),
-                })
-            })?;
         if !self
             .buffers
             .last()
@@ -166,7 +166,7 @@ impl Batch {
         {
             self.buffers.push(Arc::clone(buffer));
         }
-        Ok(((self.buffers.len() - 1) as u32, (offset as u32, len)))
+        ((self.buffers.len() - 1) as u32, (offset as u32, len))
     }
 }
 
@@ -605,6 +605,7 @@ pub fn run(
             work,
             batches: (0..shards).map(|_| Batch::new()).collect(),
             counts: FrameCounts::default(),
+            defragmenter: Defragmenter::default(),
             sweeps: SweepClock::default(),
             rounds: 0,
             frames_in_batch: 0,
@@ -633,6 +634,8 @@ pub fn run(
             return Err(RunError::Write(err));
         }
         report.flush().map_err(RunError::Write)?;
+        reader.defragmenter.finish();
+        reader.counts.add_defragmented(&reader.defragmenter);
         let counts = merger.counts(reader.counts);
         stats.elapsed = started.elapsed();
         driver::end_of_run_warnings(&mut stats, &counts);
@@ -654,6 +657,8 @@ struct Reader {
     work: Vec<SyncSender<Batch>>,
     batches: Vec<Batch>,
     counts: FrameCounts,
+    /// IP fragments never reach a shard: the reader puts their datagrams back together.
+    defragmenter: Defragmenter,
     sweeps: SweepClock,
     /// Sweeps sent so far.
     rounds: u64,
@@ -697,7 +702,12 @@ impl Reader {
                     // their connection.
                     let routed = match plain_tcp_endpoints(&frame) {
                         Some((a, b)) => Some((shard_of(a, b, shards), Routed::Frame)),
-                        None => match decode_frame(&frame, &mut self.counts, false) {
+                        None => match decode_frame(
+                            &frame,
+                            &mut self.counts,
+                            &mut self.defragmenter,
+                            false,
+                        ) {
                             Some(Tcp::Segment(segment)) => Some((
                                 shard_of(segment.src, segment.dst, shards),
                                 Routed::Segment(segment),
@@ -713,7 +723,7 @@ impl Reader {
                         let batch = &mut self.batches[shard];
                         let item = match routed {
                             Routed::Frame => {
-                                let (buffer, bytes) = batch.lend(&frame, frame.data)?;
+                                let (buffer, bytes) = batch.lend(&frame, frame.data);
                                 Work::Frame {
                                     frame: frame_index,
                                     ts_ns,
@@ -722,7 +732,7 @@ impl Reader {
                                 }
                             }
                             Routed::Segment(segment) => {
-                                let (buffer, payload) = batch.lend(&frame, segment.payload)?;
+                                let (buffer, payload) = batch.lend(&frame, segment.payload);
                                 Work::Segment {
                                     frame: frame_index,
                                     header: Segment {

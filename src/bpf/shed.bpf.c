@@ -98,7 +98,7 @@ int shed_bodies(struct __sk_buff *skb)
 			return 0;
 		__u32 ihl = (ip[0] & 0x0f) * 4;
 		__u32 total = ((__u32)ip[2] << 8) | ip[3];
-		// Fragments go up whole: user space counts them.
+		// Fragments go up whole: user space puts them back together.
 		if (((ip[6] & 0x3f) | ip[7]) != 0 || ihl < 20 || total < ihl)
 			return keep_all(skb, 0, 0);
 		key.src[10] = 0xff;

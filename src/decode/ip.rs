@@ -4,8 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::err::ip::LaxHeaderSliceError;
-use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
+use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice, TcpSlice};
 
+use super::defrag::{DatagramKey, Defragmenter, Fragment};
 use super::{
     DamagedSegment, Encapsulation, Encapsulations, Flags, Segment, Skip, Tcp, be16, geneve, gre,
     ipip, vxlan,
@@ -39,13 +40,20 @@ struct IpPacket<'a> {
     wire_len: usize,
 }
 
+/// An IP packet whole, or a fragment of a datagram.
+enum Ip<'a> {
+    Whole(IpPacket<'a>),
+    Fragment(Fragment<'a>),
+}
+
 #[inline]
-fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
+fn ip_packet(ip: &[u8]) -> Result<Ip<'_>, Skip> {
     let (slice, _extension_error) = LaxIpSlice::from_slice(ip).map_err(|error| match error {
         LaxHeaderSliceError::Len(_) => Skip::Truncated,
         LaxHeaderSliceError::Content(_) => Skip::BadIpHeader,
     })?;
-    let (src, dst, payload, wire_len) = match &slice {
+    // (identification, offset in bytes, more fragments) of a fragment.
+    let (src, dst, payload, wire_len, fragment) = match &slice {
         LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let total = usize::from(header.total_len());
@@ -61,11 +69,19 @@ fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
                 _ => (total - header_len)
                     .saturating_sub(v4.extensions().auth.map_or(0, |auth| auth.slice().len())),
             };
+            let fragment = header.is_fragmenting_payload().then(|| {
+                (
+                    u32::from(header.identification()),
+                    usize::from(header.fragments_offset().value()) * 8,
+                    header.more_fragments(),
+                )
+            });
             (
                 IpAddr::from(header.source_addr()),
                 IpAddr::from(header.destination_addr()),
                 payload,
                 wire_len,
+                fragment,
             )
         }
         LaxIpSlice::Ipv6(v6) => {
@@ -76,24 +92,51 @@ fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
                 0 => payload.payload.len(),
                 _ => declared.saturating_sub(v6.extensions().slice().len()),
             };
+            let fragment =
+                v6.extensions()
+                    .clone()
+                    .into_iter()
+                    .find_map(|extension| match extension {
+                        Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => Some((
+                            f.identification(),
+                            usize::from(f.fragment_offset().value()) * 8,
+                            f.more_fragments(),
+                        )),
+                        _ => None,
+                    });
             (
                 IpAddr::from(header.source_addr()),
                 IpAddr::from(header.destination_addr()),
                 payload,
                 wire_len,
+                fragment,
             )
         }
     };
     if payload.fragmented {
-        return Err(Skip::Fragment);
+        let Some((id, offset, more)) = fragment else {
+            return Err(Skip::Fragment);
+        };
+        return Ok(Ip::Fragment(Fragment {
+            key: DatagramKey {
+                src,
+                dst,
+                protocol: payload.ip_number.0,
+                id,
+            },
+            offset,
+            more,
+            data: payload.payload,
+            wire_len,
+        }));
     }
-    Ok(IpPacket {
+    Ok(Ip::Whole(IpPacket {
         src,
         dst,
         protocol: payload.ip_number,
         payload: payload.payload,
         wire_len,
-    })
+    }))
 }
 
 /// The TCP segment inside an IP packet, through whatever tunnels carry it; the tunnels
@@ -102,9 +145,26 @@ pub(super) fn tcp_segment<'a>(
     ts_ns: u64,
     mut ip: &'a [u8],
     encapsulations: &mut Encapsulations,
+    defragmenter: &'a mut Defragmenter,
 ) -> Result<Tcp<'a>, Skip> {
+    let mut defragmenter = Some(defragmenter);
     for _ in 0..MAX_DEPTH {
-        let packet = ip_packet(ip)?;
+        let packet = match ip_packet(ip)? {
+            Ip::Whole(packet) => packet,
+            // One layer of a frame is put back together: a fragment inside a datagram
+            // completed by this frame stays a fragment (fragmented twice over: not seen).
+            Ip::Fragment(fragment) => {
+                let defragmenter = defragmenter.take().ok_or(Skip::Fragment)?;
+                let payload = defragmenter.add(ts_ns, &fragment).ok_or(Skip::Fragment)?;
+                IpPacket {
+                    src: fragment.key.src,
+                    dst: fragment.key.dst,
+                    protocol: IpNumber(fragment.key.protocol),
+                    payload,
+                    wire_len: payload.len(),
+                }
+            }
+        };
         let encapsulation = match packet.protocol {
             IpNumber::TCP => return tcp(ts_ns, &packet),
             IpNumber::IPV4 | IpNumber::IPV6 => Encapsulation::IpInIp,

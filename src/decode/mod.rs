@@ -3,13 +3,15 @@
 //! inside IP peeled on the way (IP-in-IP, GRE and ERSPAN, VXLAN, Geneve): the connection is
 //! always the innermost TCP 4-tuple.
 //!
-//! Nothing is copied: the returned [`Segment`] borrows its payload from the frame.
+//! Nothing is copied: the returned [`Segment`] borrows its payload from the frame — or,
+//! for an IP datagram sent in fragments, from the [`Defragmenter`] that put it together.
 //!
 //! To add a link type, write its header walk (frame bytes → IP packet) in a file of its own
 //! here and add its [`Linktype`] to the match in `network_layer`. To add an encapsulation
 //! inside IP, write the function that peels it (its payload → the inner IP packet or
 //! Ethernet frame) in a file of its own and call it from `ip::tcp_segment`.
 
+mod defrag;
 mod erspan;
 mod ethernet;
 mod geneve;
@@ -21,6 +23,8 @@ mod vxlan;
 mod wifi;
 
 use std::net::SocketAddr;
+
+pub use defrag::Defragmenter;
 
 use crate::named::Named;
 use crate::source::{Frame, Linktype};
@@ -91,7 +95,7 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP.
     NotTcp,
-    /// An IP fragment: kascope does not reassemble IP, so the segment is lost.
+    /// An IP fragment, held until its datagram is complete (or given up).
     Fragment,
     /// The frame ends inside a header.
     Truncated,
@@ -153,10 +157,16 @@ pub enum Tcp<'a> {
 }
 
 /// Decodes one frame down to its TCP segment, or says why there is none; the tunnels it was
-/// carried in (whether or not it held TCP) are added to `encapsulations`.
-pub fn decode<'a>(frame: &Frame<'a>, encapsulations: &mut Encapsulations) -> Result<Tcp<'a>, Skip> {
+/// carried in (whether or not it held TCP) are added to `encapsulations`. An IP fragment is
+/// handed to `defragmenter`: the frame that completes its datagram yields what the datagram
+/// holds, borrowed from the defragmenter.
+pub fn decode<'a>(
+    frame: &Frame<'a>,
+    encapsulations: &mut Encapsulations,
+    defragmenter: &'a mut Defragmenter,
+) -> Result<Tcp<'a>, Skip> {
     let ip = network_layer(frame.link_type, frame.data)?;
-    ip::tcp_segment(frame.ts_ns, ip, encapsulations)
+    ip::tcp_segment(frame.ts_ns, ip, encapsulations, defragmenter)
 }
 
 /// The TCP endpoints of a plain Ethernet + IPv4 + TCP frame (no VLAN tag, not a fragment),

@@ -173,10 +173,21 @@ impl Sink for SummaryText {
                 counts.damaged_segments
             )?;
         }
+        if counts.reassembled > 0 {
+            writeln!(
+                out,
+                "IP datagrams put back together from fragments: {} (of {} fragments)",
+                counts.reassembled,
+                counts.reassembled + counts.fragments.saturating_sub(counts.fragments_lost)
+            )?;
+        }
         let skipped = [
             (counts.not_ip, "not IP"),
             (counts.not_tcp, "not TCP"),
-            (counts.fragments, "IP fragments (not reassembled)"),
+            (
+                counts.fragments_lost,
+                "IP fragments of datagrams never completed",
+            ),
             (counts.truncated, "cut inside a header"),
             (counts.bad_ip_headers, "bad IP header"),
             (counts.unsupported_link, "unsupported link type"),

@@ -199,3 +199,56 @@ pub fn geneve(frame: &[u8], ip_only: bool) -> Vec<u8> {
     payload.extend_from_slice(if ip_only { ip_of(frame) } else { frame });
     udp(6081, &payload)
 }
+
+/// An Ethernet frame's IPv4 packet (header without options) sent in fragments of at most
+/// `piece` payload bytes (a multiple of 8), identification `id`: the frames, in order.
+pub fn ipv4_fragments(frame: &[u8], piece: usize, id: u16) -> Vec<Vec<u8>> {
+    let ip = ip_of(frame);
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let payload = &ip[20..total];
+    let mut frames = Vec::new();
+    for (n, data) in payload.chunks(piece).enumerate() {
+        let offset = n * piece;
+        let more = offset + data.len() < payload.len();
+        let mut header = ip[..20].to_vec();
+        header[2..4].copy_from_slice(&((20 + data.len()) as u16).to_be_bytes());
+        header[4..6].copy_from_slice(&id.to_be_bytes());
+        let flags = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+        header[6..8].copy_from_slice(&flags.to_be_bytes());
+        header[10..12].copy_from_slice(&[0, 0]);
+        let sum = checksum(&header);
+        header[10..12].copy_from_slice(&sum.to_be_bytes());
+        header.extend_from_slice(data);
+        frames.push(ethernet(IPV4, &header));
+    }
+    frames
+}
+
+/// The same packet as IPv6 ([`as_ipv6`]) in fragments (a Fragment header, RFC 8200 §4.5).
+pub fn ipv6_fragments(frame: &[u8], piece: usize, id: u32) -> Vec<Vec<u8>> {
+    const FRAGMENT: u8 = 44;
+    let packet = as_ipv6(ip_of(frame));
+    let (src, dst): ([u8; 16], [u8; 16]) = (
+        packet[8..24].try_into().unwrap(),
+        packet[24..40].try_into().unwrap(),
+    );
+    let next = packet[6];
+    let payload = &packet[40..];
+    let mut frames = Vec::new();
+    for (n, data) in payload.chunks(piece).enumerate() {
+        let offset = n * piece;
+        let more = offset + data.len() < payload.len();
+        let mut fragment = ipv6_header(FRAGMENT, 8 + data.len(), &src, &dst);
+        fragment.extend_from_slice(&[next, 0]);
+        fragment.extend_from_slice(&((offset as u16) | u16::from(more)).to_be_bytes());
+        fragment.extend_from_slice(&id.to_be_bytes());
+        fragment.extend_from_slice(data);
+        frames.push(ethernet(IPV6, &fragment));
+    }
+    frames
+}
+
+/// The frame with its IPv4 packet as IPv6 ([`as_ipv6`]).
+pub fn ipv6_frame(frame: &[u8]) -> Vec<u8> {
+    ethernet(IPV6, &as_ipv6(ip_of(frame)))
+}
