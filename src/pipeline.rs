@@ -343,11 +343,12 @@ pub fn count_frame(frame: &Frame<'_>, counts: &mut FrameCounts) {
 pub fn decode_frame<'a>(
     frame: &Frame<'a>,
     counts: &mut FrameCounts,
-    defragmenter: &'a mut Defragmenter,
+    defragmenter: &mut Defragmenter,
+    datagram: &'a mut Vec<u8>,
     kernel_shedding: bool,
 ) -> Option<Tcp<'a>> {
     let mut encapsulations = Encapsulations::default();
-    let decoded = decode::decode(frame, &mut encapsulations, defragmenter);
+    let decoded = decode::decode(frame, &mut encapsulations, defragmenter, datagram);
     if !encapsulations.is_empty() {
         encapsulations
             .iter()
@@ -560,16 +561,21 @@ impl Analyzer {
     /// Decodes a frame and runs its segment through the table, counting what it was but not
     /// the frame itself (a shard: the reader counted it) and sweeping nothing.
     pub fn decode_and_process(&mut self, frame: &Frame<'_>) {
-        // A reassembled datagram's segment borrows the defragmenter while the table takes
-        // it: the defragmenter steps out of `self` meanwhile (it holds a pointer).
-        let mut defragmenter = std::mem::take(&mut self.defragmenter);
+        // An IP datagram put back together from fragments (no allocation otherwise).
+        let mut datagram = Vec::new();
         let shedding = self.config.kernel_shedding;
-        match decode_frame(frame, &mut self.counts, &mut defragmenter, shedding) {
+        let defragmenter = &mut self.defragmenter;
+        match decode_frame(
+            frame,
+            &mut self.counts,
+            defragmenter,
+            &mut datagram,
+            shedding,
+        ) {
             Some(Tcp::Segment(segment)) => self.process_segment(&segment),
             Some(Tcp::Damaged(damaged)) => self.process_damaged(&damaged),
             None => {}
         }
-        self.defragmenter = defragmenter;
     }
 
     pub fn process_segment(&mut self, segment: &Segment<'_>) {

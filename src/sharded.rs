@@ -696,6 +696,8 @@ impl Reader {
                 SourceEvent::Frame(frame) => {
                     stats.frames += 1;
                     let (ts_ns, frame_len) = (frame.ts_ns, frame.data.len());
+                    // An IP datagram put back together from fragments, copied into the batch.
+                    let mut datagram = Vec::new();
                     count_frame(&frame, &mut self.counts);
                     // A plain frame goes whole, to be decoded by its shard; the reader
                     // decodes the others (tunnels, VLANs, other link layers, IPv6) to find
@@ -706,6 +708,7 @@ impl Reader {
                             &frame,
                             &mut self.counts,
                             &mut self.defragmenter,
+                            &mut datagram,
                             false,
                         ) {
                             Some(Tcp::Segment(segment)) => Some((

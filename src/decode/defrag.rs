@@ -123,14 +123,12 @@ struct Waiting {
     /// An entry whose datagram completed (or whose key came again later) is passed over.
     order: VecDeque<(u64, DatagramKey)>,
     held: usize,
-    /// The payload of the datagram completed last, lent out until the next fragment.
-    done: Vec<u8>,
 }
 
 impl Defragmenter {
     /// Takes a fragment at capture time `ts_ns`: the datagram's whole payload if this one
     /// completed it.
-    pub(super) fn add(&mut self, ts_ns: u64, fragment: &Fragment<'_>) -> Option<&[u8]> {
+    pub(super) fn add(&mut self, ts_ns: u64, fragment: &Fragment<'_>) -> Option<Vec<u8>> {
         let waiting: &mut Waiting = self.waiting.get_or_insert_with(Box::default);
         self.fragments_lost += waiting.give_up_stale(ts_ns);
         let end = fragment.offset + fragment.wire_len;
@@ -161,9 +159,9 @@ impl Defragmenter {
             let datagram = waiting.pending.remove(&fragment.key).expect("the datagram");
             waiting.held -= datagram.bytes.len();
             self.reassembled += 1;
-            waiting.done = datagram.bytes;
-            waiting.done.truncate(datagram.len.expect("complete"));
-            return Some(&waiting.done);
+            let mut whole = datagram.bytes;
+            whole.truncate(datagram.len.expect("complete"));
+            return Some(whole);
         }
         while waiting.held > MAX_HELD {
             match waiting.give_up_oldest() {
@@ -174,11 +172,9 @@ impl Defragmenter {
         None
     }
 
-    /// Bytes of fragments held (at most 4 MiB) and of the datagram completed last.
+    /// Bytes of fragments held (at most 4 MiB).
     pub fn held(&self) -> usize {
-        self.waiting
-            .as_ref()
-            .map_or(0, |waiting| waiting.held + waiting.done.capacity())
+        self.waiting.as_ref().map_or(0, |waiting| waiting.held)
     }
 
     /// The end of the input: the datagrams still incomplete are counted as given up.
@@ -254,7 +250,7 @@ mod tests {
         for (n, &(from, to)) in pieces.iter().enumerate() {
             if let Some(bytes) = defrag.add(n as u64, &fragment(KEY, whole, from, to)) {
                 assert!(done.is_none(), "completed twice");
-                done = Some(bytes.to_vec());
+                done = Some(bytes);
             }
         }
         defrag.finish();
@@ -286,7 +282,7 @@ mod tests {
         let done = defrag.add(3, &fragment(KEY, &other, 1500, 2000));
         let mut expected = whole.clone();
         expected[1000..1100].fill(0xee);
-        assert_eq!(done, Some(&expected[..]));
+        assert_eq!(done, Some(expected));
     }
 
     #[test]
@@ -305,7 +301,7 @@ mod tests {
         assert_eq!(defrag.fragments_lost, 1);
         assert!(defrag.add(later, &fragment(KEY, &whole, 0, 1480)).is_none());
         let done = defrag.add(later, &fragment(KEY, &whole, 2960, 3000));
-        assert_eq!(done, Some(&whole[..]));
+        assert_eq!(done, Some(whole));
     }
 
     #[test]

@@ -40,20 +40,10 @@ struct IpPacket<'a> {
     wire_len: usize,
 }
 
-/// An IP packet whole, or a fragment of a datagram.
-enum Ip<'a> {
-    Whole(IpPacket<'a>),
-    Fragment(Fragment<'a>),
-}
-
 #[inline]
-fn ip_packet(ip: &[u8]) -> Result<Ip<'_>, Skip> {
-    let (slice, _extension_error) = LaxIpSlice::from_slice(ip).map_err(|error| match error {
-        LaxHeaderSliceError::Len(_) => Skip::Truncated,
-        LaxHeaderSliceError::Content(_) => Skip::BadIpHeader,
-    })?;
-    // (identification, offset in bytes, more fragments) of a fragment.
-    let (src, dst, payload, wire_len, fragment) = match &slice {
+fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
+    let slice = lax_slice(ip)?;
+    let (src, dst, payload, wire_len) = match &slice {
         LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let total = usize::from(header.total_len());
@@ -69,19 +59,11 @@ fn ip_packet(ip: &[u8]) -> Result<Ip<'_>, Skip> {
                 _ => (total - header_len)
                     .saturating_sub(v4.extensions().auth.map_or(0, |auth| auth.slice().len())),
             };
-            let fragment = header.is_fragmenting_payload().then(|| {
-                (
-                    u32::from(header.identification()),
-                    usize::from(header.fragments_offset().value()) * 8,
-                    header.more_fragments(),
-                )
-            });
             (
                 IpAddr::from(header.source_addr()),
                 IpAddr::from(header.destination_addr()),
                 payload,
                 wire_len,
-                fragment,
             )
         }
         LaxIpSlice::Ipv6(v6) => {
@@ -92,12 +74,75 @@ fn ip_packet(ip: &[u8]) -> Result<Ip<'_>, Skip> {
                 0 => payload.payload.len(),
                 _ => declared.saturating_sub(v6.extensions().slice().len()),
             };
+            (
+                IpAddr::from(header.source_addr()),
+                IpAddr::from(header.destination_addr()),
+                payload,
+                wire_len,
+            )
+        }
+    };
+    if payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    Ok(IpPacket {
+        src,
+        dst,
+        protocol: payload.ip_number,
+        payload: payload.payload,
+        wire_len,
+    })
+}
+
+/// The IP header at the start of `ip`, read as far as it was captured (what follows a bad
+/// extension header is taken as payload).
+#[inline]
+fn lax_slice(ip: &[u8]) -> Result<LaxIpSlice<'_>, Skip> {
+    let (slice, _extension_error) = LaxIpSlice::from_slice(ip).map_err(|error| match error {
+        LaxHeaderSliceError::Len(_) => Skip::Truncated,
+        LaxHeaderSliceError::Content(_) => Skip::BadIpHeader,
+    })?;
+    Ok(slice)
+}
+
+/// The datagram a fragment ([`ip_packet`] said `ip` is one) completes, once it does. Out of
+/// the way of every other packet: the header is read again here.
+#[cold]
+#[inline(never)]
+fn reassembled<'a>(
+    ts_ns: u64,
+    ip: &[u8],
+    defragmenter: &mut Defragmenter,
+    datagram: &'a mut Vec<u8>,
+) -> Result<IpPacket<'a>, Skip> {
+    let slice = lax_slice(ip)?;
+    let payload = slice.payload();
+    // (identification, offset in bytes, more fragments)
+    let (src, dst, wire_len, (id, offset, more)) = match &slice {
+        LaxIpSlice::Ipv4(v4) => {
+            let header = v4.header();
+            let wire_len = usize::from(header.total_len()).saturating_sub(header.slice().len());
+            (
+                IpAddr::from(header.source_addr()),
+                IpAddr::from(header.destination_addr()),
+                wire_len,
+                (
+                    u32::from(header.identification()),
+                    usize::from(header.fragments_offset().value()) * 8,
+                    header.more_fragments(),
+                ),
+            )
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let header = v6.header();
+            let wire_len =
+                usize::from(header.payload_length()).saturating_sub(v6.extensions().slice().len());
             let fragment =
                 v6.extensions()
                     .clone()
                     .into_iter()
                     .find_map(|extension| match extension {
-                        Ipv6ExtensionSlice::Fragment(f) if f.is_fragmenting_payload() => Some((
+                        Ipv6ExtensionSlice::Fragment(f) => Some((
                             f.identification(),
                             usize::from(f.fragment_offset().value()) * 8,
                             f.more_fragments(),
@@ -107,63 +152,54 @@ fn ip_packet(ip: &[u8]) -> Result<Ip<'_>, Skip> {
             (
                 IpAddr::from(header.source_addr()),
                 IpAddr::from(header.destination_addr()),
-                payload,
                 wire_len,
-                fragment,
+                fragment.ok_or(Skip::Fragment)?,
             )
         }
     };
-    if payload.fragmented {
-        let Some((id, offset, more)) = fragment else {
-            return Err(Skip::Fragment);
-        };
-        return Ok(Ip::Fragment(Fragment {
-            key: DatagramKey {
-                src,
-                dst,
-                protocol: payload.ip_number.0,
-                id,
-            },
-            offset,
-            more,
-            data: payload.payload,
-            wire_len,
-        }));
-    }
-    Ok(Ip::Whole(IpPacket {
+    let fragment = Fragment {
+        key: DatagramKey {
+            src,
+            dst,
+            protocol: payload.ip_number.0,
+            id,
+        },
+        offset,
+        more,
+        data: payload.payload,
+        wire_len,
+    };
+    *datagram = defragmenter.add(ts_ns, &fragment).ok_or(Skip::Fragment)?;
+    Ok(IpPacket {
         src,
         dst,
         protocol: payload.ip_number,
-        payload: payload.payload,
-        wire_len,
-    }))
+        payload: datagram,
+        wire_len: datagram.len(),
+    })
 }
 
 /// The TCP segment inside an IP packet, through whatever tunnels carry it; the tunnels
-/// peeled are added to `encapsulations`.
+/// peeled are added to `encapsulations`. A fragment goes to `defragmenter`; the datagram
+/// it completes is kept in `datagram`.
 pub(super) fn tcp_segment<'a>(
     ts_ns: u64,
     mut ip: &'a [u8],
     encapsulations: &mut Encapsulations,
-    defragmenter: &'a mut Defragmenter,
+    defragmenter: &mut Defragmenter,
+    datagram: &'a mut Vec<u8>,
 ) -> Result<Tcp<'a>, Skip> {
-    let mut defragmenter = Some(defragmenter);
+    let mut datagram = Some(datagram);
     for _ in 0..MAX_DEPTH {
-        let packet = match ip_packet(ip)? {
-            Ip::Whole(packet) => packet,
+        let packet = match ip_packet(ip) {
+            Ok(packet) => packet,
             // One layer of a frame is put back together: a fragment inside a datagram
             // completed by this frame stays a fragment (fragmented twice over: not seen).
-            Ip::Fragment(fragment) => {
-                let defragmenter = defragmenter.take().ok_or(Skip::Fragment)?;
-                let payload = defragmenter.add(ts_ns, &fragment).ok_or(Skip::Fragment)?;
-                IpPacket {
-                    src: fragment.key.src,
-                    dst: fragment.key.dst,
-                    protocol: IpNumber(fragment.key.protocol),
-                    payload,
-                    wire_len: payload.len(),
-                }
+            Err(Skip::Fragment) => {
+                let datagram = datagram.take().ok_or(Skip::Fragment)?;
+                reassembled(ts_ns, ip, defragmenter, datagram)?
             }
+            Err(skip) => return Err(skip),
         };
         let encapsulation = match packet.protocol {
             IpNumber::TCP => return tcp(ts_ns, &packet),
@@ -205,7 +241,7 @@ fn udp_tunnel(udp: &[u8]) -> Result<Encapsulation, Skip> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn tcp<'a>(ts_ns: u64, packet: &IpPacket<'a>) -> Result<Tcp<'a>, Skip> {
     let bytes = packet.payload;
     let Ok(tcp) = TcpSlice::from_slice(bytes) else {

@@ -4,7 +4,8 @@
 //! always the innermost TCP 4-tuple.
 //!
 //! Nothing is copied: the returned [`Segment`] borrows its payload from the frame — or,
-//! for an IP datagram sent in fragments, from the [`Defragmenter`] that put it together.
+//! for an IP datagram sent in fragments, from the datagram the [`Defragmenter`] put
+//! together.
 //!
 //! To add a link type, write its header walk (frame bytes → IP packet) in a file of its own
 //! here and add its [`Linktype`] to the match in `network_layer`. To add an encapsulation
@@ -159,14 +160,15 @@ pub enum Tcp<'a> {
 /// Decodes one frame down to its TCP segment, or says why there is none; the tunnels it was
 /// carried in (whether or not it held TCP) are added to `encapsulations`. An IP fragment is
 /// handed to `defragmenter`: the frame that completes its datagram yields what the datagram
-/// holds, borrowed from the defragmenter.
+/// holds, which is moved into `datagram` for the segment to borrow.
 pub fn decode<'a>(
     frame: &Frame<'a>,
     encapsulations: &mut Encapsulations,
-    defragmenter: &'a mut Defragmenter,
+    defragmenter: &mut Defragmenter,
+    datagram: &'a mut Vec<u8>,
 ) -> Result<Tcp<'a>, Skip> {
     let ip = network_layer(frame.link_type, frame.data)?;
-    ip::tcp_segment(frame.ts_ns, ip, encapsulations, defragmenter)
+    ip::tcp_segment(frame.ts_ns, ip, encapsulations, defragmenter, datagram)
 }
 
 /// The TCP endpoints of a plain Ethernet + IPv4 + TCP frame (no VLAN tag, not a fragment),
