@@ -92,8 +92,11 @@ if [ "$((BYTES / 1024))" -gt "$avail_kb" ]; then log "warning: capture larger th
 run cat "$PCAP" > /dev/null
 
 # ---- runs
-# The tools take turns, one run each per round, so that a slower minute of this shared
-# machine falls on all of them alike rather than on whichever ran then.
+# The read and kascope take turns, one run each per round, so that a slower minute of this
+# shared machine falls on all of them alike rather than on whichever ran then. tshark's
+# runs come after them: 20 s of one busy vCPU leaves this VM slow to give a second one for
+# some seconds (--threads 2 took 290, 282, 271, 262 ms in the four runs after it, against
+# 240-250 ms otherwise; --threads 1 was unaffected).
 # run_once NAME CMD...   -> appends the run's wall time to $WORK/NAME.times, its peak RSS
 # (KB) to $WORK/NAME.rss and "wall user sys" to $WORK/NAME.cpu; keeps the output of the
 # best run in $WORK/out.NAME
@@ -135,16 +138,20 @@ read -r -a kascope_cmd <<< "$KASCOPE"
 read -r -a kascope_args <<< "$KASCOPE_ARGS"
 TOOLS=(read)
 for threads in ${BENCH_THREADS:-1 2}; do TOOLS+=("kascope-j$threads"); done
-if [ "${BENCH_TSHARK:-1}" != 0 ]; then TOOLS+=(tshark); fi
 for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
   for name in "${TOOLS[@]}"; do
     case $name in
       read) run_once read dd if="$PCAP" of=/dev/null bs=1M status=none ;;
       kascope-j*) run_once "$name" "${kascope_cmd[@]}" "$PCAP" --threads "${name#kascope-j}" "${kascope_args[@]}" ;;
-      tshark) run_once tshark tshark -n -r "$PCAP" -q -z http,tree ;;
     esac
   done
 done
+if [ "${BENCH_TSHARK:-1}" != 0 ]; then
+  TOOLS+=(tshark)
+  for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
+    run_once tshark tshark -n -r "$PCAP" -q -z http,tree
+  done
+fi
 for name in "${TOOLS[@]}"; do summarize "$name"; done
 
 # ---- report
