@@ -526,6 +526,48 @@ fn a_tiny_run_fits_in_the_fixed_overhead() {
 }
 
 #[test]
+fn fragments_that_never_complete_stay_within_the_budget() {
+    // A download whose every segment came as its first IP fragment only: 30,000 datagrams
+    // (44 MB of fragments) that never complete. The held fragments are bounded, each one
+    // is counted, and the connection still gets its row.
+    let mut c = trace(1);
+    c.handshake(1000, 5000)
+        .send(C, b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        .send(S, b"HTTP/1.1 200 OK\r\nContent-Length: 43800000\r\n\r\n");
+    let piece = vec![b'x'; 1460];
+    for _ in 0..30_000 {
+        c.send(S, &piece);
+    }
+    let mut id = 0u16;
+    let pcap = c.rewritten(|frame| {
+        if frame.len() < 1000 {
+            return vec![frame.to_vec()];
+        }
+        id = id.wrapping_add(1);
+        let mut pieces = common::tunnel::ipv4_fragments(frame, 1456, id);
+        pieces.truncate(1);
+        pieces
+    });
+    let capture = TempPath::with("first-fragments.pcap", &pcap);
+    for threads in ["1", THREADED] {
+        let result = run_threads(&capture, &["--max-memory", "16MiB"], threads);
+        assert_eq!(result.table.len(), 1, "the connection has its row");
+        assert!(
+            result
+                .stdout
+                .contains("frames skipped: 30000 IP fragments of datagrams never completed"),
+            "{}",
+            result.stdout
+        );
+        assert_within(
+            &result,
+            16.0,
+            &format!("30k lone fragments, --threads {threads}"),
+        );
+    }
+}
+
+#[test]
 fn a_syn_flood_stays_within_the_budget() {
     let mut flood = trace(0);
     for n in 0..400_000 {
