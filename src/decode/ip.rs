@@ -42,8 +42,16 @@ struct IpPacket<'a> {
 
 #[inline]
 fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
-    let slice = lax_slice(ip)?;
-    let (src, dst, payload, wire_len) = match &slice {
+    match packet_of(&lax_slice(ip)?)? {
+        (_, true) => Err(Skip::Fragment),
+        (packet, false) => Ok(packet),
+    }
+}
+
+/// The packet an IP header describes, and whether its payload is a fragment of a datagram.
+#[inline(always)]
+fn packet_of<'a>(slice: &LaxIpSlice<'a>) -> Result<(IpPacket<'a>, bool), Skip> {
+    let (src, dst, payload, wire_len) = match slice {
         LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let total = usize::from(header.total_len());
@@ -82,16 +90,14 @@ fn ip_packet(ip: &[u8]) -> Result<IpPacket<'_>, Skip> {
             )
         }
     };
-    if payload.fragmented {
-        return Err(Skip::Fragment);
-    }
-    Ok(IpPacket {
+    let packet = IpPacket {
         src,
         dst,
         protocol: payload.ip_number,
         payload: payload.payload,
         wire_len,
-    })
+    };
+    Ok((packet, payload.fragmented))
 }
 
 /// The IP header at the start of `ip`, read as far as it was captured (what follows a bad
@@ -106,7 +112,8 @@ fn lax_slice(ip: &[u8]) -> Result<LaxIpSlice<'_>, Skip> {
 }
 
 /// The datagram a fragment ([`ip_packet`] said `ip` is one) completes, once it does. Out of
-/// the way of every other packet: the header is read again here.
+/// the way of every other packet: the header is read again here, as [`ip_packet`] reads it,
+/// and then for where the fragment goes.
 #[cold]
 #[inline(never)]
 fn reassembled<'a>(
@@ -116,64 +123,48 @@ fn reassembled<'a>(
     datagram: &'a mut Vec<u8>,
 ) -> Result<IpPacket<'a>, Skip> {
     let slice = lax_slice(ip)?;
-    let payload = slice.payload();
+    let (piece, _) = packet_of(&slice)?;
     // (identification, offset in bytes, more fragments)
-    let (src, dst, wire_len, (id, offset, more)) = match &slice {
+    let (id, offset, more) = match &slice {
         LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
-            let wire_len = usize::from(header.total_len()).saturating_sub(header.slice().len());
             (
-                IpAddr::from(header.source_addr()),
-                IpAddr::from(header.destination_addr()),
-                wire_len,
-                (
-                    u32::from(header.identification()),
-                    usize::from(header.fragments_offset().value()) * 8,
-                    header.more_fragments(),
-                ),
+                u32::from(header.identification()),
+                usize::from(header.fragments_offset().value()) * 8,
+                header.more_fragments(),
             )
         }
-        LaxIpSlice::Ipv6(v6) => {
-            let header = v6.header();
-            let wire_len =
-                usize::from(header.payload_length()).saturating_sub(v6.extensions().slice().len());
-            let fragment =
-                v6.extensions()
-                    .clone()
-                    .into_iter()
-                    .find_map(|extension| match extension {
-                        Ipv6ExtensionSlice::Fragment(f) => Some((
-                            f.identification(),
-                            usize::from(f.fragment_offset().value()) * 8,
-                            f.more_fragments(),
-                        )),
-                        _ => None,
-                    });
-            (
-                IpAddr::from(header.source_addr()),
-                IpAddr::from(header.destination_addr()),
-                wire_len,
-                fragment.ok_or(Skip::Fragment)?,
-            )
-        }
+        LaxIpSlice::Ipv6(v6) => v6
+            .extensions()
+            .clone()
+            .into_iter()
+            .find_map(|extension| match extension {
+                Ipv6ExtensionSlice::Fragment(f) => Some((
+                    f.identification(),
+                    usize::from(f.fragment_offset().value()) * 8,
+                    f.more_fragments(),
+                )),
+                _ => None,
+            })
+            .ok_or(Skip::Fragment)?,
     };
     let fragment = Fragment {
         key: DatagramKey {
-            src,
-            dst,
-            protocol: payload.ip_number.0,
+            src: piece.src,
+            dst: piece.dst,
+            protocol: piece.protocol.0,
             id,
         },
         offset,
         more,
-        data: payload.payload,
-        wire_len,
+        data: piece.payload,
+        wire_len: piece.wire_len,
     };
     *datagram = defragmenter.add(ts_ns, &fragment).ok_or(Skip::Fragment)?;
     Ok(IpPacket {
-        src,
-        dst,
-        protocol: payload.ip_number,
+        src: piece.src,
+        dst: piece.dst,
+        protocol: piece.protocol,
         payload: datagram,
         wire_len: datagram.len(),
     })
