@@ -564,7 +564,8 @@ impl Merger {
 
 /// [`driver::run`] with the connection table split over `shards` threads. Frames that name
 /// their buffer ([`Frame::buffer`]) are lent to the shards, others copied;
-/// `config.max_memory` is shared among the shards. Returns the run's statistics and the frame counts for the report.
+/// `config.max_memory` is shared among the shards. Returns the run's statistics and the
+/// frame counts for the report.
 pub fn run(
     source: &mut dyn FrameSource,
     config: &Config,
